@@ -1,0 +1,163 @@
+//! `ApiError`: the one type that turns a failure into an HTTP error response.
+//!
+//! Every error body has the shape fixed by the API contract:
+//! `{"error": "<human message>", "code": "<ERROR_CODE>"}` plus optional `details`.
+//! Internal failures are logged with their full chain and answered with an opaque 500,
+//! so no SQL text, panic message or internal name ever reaches a client.
+
+use serde_json::{Value, json};
+
+use crate::http::ApiResponse;
+
+/// Everything a request can fail with, each variant documenting its status code.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `INVALID_JSON`: the body is not well-formed JSON (or not a JSON object).
+    InvalidJson(String),
+    /// 400 `VALIDATION_ERROR`: one field (body, query or header) is invalid.
+    Validation { field: String, message: String },
+    /// 401 `UNAUTHORIZED`: missing, unknown or revoked API key.
+    Unauthorized,
+    /// 403 `FORBIDDEN`: the key's role lacks the permission.
+    Forbidden,
+    /// 404 `NOT_FOUND`: unknown route or resource.
+    NotFound(String),
+    /// 405 `METHOD_NOT_ALLOWED`: known path, wrong method; carries the `Allow` list.
+    MethodNotAllowed { allow: Vec<&'static str> },
+    /// 413 `PAYLOAD_TOO_LARGE`: the body exceeds the limit.
+    PayloadTooLarge { limit_bytes: usize },
+    /// 415 `UNSUPPORTED_MEDIA_TYPE`: a write whose body is not JSON.
+    UnsupportedMediaType,
+    /// 429 `RATE_LIMITED`: over the per-key or failed-authentication limit.
+    RateLimited { retry_after_seconds: u64 },
+    /// 503 `SERVICE_UNAVAILABLE`: the database is busy or unreachable; safe to retry.
+    ServiceUnavailable { retry_after_seconds: u64 },
+    /// 500 `INTERNAL_ERROR`: anything unexpected. Logged, never shown.
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    /// A 400 `VALIDATION_ERROR` naming the offending field.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status code this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidJson(_) | Self::Validation { .. } => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound(_) => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::PayloadTooLarge { .. } => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::RateLimited { .. } => 429,
+            Self::Internal(_) => 500,
+            Self::ServiceUnavailable { .. } => 503,
+        }
+    }
+
+    /// The machine-readable error code of the body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidJson(_) => "INVALID_JSON",
+            Self::Validation { .. } => "VALIDATION_ERROR",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::ServiceUnavailable { .. } => "SERVICE_UNAVAILABLE",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::InvalidJson(reason) => format!("Request body is not valid JSON: {reason}"),
+            Self::Validation { field, message } => format!("Invalid field '{field}': {message}"),
+            Self::Unauthorized => "A valid X-API-Key header is required".into(),
+            Self::Forbidden => "This API key's role does not allow this action".into(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::MethodNotAllowed { .. } => "Method not allowed on this path".into(),
+            Self::PayloadTooLarge { limit_bytes } => {
+                format!("Request body exceeds {limit_bytes} bytes")
+            }
+            Self::UnsupportedMediaType => "Request body must be application/json".into(),
+            Self::RateLimited { .. } => "Rate limit exceeded; retry later".into(),
+            Self::ServiceUnavailable { .. } => {
+                "The service is busy; retry the request shortly".into()
+            }
+            Self::Internal(_) => "Internal server error".into(),
+        }
+    }
+
+    fn details(&self) -> Option<Value> {
+        match self {
+            Self::Validation { field, message } => {
+                Some(json!([{ "field": field, "message": message }]))
+            }
+            _ => None,
+        }
+    }
+
+    /// Builds the error response: status, body and the headers some errors require.
+    /// Internal errors are logged here, with their whole chain, and nowhere else.
+    pub fn into_response(self, request_id: &str) -> ApiResponse {
+        if let Self::Internal(error) = &self {
+            eprintln!(
+                "{}",
+                json!({ "level": "error", "request_id": request_id, "error": format!("{error:#}") })
+            );
+        }
+        let mut body = json!({ "error": self.message(), "code": self.code() });
+        if let Some(details) = self.details() {
+            body["details"] = details;
+        }
+        let mut response = ApiResponse::json(self.status(), &body);
+        match &self {
+            Self::MethodNotAllowed { allow } => {
+                response = response.with_header("Allow", allow.join(", "));
+            }
+            Self::RateLimited {
+                retry_after_seconds,
+            }
+            | Self::ServiceUnavailable {
+                retry_after_seconds,
+            } => {
+                response = response.with_header("Retry-After", retry_after_seconds.to_string());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Internal(error)
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    /// Lock contention is a 503 the client may retry; a unique violation that reaches
+    /// here was not expected by the service that caused it, so it is internal.
+    fn from(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            StoreError::Busy => Self::ServiceUnavailable {
+                retry_after_seconds: 1,
+            },
+            StoreError::UniqueViolation(columns) => {
+                Self::Internal(anyhow::anyhow!("unexpected unique violation on {columns}"))
+            }
+            StoreError::Other(error) => Self::Internal(error),
+        }
+    }
+}

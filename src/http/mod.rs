@@ -1,0 +1,12 @@
+//! HTTP plumbing shared by every layer: the buffered request, the response value,
+//! JSON body decoding and query-string parsing. Nothing here knows about resources.
+
+mod json_body;
+mod query;
+mod request;
+mod response;
+
+pub use json_body::JsonObject;
+pub use query::Query;
+pub use request::{ApiRequest, read_body, read_head};
+pub use response::ApiResponse;

@@ -1,0 +1,109 @@
+//! Reading the incoming request into an `ApiRequest`, with the body size capped while
+//! it streams in (the SDK's buffered `Request` would read any size before we could refuse).
+
+use futures::StreamExt;
+use spin_sdk::http::IncomingRequest;
+
+use crate::error::ApiError;
+
+/// The largest request body accepted, in bytes (64 KiB, as the API contract says).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request with its body fully read and its headers lower-cased.
+#[derive(Debug)]
+pub struct ApiRequest {
+    /// The request method, upper-case (`GET`, `POST`, …).
+    pub method: String,
+    /// The path, without the query string and not percent-decoded.
+    pub path: String,
+    /// The raw query string, without the leading `?` (empty when absent).
+    pub query: String,
+    headers: Vec<(String, String)>,
+    /// The body bytes (at most `MAX_BODY_BYTES`).
+    pub body: Vec<u8>,
+}
+
+impl ApiRequest {
+    /// The first value of a header (client headers come before Spin's own).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The last value of a header. Spin appends its `spin-*` headers after the client's,
+    /// so reading the last value is the only way a client cannot spoof them.
+    pub fn last_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The client's IP address as Spin reports it (`spin-client-addr`), without the port.
+    pub fn client_ip(&self) -> String {
+        let address = self.last_header("spin-client-addr").unwrap_or("unknown");
+        match address.parse::<std::net::SocketAddr>() {
+            Ok(socket) => socket.ip().to_string(),
+            Err(_) => address.to_string(),
+        }
+    }
+}
+
+/// Reads method, path and headers: everything but the body.
+pub fn read_head(incoming: &IncomingRequest) -> ApiRequest {
+    let method = incoming.method().to_string().to_ascii_uppercase();
+    let path_with_query = incoming.path_with_query().unwrap_or_else(|| "/".into());
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((path, query)) => (path.to_string(), query.to_string()),
+        None => (path_with_query, String::new()),
+    };
+    let headers = incoming
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
+        .collect();
+    ApiRequest {
+        method,
+        path,
+        query,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+/// Reads the body into `request.body`. A body over `MAX_BODY_BYTES` is refused with 413
+/// as soon as the declared length or the bytes read so far exceed the limit.
+pub async fn read_body(
+    incoming: IncomingRequest,
+    request: &mut ApiRequest,
+) -> Result<(), ApiError> {
+    let too_large = ApiError::PayloadTooLarge {
+        limit_bytes: MAX_BODY_BYTES,
+    };
+    let declared_length = request
+        .header("content-length")
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large);
+    }
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::InvalidJson(format!("the request body could not be read ({error:?})"))
+        })?;
+        if request.body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large);
+        }
+        request.body.extend_from_slice(&chunk);
+    }
+    Ok(())
+}

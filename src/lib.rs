@@ -1,0 +1,122 @@
+//! Inventory & Orders API: a Spin HTTP component.
+//!
+//! This file is the Spin entry point and chains the pipeline every request passes:
+//! request id → body (size-capped) → route → authentication → rate limit → handler,
+//! then the access-log line. Each step lives in its own module; see ARCHITECTURE.md.
+
+mod config;
+mod error;
+mod http;
+mod middleware;
+mod models;
+mod router;
+mod routes;
+mod services;
+mod store;
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http_component;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::middleware::{access_log, auth, rate_limit, request_id};
+use crate::models::time::Timestamp;
+use crate::router::{Endpoint, RouteMatch};
+use crate::routes::Context;
+use crate::store::Db;
+use crate::store::counters::Counters;
+
+/// The component's HTTP handler.
+#[http_component]
+async fn handle(incoming: IncomingRequest) -> Response {
+    let started = Instant::now();
+    let now = wall_clock();
+    let mut request = http::read_head(&incoming);
+    let request_id = request_id::for_request(&request);
+
+    let mut key_id = None;
+    let response = match http::read_body(incoming, &mut request).await {
+        Ok(()) => serve(&request, now, &request_id, &mut key_id),
+        Err(error) => error.into_response(&request_id),
+    }
+    .with_header("X-Request-Id", request_id.clone());
+
+    access_log::write(&access_log::AccessRecord {
+        at: now,
+        request_id: &request_id,
+        method: &request.method,
+        path: &request.path,
+        status: response.status,
+        duration_micros: started.elapsed().as_micros(),
+        key_id,
+    });
+    into_spin_response(response)
+}
+
+/// Routes the request; public endpoints run at once, the rest after authentication and
+/// rate limiting. Every authenticated response carries the rate-limit headers.
+fn serve(
+    request: &ApiRequest,
+    now: Timestamp,
+    request_id: &str,
+    key_id: &mut Option<i64>,
+) -> ApiResponse {
+    let route = router::resolve(&request.method, &request.path);
+    if let Ok(RouteMatch {
+        endpoint: Endpoint::Public(handler),
+        ..
+    }) = &route
+    {
+        return handler(request).unwrap_or_else(|error| error.into_response(request_id));
+    }
+    let mut quota = None;
+    let outcome = (|| {
+        let config = Config::load()?;
+        let db = Db::open()?;
+        let counters = Counters::open()?;
+        let principal = auth::authenticate(request, &db, &counters, &config, now)?;
+        *key_id = Some(principal.key_id);
+        let granted = rate_limit::enforce(&counters, &principal, &config, now)?;
+        quota = Some(granted);
+        if !granted.allowed {
+            return Err(rate_limit::rejection(&granted));
+        }
+        let RouteMatch { endpoint, params } = route?;
+        let Endpoint::Authenticated(handler) = endpoint else {
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "public route after auth"
+            )));
+        };
+        handler(&Context {
+            request,
+            params: &params,
+            principal: &principal,
+            db: &db,
+            now,
+        })
+    })();
+    let response = outcome.unwrap_or_else(|error| error.into_response(request_id));
+    match quota {
+        Some(quota) => response.with_headers(rate_limit::headers(&quota)),
+        None => response,
+    }
+}
+
+fn wall_clock() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64);
+    Timestamp::from_unix_millis(millis)
+}
+
+fn into_spin_response(response: ApiResponse) -> Response {
+    let mut builder = Response::builder();
+    builder.status(response.status);
+    for (name, value) in response.headers {
+        builder.header(name, value);
+    }
+    builder.body(response.body).build()
+}

@@ -1,0 +1,97 @@
+//! Who is calling: the `Principal` an API key resolves to, its `Role`, and the role
+//! matrix of the API contract as `Principal::may(Action)`.
+
+/// The role an API key carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Full access.
+    Admin,
+    /// Read the catalog; place, read and cancel its own orders.
+    Viewer,
+}
+
+impl Role {
+    /// Parses `"admin"` or `"viewer"` (exact, lower-case).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "admin" => Ok(Self::Admin),
+            "viewer" => Ok(Self::Viewer),
+            _ => Err("must be \"admin\" or \"viewer\"".into()),
+        }
+    }
+
+    /// The role's wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Viewer => "viewer",
+        }
+    }
+}
+
+/// Something a request may try to do; `Principal::may` decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Create, list and revoke API keys.
+    ManageKeys,
+}
+
+/// The id the bootstrap key (the `admin_api_key` variable) is known by: it has no row.
+pub const BOOTSTRAP_KEY_ID: i64 = 0;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The API key's id (`BOOTSTRAP_KEY_ID` for the bootstrap key).
+    pub key_id: i64,
+    /// Who the key was issued to.
+    pub owner: String,
+    /// What the key may do.
+    pub role: Role,
+    /// The key's own requests-per-minute limit, when it overrides the service default.
+    pub rate_limit_per_minute: Option<u32>,
+}
+
+impl Principal {
+    /// The bootstrap admin, authenticated by the `admin_api_key` variable.
+    pub fn bootstrap() -> Self {
+        Self {
+            key_id: BOOTSTRAP_KEY_ID,
+            owner: "bootstrap".into(),
+            role: Role::Admin,
+            rate_limit_per_minute: None,
+        }
+    }
+
+    /// The role matrix of the API contract. Ownership (a viewer sees only its own
+    /// orders) is enforced by the services on top of this.
+    pub fn may(&self, action: Action) -> bool {
+        match (self.role, action) {
+            (Role::Admin, _) => true,
+            (Role::Viewer, Action::ManageKeys) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_admins_may_manage_keys() {
+        let mut principal = Principal::bootstrap();
+        assert!(principal.may(Action::ManageKeys));
+        principal.role = Role::Viewer;
+        assert!(!principal.may(Action::ManageKeys));
+    }
+
+    #[test]
+    fn roles_parse_only_their_exact_names() {
+        assert_eq!(Role::parse("admin"), Ok(Role::Admin));
+        assert_eq!(Role::parse("viewer"), Ok(Role::Viewer));
+        for bad in ["Admin", "", "root", " viewer"] {
+            assert!(Role::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}

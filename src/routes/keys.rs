@@ -1,0 +1,65 @@
+//! `/api/v1/auth/keys` and `/api/v1/auth/me`.
+
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::{ApiResponse, JsonObject};
+use crate::models::api_key::{KeyOwner, KeyRateLimit};
+use crate::models::principal::{Action, Role};
+use crate::routes::{Context, page_request, page_response};
+use crate::services::keys::{self, KeyRequest};
+
+/// `POST /api/v1/auth/keys` → 201 with the secret, shown this once.
+pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ManageKeys)?;
+    let request = decode_key_request(JsonObject::from_request(context.request)?)?;
+    let issued = keys::issue(context.db, request, context.now)?;
+    let mut body = serde_json::to_value(&issued.key).map_err(anyhow::Error::from)?;
+    body["api_key"] = json!(issued.secret);
+    Ok(ApiResponse::json(201, &body))
+}
+
+/// `GET /api/v1/auth/keys` → one page of keys, without secrets or hashes.
+pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ManageKeys)?;
+    let (limit, cursor) = page_request(&context.query())?;
+    let after_id = match cursor {
+        Some(cursor) => cursor
+            .id()
+            .map_err(|message| ApiError::validation("cursor", message))?,
+        None => 0,
+    };
+    let page = keys::list(context.db, after_id, limit)?;
+    Ok(page_response(context.request, page))
+}
+
+/// `DELETE /api/v1/auth/keys/{id}` → 204; the key fails with 401 from the next request.
+pub fn revoke(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ManageKeys)?;
+    let id = context.path_id("id", "API key")?;
+    keys::revoke(context.db, id, context.now)?;
+    Ok(ApiResponse::empty(204))
+}
+
+/// `GET /api/v1/auth/me` → who the presented key belongs to.
+pub fn me(context: &Context) -> Result<ApiResponse, ApiError> {
+    let principal = context.principal;
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "id": principal.key_id, "owner": principal.owner, "role": principal.role }),
+    ))
+}
+
+fn decode_key_request(mut body: JsonObject) -> Result<KeyRequest, ApiError> {
+    let owner = body.required("owner", KeyOwner::parse)?;
+    let role = body.required("role", |value| {
+        Role::parse(value.as_str().ok_or("must be a string")?)
+    })?;
+    let rate_limit_per_minute = body.optional("rate_limit_per_minute", KeyRateLimit::parse)?;
+    body.finish()?;
+    Ok(KeyRequest {
+        owner,
+        role,
+        rate_limit_per_minute,
+    })
+}

@@ -1,0 +1,26 @@
+//! Service endpoints that need no API key: health and the OpenAPI document.
+
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::{ApiRequest, ApiResponse};
+use crate::store::Db;
+
+/// The OpenAPI document the service was built with.
+const OPENAPI_YAML: &[u8] = include_bytes!("../../swagger.yaml");
+
+/// `GET /health`: 200 when the database answers (migrations included), else 503.
+pub fn health(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let db = Db::open()?;
+    db.ping()?;
+    Ok(ApiResponse::json(200, &json!({ "status": "ok" })))
+}
+
+/// `GET /api/v1/openapi.yaml`: the `swagger.yaml` compiled into this build.
+pub fn openapi(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    Ok(ApiResponse::with_body(
+        200,
+        "application/yaml",
+        OPENAPI_YAML.to_vec(),
+    ))
+}

@@ -1,0 +1,116 @@
+//! API key rows: insert, look up by hash, list, revoke.
+
+use spin_sdk::sqlite3::Value;
+
+use super::{Db, Row, StoreError};
+use crate::models::api_key::ApiKey;
+use crate::models::principal::{Principal, Role};
+
+const INSERT_KEY: &str = "INSERT INTO api_keys
+        (owner, role, prefix, key_hash, rate_limit_per_minute, created_at)
+    VALUES (?, ?, ?, ?, ?, ?)
+    RETURNING id, owner, role, prefix, rate_limit_per_minute, created_at, revoked_at";
+
+const FIND_ACTIVE_BY_HASH: &str = "SELECT id, owner, role, rate_limit_per_minute
+    FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL";
+
+const LIST_KEYS_AFTER: &str = "SELECT
+        id, owner, role, prefix, rate_limit_per_minute, created_at, revoked_at
+    FROM api_keys WHERE id > ? ORDER BY id LIMIT ?";
+
+const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?";
+
+/// The fields of a key to insert; the secret itself is never passed here.
+pub struct NewKeyRow<'a> {
+    /// Who the key is issued to.
+    pub owner: &'a str,
+    /// The key's role.
+    pub role: Role,
+    /// The first characters of the secret.
+    pub prefix: &'a str,
+    /// The SHA-256 of the secret, lower-case hex.
+    pub key_hash: &'a str,
+    /// The key's own per-minute limit, if any.
+    pub rate_limit_per_minute: Option<u32>,
+    /// The creation time (RFC 3339).
+    pub created_at: &'a str,
+}
+
+/// Inserts a key and returns it as stored (columns in `decode_key` order).
+pub fn insert(db: &Db, key: &NewKeyRow) -> Result<ApiKey, StoreError> {
+    let result = db.execute(
+        INSERT_KEY,
+        &[
+            Value::Text(key.owner.into()),
+            Value::Text(key.role.as_str().into()),
+            Value::Text(key.prefix.into()),
+            Value::Text(key.key_hash.into()),
+            key.rate_limit_per_minute
+                .map_or(Value::Null, |limit| Value::Integer(limit.into())),
+            Value::Text(key.created_at.into()),
+        ],
+    )?;
+    let row = Row::first(&result)
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?;
+    decode_key(&row)
+}
+
+/// The principal of the active (not revoked) key with this hash.
+pub fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Principal>, StoreError> {
+    let result = db.execute(FIND_ACTIVE_BY_HASH, &[Value::Text(key_hash.into())])?;
+    Row::first(&result)
+        .map(|row| {
+            Ok(Principal {
+                key_id: row.integer(0)?,
+                owner: row.text(1)?,
+                role: decode_role(&row, 2)?,
+                rate_limit_per_minute: decode_rate_limit(&row, 3)?,
+            })
+        })
+        .transpose()
+}
+
+/// Up to `limit` keys with an id greater than `after_id`, in id order.
+pub fn list(db: &Db, after_id: i64, limit: u32) -> Result<Vec<ApiKey>, StoreError> {
+    let result = db.execute(
+        LIST_KEYS_AFTER,
+        &[Value::Integer(after_id), Value::Integer(limit.into())],
+    )?;
+    Row::all(&result).map(|row| decode_key(&row)).collect()
+}
+
+/// Marks a key revoked (keeping the first revocation time). False when no such key.
+pub fn revoke(db: &Db, id: i64, revoked_at: &str) -> Result<bool, StoreError> {
+    db.execute(
+        REVOKE_KEY,
+        &[Value::Text(revoked_at.into()), Value::Integer(id)],
+    )?;
+    Ok(db.changes() == 1)
+}
+
+fn decode_key(row: &Row) -> Result<ApiKey, StoreError> {
+    Ok(ApiKey {
+        id: row.integer(0)?,
+        owner: row.text(1)?,
+        role: decode_role(row, 2)?,
+        prefix: row.text(3)?,
+        rate_limit_per_minute: decode_rate_limit(row, 4)?,
+        created_at: row.text(5)?,
+        revoked_at: row.optional_text(6)?,
+    })
+}
+
+fn decode_role(row: &Row, index: usize) -> Result<Role, StoreError> {
+    Role::parse(&row.text(index)?)
+        .map_err(|message| StoreError::Other(anyhow::anyhow!("api_keys.role: {message}")))
+}
+
+fn decode_rate_limit(row: &Row, index: usize) -> Result<Option<u32>, StoreError> {
+    row.optional_integer(index)?
+        .map(|limit| {
+            u32::try_from(limit).map_err(|_| {
+                StoreError::Other(anyhow::anyhow!("api_keys.rate_limit_per_minute: {limit}"))
+            })
+        })
+        .transpose()
+}

@@ -1,0 +1,210 @@
+//! Schema migrations: the numbered files in `migrations/`, compiled in and applied by
+//! the app itself the first time a request finds the database behind.
+//!
+//! `PRAGMA user_version` holds the applied version, so the check on every request is one
+//! cheap statement. Applying runs inside `BEGIN IMMEDIATE` and re-reads the version
+//! there: when many first requests race on an empty database, exactly one applies each
+//! migration and the others find the work done.
+
+use spin_sdk::sqlite3::Value;
+
+use super::{Db, Row, StoreError};
+
+/// One numbered migration file.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+/// Every migration, in order. Files are never edited once landed; add a new one.
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_api_keys",
+    sql: include_str!("../../migrations/0001_api_keys.sql"),
+}];
+
+const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+const READ_VERSION: &str = "PRAGMA user_version";
+// WAL lets readers run alongside the one writer; the mode is stored in the database
+// file, and SQLite refuses to change it inside a transaction.
+const ENABLE_WAL: &str = "PRAGMA journal_mode = WAL";
+const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)";
+const RECORD_MIGRATION: &str = "INSERT INTO schema_migrations (version, name) VALUES (?, ?)";
+
+/// Brings the schema up to `LATEST_VERSION`; a no-op (one PRAGMA) when it already is.
+pub fn apply_pending(db: &Db) -> Result<(), StoreError> {
+    if schema_version(db)? >= LATEST_VERSION {
+        return Ok(());
+    }
+    db.execute(ENABLE_WAL, &[])?;
+    db.transaction(|db| {
+        let current = schema_version(db)?;
+        if current >= LATEST_VERSION {
+            return Ok(());
+        }
+        db.execute(CREATE_HISTORY, &[])?;
+        for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+            for statement in split_statements(migration.sql) {
+                db.execute(&statement, &[])?;
+            }
+            db.execute(
+                RECORD_MIGRATION,
+                &[
+                    Value::Integer(migration.version),
+                    Value::Text(migration.name.into()),
+                ],
+            )?;
+        }
+        // PRAGMA takes no bound parameters; the value is our own compiled-in constant.
+        db.execute(&format!("PRAGMA user_version = {LATEST_VERSION}"), &[])?;
+        Ok(())
+    })
+}
+
+fn schema_version(db: &Db) -> Result<i64, StoreError> {
+    let result = db.execute(READ_VERSION, &[])?;
+    Row::first(&result).map_or(Ok(0), |row| row.integer(0))
+}
+
+/// Splits a migration file into single statements, because Spin's `execute` runs only
+/// the first statement of a string and silently drops the rest. Semicolons inside
+/// quotes, comments and trigger bodies (`CREATE TRIGGER … BEGIN …; END;`) do not split.
+fn split_statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut block_depth = 0usize;
+    let mut chars = sql.chars().peekable();
+
+    while let Some(character) = chars.next() {
+        if character.is_ascii_alphanumeric() || character == '_' {
+            word.push(character.to_ascii_uppercase());
+            current.push(character);
+            continue;
+        }
+        if !word.is_empty() {
+            block_depth = track_block_depth(&words, &word, block_depth);
+            words.push(std::mem::take(&mut word));
+        }
+        match character {
+            '\'' | '"' | '`' => {
+                current.push(character);
+                for quoted in chars.by_ref() {
+                    current.push(quoted);
+                    if quoted == character {
+                        break;
+                    }
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for skipped in chars.by_ref() {
+                    if skipped == '\n' {
+                        current.push('\n');
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                chars.next();
+                let mut previous = ' ';
+                for skipped in chars.by_ref() {
+                    if previous == '*' && skipped == '/' {
+                        break;
+                    }
+                    previous = skipped;
+                }
+                current.push(' ');
+            }
+            ';' if block_depth == 0 => {
+                let statement = current.trim();
+                if !statement.is_empty() {
+                    statements.push(statement.to_string());
+                }
+                current.clear();
+                words.clear();
+            }
+            _ => current.push(character),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let statement = current.trim();
+    if !statement.is_empty() {
+        statements.push(statement.to_string());
+    }
+    statements
+}
+
+/// Inside `CREATE TRIGGER`, `BEGIN` and `CASE` open a block that `END` closes.
+fn track_block_depth(previous_words: &[String], word: &str, depth: usize) -> usize {
+    let in_trigger = previous_words
+        .first()
+        .is_some_and(|first| first == "CREATE")
+        && previous_words.iter().take(4).any(|w| w == "TRIGGER");
+    match word {
+        "BEGIN" if in_trigger => depth + 1,
+        "CASE" if depth > 0 => depth + 1,
+        "END" if depth > 0 => depth - 1,
+        _ => depth,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_on_semicolons_outside_quotes_comments_and_trigger_bodies() {
+        let sql = "-- a comment; with a semicolon\n\
+            CREATE TABLE t (a TEXT DEFAULT 'x;y'); /* block; */\n\
+            CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN\n\
+              INSERT INTO log VALUES (CASE WHEN new.a = ';' THEN 1 ELSE 2 END);\n\
+              DELETE FROM log WHERE a = 0;\n\
+            END;\n\
+            CREATE INDEX i ON t (a)";
+        let statements = split_statements(sql);
+        assert_eq!(statements.len(), 3, "{statements:#?}");
+        assert_eq!(statements[0], "CREATE TABLE t (a TEXT DEFAULT 'x;y')");
+        assert!(statements[1].starts_with("CREATE TRIGGER t_ai"));
+        assert!(statements[1].ends_with("END"));
+        assert_eq!(statements[2], "CREATE INDEX i ON t (a)");
+    }
+
+    #[test]
+    fn every_migration_file_is_compiled_in_with_its_number() {
+        let directory = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut files: Vec<String> = std::fs::read_dir(directory)
+            .expect("migrations directory")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let compiled: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{}.sql", m.name))
+            .collect();
+        assert_eq!(files, compiled);
+        for (index, migration) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(migration.version, index as i64 + 1);
+            assert!(
+                migration
+                    .name
+                    .starts_with(&format!("{:04}_", migration.version))
+            );
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The storage layer: the only place that holds SQL or touches Spin's SQLite and
+//! key-value interfaces. Services call the functions of its submodules with a `Db`.
+
+pub mod api_keys;
+pub mod counters;
+mod migrations;
+
+use anyhow::anyhow;
+use spin_sdk::sqlite3::{Connection, Error as SqliteError, QueryResult, Value};
+
+/// Why a storage call failed, in the terms callers act on.
+#[derive(Debug)]
+pub enum StoreError {
+    /// SQLite answered `database is locked`/`busy`: contention; the request may be retried.
+    Busy,
+    /// A UNIQUE constraint failed; carries SQLite's `table.column` list.
+    UniqueViolation(String),
+    /// Anything else: a bug or an unusable database.
+    Other(anyhow::Error),
+}
+
+impl From<SqliteError> for StoreError {
+    fn from(error: SqliteError) -> Self {
+        match error {
+            SqliteError::Io(message) if is_busy(&message) => Self::Busy,
+            SqliteError::Io(message) if message.starts_with("UNIQUE constraint failed: ") => {
+                Self::UniqueViolation(message["UNIQUE constraint failed: ".len()..].to_string())
+            }
+            other => Self::Other(anyhow!("sqlite: {other:?}")),
+        }
+    }
+}
+
+fn is_busy(message: &str) -> bool {
+    message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// One request's connection to the `default` database, with the schema brought up to
+/// date on open. Spin gives every `open` its own connection, so transactions started
+/// here belong to this request alone.
+pub struct Db {
+    connection: Connection,
+}
+
+impl Db {
+    /// Opens the `default` database and applies any pending migrations.
+    pub fn open() -> Result<Self, StoreError> {
+        let connection = Connection::open_default()?;
+        let db = Self { connection };
+        migrations::apply_pending(&db)?;
+        Ok(db)
+    }
+
+    /// Runs one statement with positional parameters.
+    fn execute(&self, sql: &str, parameters: &[Value]) -> Result<QueryResult, StoreError> {
+        Ok(self.connection.execute(sql, parameters)?)
+    }
+
+    /// The rows changed by this connection's most recent INSERT, UPDATE or DELETE.
+    fn changes(&self) -> u64 {
+        self.connection.changes()
+    }
+
+    /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on every error path,
+    /// so a failure mid-request leaves nothing half-written. IMMEDIATE takes the write
+    /// lock up front: two writers can then never deadlock upgrading read locks.
+    pub fn transaction<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.execute("BEGIN IMMEDIATE", &[])?;
+        match work(self) {
+            Ok(value) => match self.execute("COMMIT", &[]) {
+                Ok(_) => Ok(value),
+                Err(error) => {
+                    self.rollback();
+                    Err(error.into())
+                }
+            },
+            Err(error) => {
+                self.rollback();
+                Err(error)
+            }
+        }
+    }
+
+    fn rollback(&self) {
+        // A failed ROLLBACK means the transaction is already gone (SQLite rolls back
+        // itself on some errors); Spin also rolls back whatever is left at request end.
+        let _ = self.execute("ROLLBACK", &[]);
+    }
+
+    /// A cheap round trip proving the database answers.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.execute("SELECT 1", &[]).map(|_| ())
+    }
+}
+
+/// Typed access to one result row by column position, failing loudly on a type mismatch
+/// instead of defaulting silently.
+struct Row<'a> {
+    values: &'a [Value],
+}
+
+impl<'a> Row<'a> {
+    fn all(result: &'a QueryResult) -> impl Iterator<Item = Row<'a>> {
+        result.rows.iter().map(|row| Row {
+            values: &row.values,
+        })
+    }
+
+    fn first(result: &'a QueryResult) -> Option<Row<'a>> {
+        Self::all(result).next()
+    }
+
+    fn value(&self, index: usize) -> Result<&'a Value, StoreError> {
+        self.values
+            .get(index)
+            .ok_or_else(|| StoreError::Other(anyhow!("column {index} missing from row")))
+    }
+
+    fn integer(&self, index: usize) -> Result<i64, StoreError> {
+        match self.value(index)? {
+            Value::Integer(number) => Ok(*number),
+            other => Err(mismatch(index, "integer", other)),
+        }
+    }
+
+    fn text(&self, index: usize) -> Result<String, StoreError> {
+        match self.value(index)? {
+            Value::Text(text) => Ok(text.clone()),
+            other => Err(mismatch(index, "text", other)),
+        }
+    }
+
+    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError> {
+        match self.value(index)? {
+            Value::Null => Ok(None),
+            Value::Text(text) => Ok(Some(text.clone())),
+            other => Err(mismatch(index, "text or null", other)),
+        }
+    }
+
+    fn optional_integer(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        match self.value(index)? {
+            Value::Null => Ok(None),
+            Value::Integer(number) => Ok(Some(*number)),
+            other => Err(mismatch(index, "integer or null", other)),
+        }
+    }
+}
+
+fn mismatch(index: usize, expected: &str, found: &Value) -> StoreError {
+    StoreError::Other(anyhow!(
+        "column {index}: expected {expected}, found {found:?}"
+    ))
+}

@@ -1,0 +1,132 @@
+//! The error contract: every failure is `{"error", "code"}` with the right status.
+
+use reqwest::Method;
+
+use crate::helpers::{expect_error, expect_json, send, spawn_app};
+
+#[tokio::test]
+async fn an_unknown_route_returns_404_in_the_error_format() {
+    let app = spawn_app().await;
+    for path in [
+        "/api/v1/nothing-here",
+        "/",
+        "/api/v2/auth/me",
+        "/api/v1/auth/keys/1/x",
+    ] {
+        let response = app.get(path, &app.admin_key).await;
+        expect_error(response, 404, "NOT_FOUND").await;
+    }
+}
+
+#[tokio::test]
+async fn a_known_path_with_the_wrong_method_returns_405_with_allow() {
+    let app = spawn_app().await;
+    let cases = [
+        (Method::PUT, "/api/v1/auth/keys", "POST, GET"),
+        (Method::PATCH, "/api/v1/auth/me", "GET"),
+        (Method::GET, "/api/v1/auth/keys/1", "DELETE"),
+    ];
+    for (method, path, allow) in cases {
+        let response = send(app.request(method, path, Some(&app.admin_key))).await;
+        assert_eq!(response.headers()["allow"].to_str().unwrap(), allow);
+        expect_error(response, 405, "METHOD_NOT_ALLOWED").await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_returns_413_and_creates_nothing() {
+    let app = spawn_app().await;
+    let owner = "x".repeat(64 * 1024);
+    let body = format!("{{\"owner\":\"{owner}\",\"role\":\"viewer\"}}");
+    let response = send(
+        app.request(Method::POST, "/api/v1/auth/keys", Some(&app.admin_key))
+            .header("Content-Type", "application/json")
+            .body(body),
+    )
+    .await;
+    expect_error(response, 413, "PAYLOAD_TOO_LARGE").await;
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_64_kib_is_read_and_judged_on_its_content() {
+    let app = spawn_app().await;
+    let padding = " ".repeat(64 * 1024 - 2);
+    let body = format!("{{{padding}}}");
+    assert_eq!(body.len(), 64 * 1024);
+    let response = send(
+        app.request(Method::POST, "/api/v1/auth/keys", Some(&app.admin_key))
+            .header("Content-Type", "application/json")
+            .body(body),
+    )
+    .await;
+    expect_error(response, 400, "VALIDATION_ERROR").await;
+}
+
+#[tokio::test]
+async fn a_write_whose_body_is_not_json_returns_415() {
+    let app = spawn_app().await;
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/jsonx",
+    ] {
+        let response = send(
+            app.request(Method::POST, "/api/v1/auth/keys", Some(&app.admin_key))
+                .header("Content-Type", content_type)
+                .body("owner=a&role=viewer"),
+        )
+        .await;
+        expect_error(response, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    }
+}
+
+#[tokio::test]
+async fn json_with_a_charset_parameter_is_accepted() {
+    let app = spawn_app().await;
+    let response = send(
+        app.request(Method::POST, "/api/v1/auth/keys", Some(&app.admin_key))
+            .header("Content-Type", "Application/JSON; charset=utf-8")
+            .body(r#"{"owner":"charset-test","role":"viewer"}"#),
+    )
+    .await;
+    expect_json(response, 201).await;
+}
+
+#[tokio::test]
+async fn malformed_json_returns_400_invalid_json() {
+    let app = spawn_app().await;
+    for raw in ["{\"owner\":", "{'owner': 1}", "not json", "{\"a\":1}}"] {
+        let response = send(
+            app.request(Method::POST, "/api/v1/auth/keys", Some(&app.admin_key))
+                .header("Content-Type", "application/json")
+                .body(raw),
+        )
+        .await;
+        expect_error(response, 400, "INVALID_JSON").await;
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_echoes_a_safe_client_id() {
+    let app = spawn_app().await;
+    let generated = app.get("/api/v1/auth/me", &app.admin_key).await;
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id.len(), 32);
+
+    let echoed = send(
+        app.request(Method::GET, "/api/v1/nothing", Some(&app.admin_key))
+            .header("X-Request-Id", "client-trace-42"),
+    )
+    .await;
+    assert_eq!(echoed.headers()["x-request-id"], "client-trace-42");
+
+    let unsafe_id = send(
+        app.request(Method::GET, "/health", None)
+            .header("X-Request-Id", "bad id with spaces"),
+    )
+    .await;
+    assert_ne!(unsafe_id.headers()["x-request-id"], "bad id with spaces");
+}

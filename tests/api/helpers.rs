@@ -1,0 +1,299 @@
+//! `spawn_app()` and the typed client every test uses.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+use crate::host::{self, HostConfig, RunningHost};
+
+/// The per-key limit local hosts run with, high enough that functional tests are never
+/// throttled; rate-limit tests give their keys a small limit of their own.
+pub const LOCAL_RATE_LIMIT: u32 = 1_000_000;
+
+/// A running app (local host or live server) and a client for it.
+pub struct TestApp {
+    /// `http://host:port`, no trailing slash.
+    pub base_url: String,
+    /// The bootstrap admin key (the `admin_api_key` variable).
+    pub bootstrap_key: String,
+    /// An admin key minted for this test through the API.
+    pub admin_key: String,
+    client: reqwest::Client,
+    local: Option<LocalApp>,
+}
+
+struct LocalApp {
+    host: RunningHost,
+    state_dir: PathBuf,
+}
+
+impl Drop for LocalApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// A key created through the API.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    /// The key's id.
+    pub id: i64,
+    /// The secret, for `X-API-Key`.
+    pub secret: String,
+    /// The whole 201 body.
+    pub body: Value,
+}
+
+/// Starts an app for one test: a fresh local host, or the live server when
+/// `APP_BASE_URL` is set. Either way the test gets its own admin key.
+pub async fn spawn_app() -> TestApp {
+    start_app(&[], true).await
+}
+
+/// Like `spawn_app`, with extra Spin variables for the local host. Against a live server
+/// the variables cannot be changed; tests that need them check `is_live()` explicitly.
+pub async fn spawn_app_with(variables: &[(&str, &str)]) -> TestApp {
+    start_app(variables, true).await
+}
+
+/// An app to which no request has been made yet (its database is still empty when
+/// local); `admin_key` is the bootstrap key.
+pub async fn spawn_bare_app() -> TestApp {
+    start_app(&[], false).await
+}
+
+async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp {
+    let client = client_with_own_address();
+    let (base_url, bootstrap_key, local) = match std::env::var("APP_BASE_URL") {
+        Ok(url) => {
+            let key = std::env::var("APP_ADMIN_KEY")
+                .expect("APP_ADMIN_KEY must be set with APP_BASE_URL");
+            (url.trim_end_matches('/').to_string(), key, None)
+        }
+        Err(_) => {
+            let bootstrap_key = format!("bootstrap-{}", unique_suffix());
+            let local = start_local_host(&bootstrap_key, variables);
+            let url = format!("http://{}", local.host.addr());
+            (url, bootstrap_key, Some(local))
+        }
+    };
+    let mut app = TestApp {
+        base_url,
+        bootstrap_key: bootstrap_key.clone(),
+        admin_key: bootstrap_key.clone(),
+        client,
+        local,
+    };
+    if mint_admin_key {
+        app.admin_key = app
+            .create_key_with(&bootstrap_key, "admin", None)
+            .await
+            .secret;
+    }
+    app
+}
+
+fn start_local_host(bootstrap_key: &str, extra: &[(&str, &str)]) -> LocalApp {
+    let component = host::build_component().expect("building the wasm component");
+    let state_dir = std::env::temp_dir().join(format!("inventory-api-test-{}", unique_suffix()));
+    let mut variables = vec![
+        ("admin_api_key".to_string(), bootstrap_key.to_string()),
+        (
+            "rate_limit_per_minute".to_string(),
+            LOCAL_RATE_LIMIT.to_string(),
+        ),
+    ];
+    for (name, value) in extra {
+        variables.retain(|(existing, _)| existing != name);
+        variables.push((name.to_string(), value.to_string()));
+    }
+    let mut config = HostConfig::for_project(&state_dir, variables);
+    config.component = component;
+    let host = host::start(config).expect("starting the test host");
+    LocalApp { host, state_dir }
+}
+
+/// Each test's client connects from its own loopback address (127.x.y.z), so per-address
+/// limits such as the failed-authentication guard never mix tests, even on one shared
+/// live server.
+fn client_with_own_address() -> reqwest::Client {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(40_503))
+        .wrapping_add(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos(),
+        );
+    let [_, b, c, d] = seed.to_be_bytes();
+    let address = Ipv4Addr::new(127, b, c, d.clamp(2, 254));
+    reqwest::Client::builder()
+        .local_address(IpAddr::V4(address))
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("building the HTTP client")
+}
+
+/// A suffix unique across tests, processes and runs, for names that must not collide.
+pub fn unique_suffix() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        nanos % 1_000_000_000_000
+    )
+}
+
+impl TestApp {
+    /// True when running against a live server rather than a local host.
+    pub fn is_live(&self) -> bool {
+        self.local.is_none()
+    }
+
+    /// The local host's captured logs (`None` against a live server).
+    pub fn logs(&self) -> Option<String> {
+        self.local.as_ref().map(|local| local.host.logs())
+    }
+
+    /// The local host's SQLite database file (`None` against a live server).
+    pub fn database_file(&self) -> Option<PathBuf> {
+        self.local
+            .as_ref()
+            .map(|local| local.state_dir.join("inventory.db"))
+    }
+
+    /// A request to `path`, authenticated with `key` when given.
+    pub fn request(&self, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
+        let builder = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        match key {
+            Some(key) => builder.header("X-API-Key", key),
+            None => builder,
+        }
+    }
+
+    /// `GET path` with `key`.
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        send(self.request(Method::GET, path, Some(key))).await
+    }
+
+    /// `POST path` with a JSON body and `key`.
+    pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> Response {
+        send(self.request(Method::POST, path, Some(key)).json(body)).await
+    }
+
+    /// `DELETE path` with `key`.
+    pub async fn delete(&self, path: &str, key: &str) -> Response {
+        send(self.request(Method::DELETE, path, Some(key))).await
+    }
+
+    /// Creates a key with `role` using the test's admin key.
+    pub async fn create_key(&self, role: &str) -> CreatedKey {
+        self.create_key_with(&self.admin_key, role, None).await
+    }
+
+    /// Creates a key with its own per-minute limit.
+    pub async fn create_limited_key(&self, role: &str, limit: u32) -> CreatedKey {
+        self.create_key_with(&self.admin_key, role, Some(limit))
+            .await
+    }
+
+    async fn create_key_with(&self, admin_key: &str, role: &str, limit: Option<u32>) -> CreatedKey {
+        let mut body = json!({ "owner": format!("test-{}", unique_suffix()), "role": role });
+        if let Some(limit) = limit {
+            body["rate_limit_per_minute"] = json!(limit);
+        }
+        let response = self.post_json("/api/v1/auth/keys", admin_key, &body).await;
+        let body = expect_json(response, 201).await;
+        CreatedKey {
+            id: body["id"].as_i64().expect("key id"),
+            secret: body["api_key"].as_str().expect("api_key").to_string(),
+            body,
+        }
+    }
+}
+
+/// Sends a request, failing the test on a transport error.
+pub async fn send(builder: RequestBuilder) -> Response {
+    builder
+        .send()
+        .await
+        .expect("the request reached the server")
+}
+
+/// Asserts the status and returns the JSON body.
+pub async fn expect_json(response: Response, status: u16) -> Value {
+    let actual = response.status().as_u16();
+    let text = response.text().await.expect("response body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON: {text}"))
+}
+
+/// Asserts the status, showing the body when it differs.
+pub async fn expect_status(response: Response, status: u16) {
+    let actual = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(actual, status, "body: {body}");
+}
+
+/// Asserts an error response: status, exact body shape `{error, code[, details]}`.
+pub async fn expect_error(response: Response, status: u16, code: &str) -> Value {
+    let body = expect_json(response, status).await;
+    assert_eq!(body["code"], code, "body: {body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|message| !message.is_empty()),
+        "error message missing: {body}"
+    );
+    let allowed = ["error", "code", "details"];
+    let object = body.as_object().expect("error body is an object");
+    assert!(
+        object.keys().all(|key| allowed.contains(&key.as_str())),
+        "unexpected fields in error body: {body}"
+    );
+    body
+}
+
+/// Reads the seconds-to-reset `t` of a `RateLimit` header.
+pub fn rate_limit_reset_seconds(response: &Response) -> Option<u64> {
+    rate_limit_field(response, "t")
+}
+
+/// Reads a numeric parameter (`r`, `t`, `q`, `w`) of the RateLimit headers.
+pub fn rate_limit_field(response: &Response, field: &str) -> Option<u64> {
+    let header = if field == "q" || field == "w" {
+        "ratelimit-policy"
+    } else {
+        "ratelimit"
+    };
+    let value = response.headers().get(header)?.to_str().ok()?;
+    value
+        .split(';')
+        .filter_map(|part| part.trim().split_once('='))
+        .find(|(name, _)| *name == field)
+        .and_then(|(_, number)| number.parse().ok())
+}
+
+/// Waits until the current rate-limit window has at least `needed` seconds left, so a
+/// test that counts requests in one window cannot straddle two.
+pub async fn wait_for_room_in_window(app: &TestApp, key: &str, needed: u64) {
+    let response = app.get("/api/v1/auth/me", key).await;
+    let left = rate_limit_reset_seconds(&response).expect("RateLimit header");
+    if left < needed {
+        tokio::time::sleep(Duration::from_secs(left + 1)).await;
+    }
+}

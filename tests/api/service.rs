@@ -1,0 +1,56 @@
+//! Service endpoints (`/health`, `/api/v1/openapi.yaml`) and first-start behaviour.
+
+use futures::future::join_all;
+use reqwest::Method;
+
+use crate::helpers::{expect_json, send, spawn_app, spawn_bare_app};
+
+#[tokio::test]
+async fn health_answers_ok_without_a_key() {
+    let app = spawn_app().await;
+    let response = send(app.request(Method::GET, "/health", None)).await;
+    let body = expect_json(response, 200).await;
+    assert_eq!(body, serde_json::json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_a_key_as_built() {
+    let app = spawn_app().await;
+    let response = send(app.request(Method::GET, "/api/v1/openapi.yaml", None)).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("yaml")
+    );
+    let served = response.text().await.unwrap();
+    let on_disk = include_str!("../../swagger.yaml");
+    if !app.is_live() {
+        assert_eq!(served, on_disk);
+    }
+    assert!(served.starts_with("openapi: 3.1"));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_first_requests_on_an_empty_database_all_succeed() {
+    let fresh = spawn_bare_app().await;
+    let requests = (0..20).map(|index| {
+        let (method, path, key) = if index % 2 == 0 {
+            (Method::GET, "/health", None)
+        } else {
+            (
+                Method::GET,
+                "/api/v1/auth/keys",
+                Some(fresh.bootstrap_key.as_str()),
+            )
+        };
+        send(fresh.request(method, path, key))
+    });
+    let statuses: Vec<u16> = join_all(requests)
+        .await
+        .iter()
+        .map(|response| response.status().as_u16())
+        .collect();
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+}

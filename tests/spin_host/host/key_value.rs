@@ -1,0 +1,666 @@
+//! `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2`,
+//! with the semantics of Spin's built-in (`type = "spin"`) key-value stores.
+//!
+//! - Only the component's `key_value_stores` labels can be opened; others are
+//!   `access-denied` from both interfaces.
+//! - Each label is a table in a SQLite database (Spin's schema), in memory or in a file.
+//!   Both interfaces reach the same rows, so they share one keyspace per (label, key).
+//! - Each label has ONE connection behind a mutex, as in Spin, which serializes every
+//!   operation on it: this is what makes `increment` and `swap` atomic across concurrent
+//!   requests. Calls block in place (Spin's choice too) so other tasks move to another
+//!   worker while SQLite works.
+//! - `increment` treats a missing key as 0 and values as 8-byte little-endian `i64`,
+//!   wrapping on overflow; any other stored value traps (Spin's host panics: a 500).
+//! - CAS: `new` reads nothing; `current` reads and remembers the value; `swap` updates
+//!   only if the remembered value is still stored and otherwise fails with a new handle
+//!   already primed with the current value; with nothing remembered `swap` is an
+//!   unconditional upsert.
+//! - SQLite failures are `other(<rusqlite error, Debug-formatted>)`, as Spin reports them.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::Context as _;
+use rusqlite::OptionalExtension as _;
+use wasmtime::component::Resource;
+
+use super::engine::bindings::fermyon::spin::key_value as spin_kv;
+use super::engine::bindings::wasi::keyvalue::{atomics, batch, store as wasi_kv};
+use super::handle_table::HandleTable;
+use super::manifest::{App, state_file};
+
+/// Spin's limit on stores (Spin and WASI together) open in one instance.
+const MAX_OPEN_STORES_PER_INSTANCE: usize = 256;
+
+/// Spin's limit on CAS handles open in one instance.
+const MAX_CAS_PER_INSTANCE: usize = 256;
+
+/// Spin's cap on the host memory one read may take.
+const MAX_RESULT_BYTES: usize = 128 << 20;
+
+/// The file the `default` store gets in the state directory unless configured otherwise
+/// (Spin's `.spin/sqlite_key_value.db`).
+const DEFAULT_STORE_FILE: &str = "sqlite_key_value.db";
+
+/// The stores one host's component may open, by label.
+pub struct Stores {
+    by_label: HashMap<String, Arc<Database>>,
+}
+
+impl Stores {
+    /// Opens the component's stores: a configured store with a `path` is that file name
+    /// in `state_dir`, one without is in memory (fresh for each started host), and an
+    /// unconfigured `default` is `sqlite_key_value.db` in `state_dir`.
+    pub fn new(app: &App, state_dir: &Path) -> anyhow::Result<Self> {
+        let mut by_label = HashMap::new();
+        for label in &app.component.key_value_stores {
+            let file = match app.runtime_config.key_value_stores.get(label) {
+                Some(config) => config
+                    .path
+                    .as_deref()
+                    .map(|path| state_file(state_dir, path))
+                    .transpose()?,
+                None if label == "default" => Some(state_dir.join(DEFAULT_STORE_FILE)),
+                None => anyhow::bail!(
+                    "unknown key_value_stores label {label:?} for component {:?}",
+                    app.component.id
+                ),
+            };
+            let database = Database::open(file.as_deref())
+                .with_context(|| format!("failed to open key-value store {label:?}"))?;
+            by_label.insert(label.clone(), Arc::new(database));
+        }
+        Ok(Self { by_label })
+    }
+}
+
+/// The SQLite database behind a store label.
+struct Database {
+    connection: Mutex<rusqlite::Connection>,
+}
+
+impl Database {
+    fn open(file: Option<&Path>) -> rusqlite::Result<Self> {
+        let connection = match file {
+            Some(file) => rusqlite::Connection::open(file)?,
+            None => rusqlite::Connection::open_in_memory()?,
+        };
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
+                store TEXT NOT NULL,
+                key   TEXT NOT NULL,
+                value BLOB NOT NULL,
+                PRIMARY KEY (store, key)
+            )",
+            [],
+        )?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    /// Runs `operation` with the connection to itself.
+    fn with_connection<R>(&self, operation: impl FnOnce(&mut rusqlite::Connection) -> R) -> R {
+        tokio::task::block_in_place(|| {
+            let mut connection = self
+                .connection
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            operation(&mut connection)
+        })
+    }
+}
+
+const SELECT_VALUE: &str = "SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2";
+const UPSERT_VALUE: &str = "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
+     ON CONFLICT (store, key) DO UPDATE SET value = ?3";
+const DELETE_VALUE: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
+
+/// An open store: a label and its database.
+#[derive(Clone)]
+struct OpenStore {
+    label: Arc<str>,
+    database: Arc<Database>,
+}
+
+/// Why an operation failed, in words the guest gets as `other(..)`.
+type StoreError = String;
+
+fn store_error(err: rusqlite::Error) -> StoreError {
+    format!("{err:?}")
+}
+
+fn size_limit_error() -> StoreError {
+    format!("query result exceeds limit of {MAX_RESULT_BYTES} bytes")
+}
+
+/// Why `increment` failed.
+enum IncrementError {
+    /// SQLite failed: reported to the guest.
+    Store(StoreError),
+    /// The stored value is not a counter: a trap.
+    NotACounter { length: usize },
+}
+
+impl OpenStore {
+    fn read(
+        connection: &rusqlite::Connection,
+        label: &str,
+        key: &str,
+    ) -> rusqlite::Result<Option<Vec<u8>>> {
+        connection
+            .prepare_cached(SELECT_VALUE)?
+            .query_row((label, key), |row| row.get(0))
+            .optional()
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self
+            .database
+            .with_connection(|connection| Self::read(connection, &self.label, key))
+            .map_err(store_error)?;
+        check_size(value)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.database
+            .with_connection(|connection| {
+                connection
+                    .prepare_cached(UPSERT_VALUE)?
+                    .execute((&*self.label, key, value))
+            })
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.database
+            .with_connection(|connection| {
+                connection
+                    .prepare_cached(DELETE_VALUE)?
+                    .execute((&*self.label, key))
+            })
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    fn keys(&self) -> Result<Vec<String>, StoreError> {
+        let keys = self
+            .database
+            .with_connection(|connection| {
+                connection
+                    .prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?
+                    .query_map([&*self.label], |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(store_error)?;
+        let bytes = keys
+            .iter()
+            .map(|key| std::mem::size_of::<String>() + key.len())
+            .sum::<usize>();
+        if bytes > MAX_RESULT_BYTES {
+            return Err(size_limit_error());
+        }
+        Ok(keys)
+    }
+
+    /// The stored keys among `keys`, with their values; missing keys are left out.
+    fn get_many(&self, keys: Vec<String>) -> Result<Vec<(String, Option<Vec<u8>>)>, StoreError> {
+        let found = self
+            .database
+            .with_connection(|connection| {
+                let mut found = Vec::new();
+                for key in keys {
+                    if let Some(value) = Self::read(connection, &self.label, &key)? {
+                        found.push((key, Some(value)));
+                    }
+                }
+                Ok(found)
+            })
+            .map_err(store_error)?;
+        let bytes = found
+            .iter()
+            .map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
+        if bytes > MAX_RESULT_BYTES {
+            return Err(size_limit_error());
+        }
+        Ok(found)
+    }
+
+    /// Sets every pair in one transaction.
+    fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        self.database
+            .with_connection(|connection| {
+                let transaction = connection.transaction()?;
+                for (key, value) in &pairs {
+                    transaction.prepare_cached(UPSERT_VALUE)?.execute((
+                        &*self.label,
+                        key,
+                        value,
+                    ))?;
+                }
+                transaction.commit()
+            })
+            .map_err(store_error)
+    }
+
+    fn delete_many(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        self.database
+            .with_connection(|connection| {
+                let transaction = connection.transaction()?;
+                for key in &keys {
+                    transaction
+                        .prepare_cached(DELETE_VALUE)?
+                        .execute((&*self.label, key))?;
+                }
+                transaction.commit()
+            })
+            .map_err(store_error)
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, IncrementError> {
+        self.database.with_connection(|connection| {
+            let store = |err| IncrementError::Store(store_error(err));
+            let transaction = connection.transaction().map_err(store)?;
+            let current = match Self::read(&transaction, &self.label, key).map_err(store)? {
+                None => 0,
+                Some(bytes) => {
+                    i64::from_le_bytes(<[u8; 8]>::try_from(bytes.as_slice()).map_err(|_| {
+                        IncrementError::NotACounter {
+                            length: bytes.len(),
+                        }
+                    })?)
+                }
+            };
+            let new_value = current.wrapping_add(delta);
+            transaction
+                .prepare_cached(UPSERT_VALUE)
+                .and_then(|mut statement| {
+                    statement.execute((&*self.label, key, new_value.to_le_bytes()))
+                })
+                .map_err(store)?;
+            transaction.commit().map_err(store)?;
+            Ok(new_value)
+        })
+    }
+
+    /// Stores `value` under `key` if the stored value is still `expected` (or
+    /// unconditionally when `expected` is `None`); whether it did.
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        let changed_rows = self
+            .database
+            .with_connection(|connection| match expected {
+                Some(expected) => connection
+                    .prepare_cached(
+                        "UPDATE spin_key_value SET value = ?4
+                         WHERE store = ?1 AND key = ?2 AND value = ?3",
+                    )?
+                    .execute((&*self.label, key, expected, value)),
+                None => {
+                    connection
+                        .prepare_cached(UPSERT_VALUE)?
+                        .execute((&*self.label, key, value))
+                }
+            })
+            .map_err(store_error)?;
+        Ok(changed_rows == 1)
+    }
+}
+
+fn check_size(value: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, StoreError> {
+    match value {
+        Some(value) if value.len() > MAX_RESULT_BYTES => Err(size_limit_error()),
+        value => Ok(value),
+    }
+}
+
+/// A CAS handle: the key and the value `current` last read, if it was called.
+struct CompareAndSwap {
+    store: OpenStore,
+    key: String,
+    remembered: Option<Vec<u8>>,
+}
+
+/// The key-value state of one instance: its open stores and CAS handles.
+pub struct KeyValueInstance {
+    stores: Arc<Stores>,
+    /// Spin's and WASI's open stores share one table (and its capacity), as in Spin.
+    open_stores: HandleTable<OpenStore>,
+    compare_and_swaps: HandleTable<CompareAndSwap>,
+}
+
+impl KeyValueInstance {
+    /// An instance with nothing open yet.
+    pub fn new(stores: Arc<Stores>) -> Self {
+        Self {
+            stores,
+            open_stores: HandleTable::new(MAX_OPEN_STORES_PER_INSTANCE),
+            compare_and_swaps: HandleTable::new(MAX_CAS_PER_INSTANCE),
+        }
+    }
+
+    /// Opens `label` if the component may; `None` when it may not.
+    fn open(&mut self, label: &str) -> Option<Result<u32, ()>> {
+        let database = self.stores.by_label.get(label)?.clone();
+        let store = OpenStore {
+            label: label.into(),
+            database,
+        };
+        Some(self.open_stores.push(store).map_err(drop))
+    }
+
+    /// The store behind a Spin handle; an unknown handle traps, as in Spin.
+    fn spin_store(&self, handle: &Resource<spin_kv::Store>) -> wasmtime::Result<OpenStore> {
+        self.open_stores
+            .get(handle.rep())
+            .cloned()
+            .ok_or_else(|| wasmtime::format_err!("invalid store"))
+    }
+
+    /// The store behind a WASI handle; an unknown handle is `no-such-store`, as in Spin.
+    fn bucket(&self, handle: &Resource<wasi_kv::Bucket>) -> Result<OpenStore, wasi_kv::Error> {
+        self.open_stores
+            .get(handle.rep())
+            .cloned()
+            .ok_or(wasi_kv::Error::NoSuchStore)
+    }
+
+    /// A CAS handle for `key`, remembering nothing yet.
+    fn new_cas(&mut self, store: OpenStore, key: String) -> Result<u32, wasi_kv::Error> {
+        let cas = CompareAndSwap {
+            store,
+            key,
+            remembered: None,
+        };
+        self.compare_and_swaps
+            .push(cas)
+            .map_err(|_| wasi_kv::Error::Other("too many compare_and_swaps opened".to_owned()))
+    }
+
+    /// `current`: reads the value and remembers it for `swap`.
+    fn cas_current(&mut self, rep: u32) -> Result<Option<Vec<u8>>, wasi_kv::Error> {
+        let cas = self
+            .compare_and_swaps
+            .get_mut(rep)
+            .ok_or_else(|| wasi_kv::Error::Other("compare and swap not found".to_owned()))?;
+        let value = cas.store.get(&cas.key).map_err(wasi_kv::Error::Other)?;
+        cas.remembered.clone_from(&value);
+        Ok(value)
+    }
+}
+
+fn spin_error(message: StoreError) -> spin_kv::Error {
+    spin_kv::Error::Other(message)
+}
+
+fn wasi_error(message: StoreError) -> wasi_kv::Error {
+    wasi_kv::Error::Other(message)
+}
+
+impl spin_kv::Host for KeyValueInstance {}
+
+impl spin_kv::HostStore for KeyValueInstance {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<spin_kv::Store>, spin_kv::Error>> {
+        Ok(match KeyValueInstance::open(self, &label) {
+            None => Err(spin_kv::Error::AccessDenied),
+            Some(Err(())) => Err(spin_kv::Error::StoreTableFull),
+            Some(Ok(rep)) => Ok(Resource::new_own(rep)),
+        })
+    }
+
+    async fn get(
+        &mut self,
+        store: Resource<spin_kv::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
+        Ok(self.spin_store(&store)?.get(&key).map_err(spin_error))
+    }
+
+    async fn set(
+        &mut self,
+        store: Resource<spin_kv::Store>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
+        Ok(self
+            .spin_store(&store)?
+            .set(&key, &value)
+            .map_err(spin_error))
+    }
+
+    async fn delete(
+        &mut self,
+        store: Resource<spin_kv::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
+        Ok(self.spin_store(&store)?.delete(&key).map_err(spin_error))
+    }
+
+    async fn exists(
+        &mut self,
+        store: Resource<spin_kv::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
+        let value = self.spin_store(&store)?.get(&key);
+        Ok(value.map(|value| value.is_some()).map_err(spin_error))
+    }
+
+    async fn get_keys(
+        &mut self,
+        store: Resource<spin_kv::Store>,
+    ) -> wasmtime::Result<Result<Vec<String>, spin_kv::Error>> {
+        Ok(self.spin_store(&store)?.keys().map_err(spin_error))
+    }
+
+    async fn drop(&mut self, store: Resource<spin_kv::Store>) -> wasmtime::Result<()> {
+        self.open_stores.remove(store.rep());
+        Ok(())
+    }
+}
+
+impl wasi_kv::Host for KeyValueInstance {
+    async fn open(
+        &mut self,
+        identifier: String,
+    ) -> wasmtime::Result<Result<Resource<wasi_kv::Bucket>, wasi_kv::Error>> {
+        Ok(match KeyValueInstance::open(self, &identifier) {
+            None => Err(wasi_kv::Error::AccessDenied),
+            Some(Err(())) => Err(wasi_kv::Error::Other("store table full".to_owned())),
+            Some(Ok(rep)) => Ok(Resource::new_own(rep)),
+        })
+    }
+}
+
+impl wasi_kv::HostBucket for KeyValueInstance {
+    async fn get(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
+        Ok(self
+            .bucket(&bucket)
+            .and_then(|store| store.get(&key).map_err(wasi_error)))
+    }
+
+    async fn set(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        Ok(self
+            .bucket(&bucket)
+            .and_then(|store| store.set(&key, &value).map_err(wasi_error)))
+    }
+
+    async fn delete(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        Ok(self
+            .bucket(&bucket)
+            .and_then(|store| store.delete(&key).map_err(wasi_error)))
+    }
+
+    async fn exists(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, wasi_kv::Error>> {
+        Ok(self.bucket(&bucket).and_then(|store| {
+            store
+                .get(&key)
+                .map(|value| value.is_some())
+                .map_err(wasi_error)
+        }))
+    }
+
+    async fn list_keys(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        cursor: Option<String>,
+    ) -> wasmtime::Result<Result<wasi_kv::KeyResponse, wasi_kv::Error>> {
+        if cursor.is_some() {
+            return Ok(Err(wasi_kv::Error::Other(
+                "list_keys: cursor not supported".to_owned(),
+            )));
+        }
+        Ok(self.bucket(&bucket).and_then(|store| {
+            let keys = store.keys().map_err(wasi_error)?;
+            Ok(wasi_kv::KeyResponse { keys, cursor: None })
+        }))
+    }
+
+    async fn drop(&mut self, bucket: Resource<wasi_kv::Bucket>) -> wasmtime::Result<()> {
+        self.open_stores.remove(bucket.rep());
+        Ok(())
+    }
+}
+
+impl batch::Host for KeyValueInstance {
+    async fn get_many(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wasi_kv::Error>> {
+        Ok(self
+            .bucket(&bucket)
+            .and_then(|store| store.get_many(keys).map_err(wasi_error)))
+    }
+
+    async fn set_many(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        Ok(self
+            .bucket(&bucket)
+            .and_then(|store| store.set_many(key_values).map_err(wasi_error)))
+    }
+
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        keys: Vec<String>,
+    ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
+        Ok(self
+            .bucket(&bucket)
+            .and_then(|store| store.delete_many(keys).map_err(wasi_error)))
+    }
+}
+
+impl atomics::HostCas for KeyValueInstance {
+    async fn new(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        key: String,
+    ) -> wasmtime::Result<Result<Resource<atomics::Cas>, wasi_kv::Error>> {
+        Ok(self
+            .bucket(&bucket)
+            .and_then(|store| self.new_cas(store, key))
+            .map(Resource::new_own))
+    }
+
+    async fn current(
+        &mut self,
+        cas: Resource<atomics::Cas>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
+        Ok(self.cas_current(cas.rep()))
+    }
+
+    async fn drop(&mut self, cas: Resource<atomics::Cas>) -> wasmtime::Result<()> {
+        self.compare_and_swaps.remove(cas.rep());
+        Ok(())
+    }
+}
+
+impl atomics::Host for KeyValueInstance {
+    async fn increment(
+        &mut self,
+        bucket: Resource<wasi_kv::Bucket>,
+        key: String,
+        delta: i64,
+    ) -> wasmtime::Result<Result<i64, wasi_kv::Error>> {
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        match store.increment(&key, delta) {
+            Ok(value) => Ok(Ok(value)),
+            Err(IncrementError::Store(message)) => Ok(Err(wasi_error(message))),
+            Err(IncrementError::NotACounter { length }) => Err(wasmtime::format_err!(
+                "key-value increment of {key:?} in store {:?}: the stored value has {length} \
+                 bytes, not an 8-byte little-endian counter",
+                &*store.label
+            )),
+        }
+    }
+
+    async fn swap(
+        &mut self,
+        cas: Resource<atomics::Cas>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        // The guest passes its handle by value: this call consumes it.
+        let Some(cas) = self.compare_and_swaps.remove(cas.rep()) else {
+            return Ok(Err(atomics::CasError::StoreError(wasi_kv::Error::Other(
+                "invalid compare and swap".to_owned(),
+            ))));
+        };
+        let swapped = cas
+            .store
+            .compare_and_swap(&cas.key, cas.remembered.as_deref(), &value);
+        Ok(match swapped {
+            Ok(true) => Ok(()),
+            Ok(false) => self
+                .retry_handle(cas)
+                .and_then(|retry| Err(atomics::CasError::CasFailed(Resource::new_own(retry)))),
+            Err(message) => Err(atomics::CasError::StoreError(wasi_error(message))),
+        })
+    }
+}
+
+impl KeyValueInstance {
+    /// After a failed swap: a new handle for the same key, primed with the current value
+    /// so that swapping again succeeds unless the value changes again. Failing to make it
+    /// is a store error, as in Spin.
+    fn retry_handle(&mut self, failed: CompareAndSwap) -> Result<u32, atomics::CasError> {
+        let rep = self
+            .new_cas(failed.store, failed.key)
+            .map_err(atomics::CasError::StoreError)?;
+        self.cas_current(rep)
+            .map_err(atomics::CasError::StoreError)?;
+        Ok(rep)
+    }
+}

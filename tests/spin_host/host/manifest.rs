@@ -1,0 +1,323 @@
+//! Reading `spin.toml` and the runtime configuration file.
+//!
+//! Only what the test host implements is accepted: one component behind a single
+//! catch-all (`/...`) HTTP route, no outbound HTTP, and `spin`-type SQLite databases and
+//! key-value stores. Anything else fails `start`, so the host can never silently serve an
+//! app differently from Spin.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use toml::{Table, Value};
+
+/// The parts of the app that shape how the host serves it.
+pub struct App {
+    /// `[application] name`, reported by `/.well-known/spin/info`.
+    pub name: String,
+    /// `[application] version`, reported by `/.well-known/spin/info`.
+    pub version: Option<String>,
+    /// `[variables]`: each application variable and its default (`None` = required).
+    pub variables: BTreeMap<String, Option<String>>,
+    /// The component behind the HTTP route.
+    pub component: Component,
+    /// The runtime configuration file's contents (empty without one).
+    pub runtime_config: RuntimeConfig,
+}
+
+/// The component served on the catch-all route.
+pub struct Component {
+    /// The component's id (`[component.<id>]`).
+    pub id: String,
+    /// The SQLite database labels the component may open.
+    pub sqlite_databases: Vec<String>,
+    /// The key-value store labels the component may open.
+    pub key_value_stores: Vec<String>,
+    /// `[component.<id>.variables]`: the component's variables and their templates.
+    pub variables: BTreeMap<String, String>,
+}
+
+/// `[sqlite_database.*]` and `[key_value_store.*]` from the runtime configuration.
+#[derive(Default)]
+pub struct RuntimeConfig {
+    /// Configured SQLite databases by label.
+    pub sqlite_databases: BTreeMap<String, SqliteDatabaseConfig>,
+    /// Configured key-value stores by label.
+    pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
+}
+
+/// A `[sqlite_database.<label>]` of `type = "spin"`.
+pub struct SqliteDatabaseConfig {
+    /// The database file; `None` makes every connection a fresh in-memory database.
+    pub path: Option<PathBuf>,
+    /// Whether `ATTACH` may name a file (Spin denies it by default).
+    pub allow_attach_file: bool,
+}
+
+/// A `[key_value_store.<label>]` of `type = "spin"`.
+pub struct KeyValueStoreConfig {
+    /// The store's file; `None` keeps the store in memory.
+    pub path: Option<PathBuf>,
+}
+
+/// The component keys the host understands; the others change behaviour it does not
+/// implement.
+const SUPPORTED_COMPONENT_KEYS: &[&str] = &[
+    "source",
+    "description",
+    "allowed_outbound_hosts",
+    "sqlite_databases",
+    "key_value_stores",
+    "variables",
+    "build",
+    "tool",
+];
+
+impl App {
+    /// Reads `manifest` and, if given, `runtime_config`.
+    pub fn load(manifest: &Path, runtime_config: Option<&Path>) -> anyhow::Result<Self> {
+        let manifest_table = read_toml(manifest)?;
+        let runtime_config = match runtime_config {
+            Some(path) => RuntimeConfig::parse(&read_toml(path)?)
+                .with_context(|| format!("invalid runtime config {}", path.display()))?,
+            None => RuntimeConfig::default(),
+        };
+        Self::parse(&manifest_table, runtime_config)
+            .with_context(|| format!("invalid manifest {}", manifest.display()))
+    }
+
+    fn parse(manifest: &Table, runtime_config: RuntimeConfig) -> anyhow::Result<Self> {
+        if manifest
+            .get("spin_manifest_version")
+            .and_then(Value::as_integer)
+            != Some(2)
+        {
+            bail!("only `spin_manifest_version = 2` is supported");
+        }
+        let application = optional_table(manifest, "application")?;
+        let name = match application.and_then(|app| app.get("name")) {
+            Some(name) => as_str(name, "application.name")?.to_owned(),
+            None => String::new(),
+        };
+        let version = application
+            .and_then(|app| app.get("version"))
+            .map(|version| as_str(version, "application.version").map(str::to_owned))
+            .transpose()?;
+
+        let mut variables = BTreeMap::new();
+        for (variable, definition) in optional_table(manifest, "variables")?.into_iter().flatten() {
+            variables.insert(variable.clone(), parse_app_variable(variable, definition)?);
+        }
+
+        let component_id = http_component_id(manifest)?;
+        let component = optional_table(manifest, "component")?
+            .and_then(|components| components.get(&component_id))
+            .with_context(|| format!("no [component.{component_id}]"))?;
+        let component = Component::parse(component_id, component)?;
+
+        Ok(Self {
+            name,
+            version,
+            variables,
+            component,
+            runtime_config,
+        })
+    }
+}
+
+/// The id of the component behind the only HTTP trigger, which must be the catch-all
+/// route `/...` (the only route shape this host implements).
+fn http_component_id(manifest: &Table) -> anyhow::Result<String> {
+    let triggers = optional_table(manifest, "trigger")?
+        .and_then(|triggers| triggers.get("http"))
+        .and_then(Value::as_array)
+        .context("no [[trigger.http]]")?;
+    let [trigger] = triggers.as_slice() else {
+        bail!("exactly one [[trigger.http]] is supported");
+    };
+    let trigger = trigger
+        .as_table()
+        .context("[[trigger.http]] must be a table")?;
+    let route = trigger
+        .get("route")
+        .context("trigger.http.route is missing")?;
+    if as_str(route, "trigger.http.route")? != "/..." {
+        bail!("only the catch-all route \"/...\" is supported");
+    }
+    let component = trigger
+        .get("component")
+        .context("trigger.http.component is missing")?;
+    Ok(as_str(component, "trigger.http.component (a component id)")?.to_owned())
+}
+
+/// `name = { default = "..." }` or `name = { required = true }`.
+fn parse_app_variable(name: &str, definition: &Value) -> anyhow::Result<Option<String>> {
+    let definition = definition
+        .as_table()
+        .with_context(|| format!("variables.{name} must be a table"))?;
+    let default = definition
+        .get("default")
+        .map(|default| as_str(default, &format!("variables.{name}.default")).map(str::to_owned))
+        .transpose()?;
+    let required = match definition.get("required") {
+        Some(required) => required
+            .as_bool()
+            .with_context(|| format!("variables.{name}.required must be a boolean"))?,
+        None => false,
+    };
+    if required && default.is_some() {
+        bail!("variables.{name} cannot be both required and have a default");
+    }
+    // Like Spin, a variable without a default is required whether or not it says so.
+    Ok(default)
+}
+
+impl Component {
+    fn parse(id: String, table: &Value) -> anyhow::Result<Self> {
+        let table = table
+            .as_table()
+            .with_context(|| format!("component.{id} must be a table"))?;
+        if let Some(key) = table
+            .keys()
+            .find(|key| !SUPPORTED_COMPONENT_KEYS.contains(&key.as_str()))
+        {
+            bail!("component.{id}.{key} is not supported by the test host");
+        }
+        if !string_list(table, "allowed_outbound_hosts", &id)?.is_empty() {
+            bail!("outbound HTTP (component.{id}.allowed_outbound_hosts) is not supported");
+        }
+        let mut variables = BTreeMap::new();
+        for (name, template) in optional_table(table, "variables")?.into_iter().flatten() {
+            let template = as_str(template, &format!("component.{id}.variables.{name}"))?;
+            variables.insert(name.clone(), template.to_owned());
+        }
+        Ok(Self {
+            sqlite_databases: string_list(table, "sqlite_databases", &id)?,
+            key_value_stores: string_list(table, "key_value_stores", &id)?,
+            variables,
+            id,
+        })
+    }
+}
+
+impl RuntimeConfig {
+    fn parse(table: &Table) -> anyhow::Result<Self> {
+        if let Some(key) = table
+            .keys()
+            .find(|key| !matches!(key.as_str(), "sqlite_database" | "key_value_store"))
+        {
+            bail!("[{key}] is not supported by the test host");
+        }
+        let mut sqlite_databases = BTreeMap::new();
+        for (label, config) in optional_table(table, "sqlite_database")?
+            .into_iter()
+            .flatten()
+        {
+            let config = spin_type_config(config, &format!("sqlite_database.{label}"))?;
+            sqlite_databases.insert(
+                label.clone(),
+                SqliteDatabaseConfig {
+                    path: optional_path(config, "path", label)?,
+                    allow_attach_file: match config.get("allow_attach_file") {
+                        Some(allow) => allow.as_bool().with_context(|| {
+                            format!("sqlite_database.{label}.allow_attach_file must be a boolean")
+                        })?,
+                        None => false,
+                    },
+                },
+            );
+            reject_unknown_keys(config, &["type", "path", "allow_attach_file"], label)?;
+        }
+        let mut key_value_stores = BTreeMap::new();
+        for (label, config) in optional_table(table, "key_value_store")?
+            .into_iter()
+            .flatten()
+        {
+            let config = spin_type_config(config, &format!("key_value_store.{label}"))?;
+            key_value_stores.insert(
+                label.clone(),
+                KeyValueStoreConfig {
+                    path: optional_path(config, "path", label)?,
+                },
+            );
+            reject_unknown_keys(config, &["type", "path"], label)?;
+        }
+        Ok(Self {
+            sqlite_databases,
+            key_value_stores,
+        })
+    }
+}
+
+/// A store or database table, which must be of Spin's built-in `type = "spin"`.
+fn spin_type_config<'a>(config: &'a Value, name: &str) -> anyhow::Result<&'a Table> {
+    let config = config
+        .as_table()
+        .with_context(|| format!("[{name}] must be a table"))?;
+    let kind = config
+        .get("type")
+        .with_context(|| format!("{name}.type is missing"))?;
+    if as_str(kind, &format!("{name}.type"))? != "spin" {
+        bail!("{name}: only type = \"spin\" is supported by the test host");
+    }
+    Ok(config)
+}
+
+/// Where a store or database configured with `path` lives: the path's file name inside
+/// `state_dir`, so that a host started on a fresh state directory starts empty.
+pub fn state_file(state_dir: &Path, path: &Path) -> anyhow::Result<PathBuf> {
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    Ok(state_dir.join(file_name))
+}
+
+fn reject_unknown_keys(config: &Table, known: &[&str], label: &str) -> anyhow::Result<()> {
+    match config.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => bail!("unknown field `{key}` for {label:?}"),
+        None => Ok(()),
+    }
+}
+
+fn optional_path(config: &Table, key: &str, label: &str) -> anyhow::Result<Option<PathBuf>> {
+    config
+        .get(key)
+        .map(|path| as_str(path, &format!("{label}.{key}")).map(PathBuf::from))
+        .transpose()
+}
+
+fn read_toml(path: &Path) -> anyhow::Result<Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read {}", path.display()))?;
+    text.parse::<Table>()
+        .with_context(|| format!("failed to parse {}", path.display()))
+}
+
+fn optional_table<'a>(table: &'a Table, key: &str) -> anyhow::Result<Option<&'a Table>> {
+    table
+        .get(key)
+        .map(|value| {
+            value
+                .as_table()
+                .with_context(|| format!("{key} must be a table"))
+        })
+        .transpose()
+}
+
+fn string_list(table: &Table, key: &str, component_id: &str) -> anyhow::Result<Vec<String>> {
+    let Some(list) = table.get(key) else {
+        return Ok(Vec::new());
+    };
+    let what = format!("component.{component_id}.{key}");
+    list.as_array()
+        .with_context(|| format!("{what} must be a list"))?
+        .iter()
+        .map(|item| as_str(item, &what).map(str::to_owned))
+        .collect()
+}
+
+fn as_str<'a>(value: &'a Value, what: &str) -> anyhow::Result<&'a str> {
+    value
+        .as_str()
+        .with_context(|| format!("{what} must be a string"))
+}

@@ -1,0 +1,331 @@
+//! The HTTP side: Spin's HTTP trigger for one component on the catch-all route.
+//!
+//! Per request, like Spin for WASI 0.2 components: a new store and instance from the
+//! shared pre-instantiated component, the request handed to `wasi:http/incoming-handler`
+//! with Spin's `spin-*` headers appended after the client's, and a 500 with an empty body
+//! when the guest fails before responding.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
+use hyper::http::uri::{Authority, Scheme};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme as WasiScheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use super::engine::PreparedComponent;
+use super::guest_output::GuestOutput;
+use super::key_value::Stores;
+use super::request_state::RequestState;
+use super::sqlite::Databases;
+use super::variables::Variables;
+
+/// The only route the host serves, as the manifest loader checks.
+const CATCH_ALL_ROUTE: &str = "/...";
+
+/// Paths Spin answers itself, before routing.
+const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
+
+/// How long shutdown waits for SQLite calls still running on the blocking pool.
+const BLOCKING_CALLS_GRACE: Duration = Duration::from_secs(1);
+
+/// Everything one started host serves requests with.
+pub struct HostContext {
+    /// The compiled component, shared with every other host in the process.
+    pub component: Arc<PreparedComponent>,
+    /// The application's name, for `/.well-known/spin/info`.
+    pub app_name: String,
+    /// The application's version, for `/.well-known/spin/info`.
+    pub app_version: Option<String>,
+    /// The databases the component may open.
+    pub sqlite: Arc<Databases>,
+    /// The key-value stores the component may open.
+    pub key_value: Arc<Stores>,
+    /// The component's variables.
+    pub variables: Arc<Variables>,
+    /// Where guest output and host error reports go.
+    pub output: GuestOutput,
+}
+
+/// The server thread's body: runs a two-worker runtime serving `listener` until
+/// `shutdown` fires (or its sender is dropped). Reports on `ready` once it is serving.
+pub fn run(
+    listener: std::net::TcpListener,
+    context: Arc<HostContext>,
+    shutdown: oneshot::Receiver<()>,
+    ready: mpsc::Sender<anyhow::Result<()>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("spin-host-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            let _ = ready.send(Err(anyhow!(err).context("failed to start a tokio runtime")));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match listener
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(listener))
+        {
+            Ok(listener) => listener,
+            Err(err) => {
+                let _ = ready.send(Err(anyhow!(err).context("failed to register the listener")));
+                return;
+            }
+        };
+        // `start` may have given up waiting; serving anyway is harmless.
+        let _ = ready.send(Ok(()));
+        accept_connections(listener, context, shutdown).await;
+    });
+    // Requests still in flight are abandoned, as when `spin up` exits.
+    runtime.shutdown_timeout(BLOCKING_CALLS_GRACE);
+}
+
+async fn accept_connections(
+    listener: TcpListener,
+    context: Arc<HostContext>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    loop {
+        let (stream, client_addr) = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Typically out of file descriptors under load: wait for some to close.
+                    context
+                        .output
+                        .host_error(&format!("failed to accept a connection: {err}"));
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        // Responses are written whole; Nagle's algorithm would only delay them.
+        let _ = stream.set_nodelay(true);
+        let context = context.clone();
+        tokio::spawn(async move {
+            let service =
+                service_fn(move |request| handle_request(context.clone(), client_addr, request));
+            // Failures here are clients going away or sending garbage; Spin only traces
+            // them.
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Answers one request. An `Err` makes hyper drop the connection without a response,
+/// which is what Spin does when the request has no usable authority.
+async fn handle_request(
+    context: Arc<HostContext>,
+    client_addr: SocketAddr,
+    mut request: Request<Incoming>,
+) -> anyhow::Result<Response<HyperOutgoingBody>> {
+    // Connection-level information for this hop only; Spin strips it first.
+    request.headers_mut().remove(CONNECTION);
+    if let Some(well_known) = request.uri().path().strip_prefix(WELL_KNOWN_PREFIX) {
+        return well_known_response(&context, well_known);
+    }
+    set_absolute_uri(&mut request)?;
+    let response = match append_spin_headers(&mut request, client_addr) {
+        Ok(()) => invoke_guest(&context, request).await,
+        Err(err) => Err(err),
+    };
+    match response {
+        Ok(response) => Ok(response),
+        Err(err) => {
+            context
+                .output
+                .host_error(&format!("Error processing request: {err:?}"));
+            status_response(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new())
+        }
+    }
+}
+
+/// Gives the request URI a scheme and authority (from `Host`), as Spin does before
+/// handing it to the component.
+fn set_absolute_uri(request: &mut Request<Incoming>) -> anyhow::Result<()> {
+    let header_authority = request
+        .headers()
+        .get(HOST)
+        .map(|host| -> anyhow::Result<Authority> {
+            host.to_str()
+                .context("'Host' header is not valid UTF-8")?
+                .parse()
+                .context("'Host' header contains an invalid authority")
+        })
+        .transpose()?;
+    let mut parts = request.uri().clone().into_parts();
+    let authority = match (header_authority, parts.authority.take()) {
+        (None, None) => bail!("no 'Host' header present in request"),
+        (Some(authority), None) | (None, Some(authority)) => authority,
+        (Some(header), Some(uri)) if header == uri => header,
+        (Some(_), Some(_)) => bail!("authority in 'Host' header does not match authority in URI"),
+    };
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(authority);
+    *request.uri_mut() = Uri::from_parts(parts).context("invalid request URI")?;
+    Ok(())
+}
+
+/// Appends Spin's request headers after the client's (a client's own `spin-*` headers
+/// are kept and come first, as in Spin), for the catch-all route `/...`.
+fn append_spin_headers(
+    request: &mut Request<Incoming>,
+    client_addr: SocketAddr,
+) -> anyhow::Result<()> {
+    // Spin copies every header as a UTF-8 string and fails the request otherwise.
+    for value in request.headers().values() {
+        std::str::from_utf8(value.as_bytes()).context("a request header is not valid UTF-8")?;
+    }
+    let uri = request.uri();
+    let host = match request.headers().get(HOST) {
+        Some(host) => std::str::from_utf8(host.as_bytes())?,
+        None => "localhost",
+    };
+    let path_and_query = uri.path_and_query().map_or("/", |path| path.as_str());
+    let full_url = format!("{}://{host}{path_and_query}", Scheme::HTTP);
+    // The route's wildcard matches the whole path, raw (no query, no percent-decoding).
+    let path_info = uri.path().to_owned();
+    let spin_headers = [
+        ("spin-path-info", path_info),
+        ("spin-full-url", full_url),
+        ("spin-matched-route", CATCH_ALL_ROUTE.to_owned()),
+        ("spin-base-path", "/".to_owned()),
+        ("spin-raw-component-route", CATCH_ALL_ROUTE.to_owned()),
+        ("spin-component-route", String::new()),
+        ("spin-client-addr", client_addr.to_string()),
+    ];
+    let headers = request.headers_mut();
+    for (name, value) in spin_headers {
+        headers.append(
+            HeaderName::from_static(name),
+            HeaderValue::try_from(value).context("invalid Spin header value")?,
+        );
+    }
+    Ok(())
+}
+
+/// Runs the guest's `wasi:http/incoming-handler` on a fresh instance.
+async fn invoke_guest(
+    context: &Arc<HostContext>,
+    request: Request<Incoming>,
+) -> anyhow::Result<Response<HyperOutgoingBody>> {
+    let component = &context.component;
+    let mut store = Store::new(&component.engine, RequestState::new(context));
+    let proxy = component.proxy.instantiate_async(&mut store).await?;
+    let request = store
+        .data_mut()
+        .http()
+        .new_incoming_request(WasiScheme::Http, request)?;
+    let (response_tx, response_rx) = oneshot::channel();
+    let response_outparam = store.data_mut().http().new_response_outparam(response_tx)?;
+
+    // The guest keeps running after it sets the response: it streams the body from its
+    // own task, which owns the store until the handler returns.
+    let guest = tokio::spawn(async move {
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, request, response_outparam)
+            .await
+    });
+
+    match response_rx.await {
+        Ok(response) => {
+            let output = context.output.clone();
+            tokio::spawn(async move {
+                if let Err(err) = guest_result(guest.await) {
+                    output.host_error(&format!(
+                        "Component error after response started. The response may not be \
+                         fully sent: {err:?}"
+                    ));
+                }
+            });
+            response.map_err(|code| anyhow!("guest failed to produce a response: {code:?}"))
+        }
+        Err(_) => {
+            guest_result(guest.await)?;
+            bail!("guest failed to produce a response prior to returning")
+        }
+    }
+}
+
+fn guest_result(
+    joined: Result<wasmtime::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Result<()> {
+    joined
+        .context("guest invocation panicked")?
+        .map_err(anyhow::Error::from)
+        .context("guest invocation failed")
+}
+
+/// Spin's own endpoints: `health` and `info`; anything else under the prefix is a 404.
+fn well_known_response(
+    context: &HostContext,
+    endpoint: &str,
+) -> anyhow::Result<Response<HyperOutgoingBody>> {
+    match endpoint {
+        "health" => status_response(StatusCode::OK, Bytes::from_static(b"OK")),
+        "info" => {
+            let mut info = format!("{{\n  \"name\": {}", json_string(&context.app_name));
+            if let Some(version) = &context.app_version {
+                info.push_str(&format!(",\n  \"version\": {}", json_string(version)));
+            }
+            info.push_str("\n}");
+            let mut response = status_response(StatusCode::OK, Bytes::from(info))?;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            Ok(response)
+        }
+        _ => status_response(StatusCode::NOT_FOUND, Bytes::new()),
+    }
+}
+
+/// `text` as a JSON string literal.
+fn json_string(text: &str) -> String {
+    let mut json = String::from('"');
+    for character in text.chars() {
+        match character {
+            '"' => json.push_str("\\\""),
+            '\\' => json.push_str("\\\\"),
+            '\n' => json.push_str("\\n"),
+            '\r' => json.push_str("\\r"),
+            '\t' => json.push_str("\\t"),
+            control if control < ' ' => json.push_str(&format!("\\u{:04x}", control as u32)),
+            other => json.push(other),
+        }
+    }
+    json.push('"');
+    json
+}
+
+fn status_response(status: StatusCode, body: Bytes) -> anyhow::Result<Response<HyperOutgoingBody>> {
+    let body = if body.is_empty() {
+        Empty::new().map_err(|never| match never {}).boxed_unsync()
+    } else {
+        Full::new(body)
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    };
+    Ok(Response::builder().status(status).body(body)?)
+}

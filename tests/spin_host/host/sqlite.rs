@@ -1,0 +1,282 @@
+//! `spin:sqlite/sqlite@3.0.0` on rusqlite, with the semantics of Spin's in-process SQLite.
+//!
+//! - Only the component's `sqlite_databases` labels can be opened; others are
+//!   `access-denied`.
+//! - Every `open` is a new rusqlite connection, so rowid, change counts and transactions
+//!   are per connection. An instance holds at most 256; dropping the instance closes them,
+//!   which rolls back a transaction left open.
+//! - rusqlite's defaults are kept, as Spin sets no pragmas: busy timeout 5 s and (in the
+//!   bundled SQLite) foreign keys on. Unless the runtime configuration allows it,
+//!   `ATTACH` may only name `''` or `':memory:'`.
+//! - `execute` prepares the SQL and steps it, so only its first statement runs; anything
+//!   after is ignored without an error. Parameters bind by position.
+//! - Every SQL failure is `io(<SQLite's message>)`.
+//! - SQLite blocks (up to the busy timeout), so each call runs on tokio's blocking pool,
+//!   as Spin does, and never stalls the executor serving other requests.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use wasmtime::component::Resource;
+
+use super::engine::bindings::spin::sqlite::sqlite::{
+    Connection, Error, Host, HostConnection, QueryResult, RowResult, Value,
+};
+use super::handle_table::HandleTable;
+use super::manifest::{App, state_file};
+
+/// Spin's limit on open connections per instance.
+const MAX_CONNECTIONS_PER_INSTANCE: usize = 256;
+
+/// Spin's cap on the host memory one query result may take.
+const MAX_RESULT_BYTES: usize = 128 << 20;
+
+/// The file a database gets in the state directory when the runtime configuration does
+/// not name one (Spin's `.spin/sqlite_db.db`).
+const DEFAULT_DATABASE_FILE: &str = "sqlite_db.db";
+
+/// The databases one host's component may open, by label.
+pub struct Databases {
+    by_label: HashMap<String, Arc<Database>>,
+}
+
+/// How to open connections to one database.
+struct Database {
+    /// The database file; `None` gives every connection its own empty in-memory database.
+    file: Option<PathBuf>,
+    allow_attach_file: bool,
+}
+
+impl Databases {
+    /// The component's databases: `default` unless configured otherwise is
+    /// `sqlite_db.db` in `state_dir`; a configured path keeps only its file name and
+    /// lives in `state_dir` too, so that every host started on a fresh state directory
+    /// starts from empty databases.
+    pub fn new(app: &App, state_dir: &Path) -> anyhow::Result<Self> {
+        let mut by_label = HashMap::new();
+        for label in &app.component.sqlite_databases {
+            let database = match app.runtime_config.sqlite_databases.get(label) {
+                Some(config) => Database {
+                    file: config
+                        .path
+                        .as_deref()
+                        .map(|path| state_file(state_dir, path))
+                        .transpose()?,
+                    allow_attach_file: config.allow_attach_file,
+                },
+                None if label == "default" => Database {
+                    file: Some(state_dir.join(DEFAULT_DATABASE_FILE)),
+                    allow_attach_file: false,
+                },
+                None => anyhow::bail!(
+                    "unknown sqlite_databases label {label:?} for component {:?}",
+                    app.component.id
+                ),
+            };
+            by_label.insert(label.clone(), Arc::new(database));
+        }
+        Ok(Self { by_label })
+    }
+}
+
+impl Database {
+    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
+        let connection = match &self.file {
+            Some(file) => rusqlite::Connection::open(file)?,
+            None => rusqlite::Connection::open_in_memory()?,
+        };
+        if !self.allow_attach_file {
+            connection.authorizer(Some(deny_attaching_files));
+        }
+        Ok(connection)
+    }
+}
+
+/// SQLite authorizer allowing everything except `ATTACH` of a named file.
+fn deny_attaching_files(context: AuthContext<'_>) -> Authorization {
+    match context.action {
+        AuthAction::Attach { filename } if !matches!(filename, "" | ":memory:") => {
+            Authorization::Deny
+        }
+        _ => Authorization::Allow,
+    }
+}
+
+/// One open connection. The mutex only lets the connection move to the blocking pool;
+/// the guest's calls on it never overlap.
+type SharedConnection = Arc<Mutex<rusqlite::Connection>>;
+
+/// The SQLite state of one instance: its open connections.
+pub struct SqliteInstance {
+    databases: Arc<Databases>,
+    connections: HandleTable<SharedConnection>,
+}
+
+impl SqliteInstance {
+    /// An instance with no connections open yet.
+    pub fn new(databases: Arc<Databases>) -> Self {
+        Self {
+            databases,
+            connections: HandleTable::new(MAX_CONNECTIONS_PER_INSTANCE),
+        }
+    }
+
+    fn connection(&self, handle: &Resource<Connection>) -> Option<SharedConnection> {
+        self.connections.get(handle.rep()).cloned()
+    }
+}
+
+impl Host for SqliteInstance {}
+
+impl HostConnection for SqliteInstance {
+    async fn open(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        let Some(database) = self.databases.by_label.get(&database).cloned() else {
+            return Ok(Err(Error::AccessDenied));
+        };
+        // Refuse before touching the file system, as no connection could be kept.
+        if self.connections.is_full() {
+            return Ok(Err(too_many_connections()));
+        }
+        let connection = tokio::task::spawn_blocking(move || database.connect()).await?;
+        let connection = match connection {
+            Ok(connection) => Arc::new(Mutex::new(connection)),
+            Err(err) => return Ok(Err(Error::Io(err.to_string()))),
+        };
+        Ok(self
+            .connections
+            .push(connection)
+            .map(Resource::new_own)
+            .map_err(|_| too_many_connections()))
+    }
+
+    async fn execute(
+        &mut self,
+        handle: Resource<Connection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let Some(connection) = self.connection(&handle) else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            run_statement(&connection, &statement, parameters)
+        })
+        .await?;
+        Ok(result)
+    }
+
+    async fn last_insert_rowid(&mut self, handle: Resource<Connection>) -> wasmtime::Result<i64> {
+        let connection = self
+            .connection(&handle)
+            .ok_or_else(|| wasmtime::format_err!("invalid sqlite connection"))?;
+        // Reads a field of the connection: nothing blocks.
+        let rowid = connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_insert_rowid();
+        Ok(rowid)
+    }
+
+    async fn changes(&mut self, handle: Resource<Connection>) -> wasmtime::Result<u64> {
+        let connection = self
+            .connection(&handle)
+            .ok_or_else(|| wasmtime::format_err!("invalid sqlite connection"))?;
+        let changes = connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .changes();
+        Ok(changes)
+    }
+
+    async fn drop(&mut self, handle: Resource<Connection>) -> wasmtime::Result<()> {
+        self.connections.remove(handle.rep());
+        Ok(())
+    }
+}
+
+fn too_many_connections() -> Error {
+    Error::Io("too many connections opened".to_owned())
+}
+
+/// Prepares `sql` (its first statement only), binds `parameters` by position and
+/// collects every row.
+fn run_statement(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    parameters: Vec<Value>,
+) -> Result<QueryResult, Error> {
+    let mut statement = connection.prepare_cached(sql).map_err(io_error)?;
+    let columns: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(
+            parameters.into_iter().map(to_sqlite_value),
+        ))
+        .map_err(io_error)?;
+    let mut result_rows = Vec::new();
+    let mut result_bytes = std::mem::size_of::<QueryResult>();
+    while let Some(row) = rows.next().map_err(io_error)? {
+        let values = (0..columns.len())
+            .map(|index| from_sqlite_value(row.get_ref(index).map_err(io_error)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        result_bytes += values.iter().map(value_size).sum::<usize>();
+        if result_bytes > MAX_RESULT_BYTES {
+            return Err(Error::Io(format!(
+                "query result exceeds limit of {MAX_RESULT_BYTES} bytes"
+            )));
+        }
+        result_rows.push(RowResult { values });
+    }
+    Ok(QueryResult {
+        columns,
+        rows: result_rows,
+    })
+}
+
+fn io_error(err: rusqlite::Error) -> Error {
+    Error::Io(err.to_string())
+}
+
+fn to_sqlite_value(value: Value) -> rusqlite::types::Value {
+    match value {
+        Value::Integer(integer) => rusqlite::types::Value::Integer(integer),
+        Value::Real(real) => rusqlite::types::Value::Real(real),
+        Value::Text(text) => rusqlite::types::Value::Text(text),
+        Value::Blob(blob) => rusqlite::types::Value::Blob(blob),
+        Value::Null => rusqlite::types::Value::Null,
+    }
+}
+
+fn from_sqlite_value(value: rusqlite::types::ValueRef<'_>) -> Result<Value, Error> {
+    use rusqlite::types::ValueRef;
+    Ok(match value {
+        ValueRef::Integer(integer) => Value::Integer(integer),
+        ValueRef::Real(real) => Value::Real(real),
+        ValueRef::Text(text) => Value::Text(
+            // Spin's host panics here (a 500); an error is kinder and as visible.
+            String::from_utf8(text.to_vec())
+                .map_err(|_| Error::Io("text column holds invalid UTF-8".to_owned()))?,
+        ),
+        ValueRef::Blob(blob) => Value::Blob(blob.to_vec()),
+        ValueRef::Null => Value::Null,
+    })
+}
+
+/// The host memory a value takes, as Spin counts it against [`MAX_RESULT_BYTES`].
+fn value_size(value: &Value) -> usize {
+    std::mem::size_of::<Value>()
+        + match value {
+            Value::Text(text) => text.len(),
+            Value::Blob(blob) => blob.len(),
+            Value::Integer(_) | Value::Real(_) | Value::Null => 0,
+        }
+}

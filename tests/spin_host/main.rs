@@ -1,0 +1,116 @@
+//! `spin_host`: serves the app like `spin up`, for manual testing and benchmarks where the
+//! Spin CLI is not available.
+//!
+//! ```text
+//! cargo run --release --example spin_host -- --listen 127.0.0.1:3000 --state-dir DIR \
+//!     --variable admin_api_key=KEY --variable rate_limit_per_minute=N
+//! ```
+//!
+//! Prints `Serving http://ADDR` once listening, passes the guest's stdout/stderr
+//! through, and runs until SIGINT or SIGTERM.
+
+mod host;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+
+const USAGE: &str = "\
+usage: spin_host [--listen ADDR] [--state-dir DIR] [--variable NAME=VALUE]...
+                 [--component PATH] [--manifest PATH] [--runtime-config PATH]
+
+  --listen ADDR          address to serve on (default 127.0.0.1:3000)
+  --state-dir DIR        where file-backed databases and stores live (default <project>/.spin)
+  --variable NAME=VALUE  an application variable's value (repeatable)
+  --component PATH       the component to serve (default: the release build, built if missing)
+  --manifest PATH        the app manifest (default <project>/spin.toml)
+  --runtime-config PATH  the runtime configuration (default <project>/runtime-config.toml)";
+
+fn main() -> anyhow::Result<()> {
+    let Some(config) = parse_args(std::env::args().skip(1))? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    let running = host::start(config)?;
+    println!("Serving http://{}", running.addr());
+    wait_for_shutdown_signal()?;
+    drop(running);
+    Ok(())
+}
+
+/// The host configuration from the command line; `None` when help was asked for.
+fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<host::HostConfig>> {
+    let project_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut config = host::HostConfig::for_project(
+        project_dir.join(".spin"),
+        std::iter::empty::<(String, String)>(),
+    );
+    config.listen = SocketAddr::from(([127, 0, 0, 1], 3000));
+    // Like `spin up`, the guest writes to this process's stdout and stderr.
+    config.capture_logs = false;
+    let mut component = None;
+
+    while let Some(arg) = args.next() {
+        // Both `--name value` and `--name=value`.
+        let (name, inline_value) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg, None),
+        };
+        if matches!(name.as_str(), "--help" | "-h") {
+            return Ok(None);
+        }
+        let value = match inline_value {
+            Some(value) => value,
+            None => args
+                .next()
+                .with_context(|| format!("{name} needs a value\n\n{USAGE}"))?,
+        };
+        match name.as_str() {
+            "--listen" => {
+                config.listen = value
+                    .parse()
+                    .with_context(|| format!("--listen: {value:?} is not an address"))?;
+            }
+            "--state-dir" => config.state_dir = value.into(),
+            "--variable" => {
+                let (variable, variable_value) = value
+                    .split_once('=')
+                    .with_context(|| format!("--variable: {value:?} is not NAME=VALUE"))?;
+                config
+                    .variables
+                    .push((variable.to_owned(), variable_value.to_owned()));
+            }
+            "--component" => component = Some(PathBuf::from(value)),
+            "--manifest" => config.manifest = value.into(),
+            "--runtime-config" => config.runtime_config = Some(value.into()),
+            _ => bail!("unknown option {name}\n\n{USAGE}"),
+        }
+    }
+
+    config.component = match component {
+        Some(component) => component,
+        None if config.component.is_file() => config.component,
+        None => host::build_component()?,
+    };
+    Ok(Some(config))
+}
+
+/// Blocks until SIGINT (Ctrl-C) or SIGTERM.
+fn wait_for_shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted?,
+            _ = terminate.recv() => {}
+        }
+        Ok(())
+    })
+}
