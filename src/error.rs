@@ -5,9 +5,21 @@
 //! Internal failures are logged with their full chain and answered with an opaque 500,
 //! so no SQL text, panic message or internal name ever reaches a client.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::http::ApiResponse;
+
+/// One product that lacks stock: what was asked for and what there is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Shortfall {
+    /// The product.
+    pub product_id: i64,
+    /// Units requested (for an adjustment: units to remove).
+    pub requested: i64,
+    /// Units in stock.
+    pub available: i64,
+}
 
 /// Everything a request can fail with, each variant documenting its status code.
 #[derive(Debug)]
@@ -22,6 +34,12 @@ pub enum ApiError {
     Forbidden,
     /// 404 `NOT_FOUND`: unknown route or resource.
     NotFound(String),
+    /// 409 `CONFLICT`: the request collides with existing state (e.g. a duplicate SKU).
+    Conflict(String),
+    /// 409 `INSUFFICIENT_STOCK`: not enough units; nothing was changed.
+    InsufficientStock(Vec<Shortfall>),
+    /// 412 `PRECONDITION_FAILED`: `If-Match` names a version that is no longer current.
+    PreconditionFailed,
     /// 405 `METHOD_NOT_ALLOWED`: known path, wrong method; carries the `Allow` list.
     MethodNotAllowed { allow: Vec<&'static str> },
     /// 413 `PAYLOAD_TOO_LARGE`: the body exceeds the limit.
@@ -53,6 +71,8 @@ impl ApiError {
             Self::Forbidden => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
+            Self::Conflict(_) | Self::InsufficientStock(_) => 409,
+            Self::PreconditionFailed => 412,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited { .. } => 429,
@@ -70,6 +90,9 @@ impl ApiError {
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            Self::Conflict(_) => "CONFLICT",
+            Self::InsufficientStock(_) => "INSUFFICIENT_STOCK",
+            Self::PreconditionFailed => "PRECONDITION_FAILED",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RateLimited { .. } => "RATE_LIMITED",
@@ -86,6 +109,11 @@ impl ApiError {
             Self::Forbidden => "This API key's role does not allow this action".into(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::MethodNotAllowed { .. } => "Method not allowed on this path".into(),
+            Self::Conflict(message) => message.clone(),
+            Self::InsufficientStock(_) => "Not enough stock; nothing was changed".into(),
+            Self::PreconditionFailed => {
+                "If-Match does not match the current version of the resource".into()
+            }
             Self::PayloadTooLarge { limit_bytes } => {
                 format!("Request body exceeds {limit_bytes} bytes")
             }
@@ -103,6 +131,7 @@ impl ApiError {
             Self::Validation { field, message } => {
                 Some(json!([{ "field": field, "message": message }]))
             }
+            Self::InsufficientStock(shortfalls) => Some(json!(shortfalls)),
             _ => None,
         }
     }

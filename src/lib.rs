@@ -64,14 +64,17 @@ fn serve(
     request_id: &str,
     key_id: &mut Option<i64>,
 ) -> ApiResponse {
-    let route = router::resolve(&request.method, &request.path);
-    if let Ok(RouteMatch {
-        endpoint: Endpoint::Public(handler),
-        ..
-    }) = &route
-    {
-        return handler(request).unwrap_or_else(|error| error.into_response(request_id));
-    }
+    let route = match router::resolve(&request.method, &request.path) {
+        Ok(RouteMatch {
+            endpoint: Endpoint::Public(handler),
+            ..
+        }) => return handler(request).unwrap_or_else(|error| error.into_response(request_id)),
+        // A wrong method on a public path (e.g. `HEAD /health`) is a plain 405.
+        Err(error) if router::is_public_path(&request.path) => {
+            return error.into_response(request_id);
+        }
+        other => other,
+    };
     let mut quota = None;
     let outcome = (|| {
         let config = Config::load()?;

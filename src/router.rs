@@ -5,9 +5,10 @@
 
 use routefinder::Router;
 
+use self::Endpoint::{Authenticated, Public};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::routes::{self, Context};
+use crate::routes::{Context, keys, products, service};
 
 /// A handler for a route anyone may call.
 pub type PublicHandler = fn(&ApiRequest) -> Result<ApiResponse, ApiError>;
@@ -24,33 +25,23 @@ pub enum Endpoint {
 }
 
 /// Every route of the service: (method, path pattern, endpoint).
+#[rustfmt::skip]
 pub const ROUTES: &[(&str, &str, Endpoint)] = &[
-    ("GET", "/health", Endpoint::Public(routes::service::health)),
-    (
-        "GET",
-        "/api/v1/openapi.yaml",
-        Endpoint::Public(routes::service::openapi),
-    ),
-    (
-        "POST",
-        "/api/v1/auth/keys",
-        Endpoint::Authenticated(routes::keys::create),
-    ),
-    (
-        "GET",
-        "/api/v1/auth/keys",
-        Endpoint::Authenticated(routes::keys::list),
-    ),
-    (
-        "DELETE",
-        "/api/v1/auth/keys/:id",
-        Endpoint::Authenticated(routes::keys::revoke),
-    ),
-    (
-        "GET",
-        "/api/v1/auth/me",
-        Endpoint::Authenticated(routes::keys::me),
-    ),
+    ("GET",    "/health",                              Public(service::health)),
+    ("GET",    "/api/v1/openapi.yaml",                 Public(service::openapi)),
+    ("POST",   "/api/v1/auth/keys",                    Authenticated(keys::create)),
+    ("GET",    "/api/v1/auth/keys",                    Authenticated(keys::list)),
+    ("DELETE", "/api/v1/auth/keys/:id",                Authenticated(keys::revoke)),
+    ("GET",    "/api/v1/auth/me",                      Authenticated(keys::me)),
+    ("POST",   "/api/v1/products",                     Authenticated(products::create)),
+    ("GET",    "/api/v1/products",                     Authenticated(products::list)),
+    ("GET",    "/api/v1/products/:id",                 Authenticated(products::get)),
+    ("PUT",    "/api/v1/products/:id",                 Authenticated(products::replace)),
+    ("PATCH",  "/api/v1/products/:id",                 Authenticated(products::patch)),
+    ("DELETE", "/api/v1/products/:id",                 Authenticated(products::delete)),
+    ("POST",   "/api/v1/products/:id/restore",         Authenticated(products::restore)),
+    ("PATCH",  "/api/v1/products/:id/stock",           Authenticated(products::adjust_stock)),
+    ("GET",    "/api/v1/products/:id/stock-movements", Authenticated(products::stock_movements)),
 ];
 
 /// A request matched to its endpoint, with the path parameters it captured.
@@ -81,6 +72,19 @@ pub fn resolve(method: &str, path: &str) -> Result<RouteMatch, ApiError> {
     Ok(RouteMatch {
         endpoint: *endpoint,
         params,
+    })
+}
+
+/// True when every route at `path` is public, so its routing errors need no API key.
+pub fn is_public_path(path: &str) -> bool {
+    let Ok(router) = build_router() else {
+        return false;
+    };
+    router.best_match(path).is_some_and(|found| {
+        found
+            .handler()
+            .iter()
+            .all(|(_, endpoint)| matches!(endpoint, Public(_)))
     })
 }
 
@@ -127,5 +131,66 @@ mod tests {
             Err(ApiError::MethodNotAllowed { allow }) => assert_eq!(allow, vec!["POST", "GET"]),
             _ => panic!("expected 405"),
         }
+    }
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes_of_the_route_table() {
+        use std::collections::BTreeSet;
+
+        // A line scan of `paths:`, no YAML parser: path keys are indented 2 spaces and
+        // start with `/`; operations are indented 4 spaces under them.
+        let document = include_str!("../swagger.yaml");
+        let mut documented = BTreeSet::new();
+        let mut in_paths = false;
+        let mut current_path: Option<&str> = None;
+        for line in document.lines() {
+            let text = line.trim();
+            if text.is_empty() || text.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - line.trim_start().len();
+            if indent == 0 {
+                in_paths = text == "paths:";
+                current_path = None;
+                continue;
+            }
+            if !in_paths {
+                continue;
+            }
+            if indent == 2 {
+                current_path = text.strip_suffix(':').filter(|path| path.starts_with('/'));
+                continue;
+            }
+            let operation = ["get", "post", "put", "patch", "delete"]
+                .into_iter()
+                .find(|method| text.strip_suffix(':') == Some(*method));
+            if let (4, Some(path), Some(method)) = (indent, current_path, operation) {
+                documented.insert((method.to_uppercase(), path.to_string()));
+            }
+        }
+
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(method, pattern, _)| {
+                let path = pattern
+                    .split('/')
+                    .map(|segment| match segment.strip_prefix(':') {
+                        Some(name) => format!("{{{name}}}"),
+                        None => segment.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                (method.to_string(), path)
+            })
+            .collect();
+
+        let missing: Vec<_> = routed.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "swagger.yaml and ROUTES disagree.\n\
+             In ROUTES but not in swagger.yaml: {missing:?}\n\
+             In swagger.yaml but not in ROUTES: {extra:?}"
+        );
     }
 }

@@ -59,6 +59,14 @@ impl JsonObject {
         }
     }
 
+    /// Refuses a field that may not be written here, with the reason.
+    pub fn forbid(&mut self, name: &str, reason: &str) -> Result<(), ApiError> {
+        match self.fields.contains_key(name) {
+            true => Err(ApiError::validation(name, reason)),
+            false => Ok(()),
+        }
+    }
+
     /// Fails on the first field that no `required`/`optional` call took.
     pub fn finish(self) -> Result<(), ApiError> {
         match self.fields.keys().next() {

@@ -31,13 +31,28 @@ impl Cursor {
         }
     }
 
-    /// The first value as an integer id, as most lists sort by id.
+    /// The position of a list sorted by id: `[id]`.
     pub fn id(&self) -> Result<i64, String> {
-        self.0
-            .first()
-            .and_then(Value::as_i64)
-            .ok_or_else(|| "is not a cursor for this list".into())
+        match self.0.as_slice() {
+            [id] => id.as_i64().ok_or_else(wrong_list),
+            _ => Err(wrong_list()),
+        }
     }
+
+    /// The position of a list sorted by a score, then id: `[score, id]`.
+    pub fn scored(&self) -> Result<(f64, i64), String> {
+        match self.0.as_slice() {
+            [score, id] => Ok((
+                score.as_f64().ok_or_else(wrong_list)?,
+                id.as_i64().ok_or_else(wrong_list)?,
+            )),
+            _ => Err(wrong_list()),
+        }
+    }
+}
+
+fn wrong_list() -> String {
+    "is not a cursor for this list".into()
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

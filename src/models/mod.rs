@@ -3,6 +3,11 @@
 
 pub mod api_key;
 pub mod cursor;
+pub mod money;
 pub mod page;
+pub mod precondition;
 pub mod principal;
+pub mod product;
+pub mod search;
+pub mod stock;
 pub mod time;

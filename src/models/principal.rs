@@ -35,6 +35,10 @@ impl Role {
 pub enum Action {
     /// Create, list and revoke API keys.
     ManageKeys,
+    /// List, get and search products.
+    ReadCatalog,
+    /// Create, update, delete and restore products; adjust stock; read the ledger.
+    ManageCatalog,
 }
 
 /// The id the bootstrap key (the `admin_api_key` variable) is known by: it has no row.
@@ -69,7 +73,8 @@ impl Principal {
     pub fn may(&self, action: Action) -> bool {
         match (self.role, action) {
             (Role::Admin, _) => true,
-            (Role::Viewer, Action::ManageKeys) => false,
+            (Role::Viewer, Action::ReadCatalog) => true,
+            (Role::Viewer, Action::ManageKeys | Action::ManageCatalog) => false,
         }
     }
 }
@@ -79,11 +84,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_admins_may_manage_keys() {
-        let mut principal = Principal::bootstrap();
-        assert!(principal.may(Action::ManageKeys));
-        principal.role = Role::Viewer;
-        assert!(!principal.may(Action::ManageKeys));
+    fn the_role_matrix_matches_the_api_contract() {
+        let admin = Principal::bootstrap();
+        let viewer = Principal {
+            role: Role::Viewer,
+            ..Principal::bootstrap()
+        };
+        let matrix = [
+            (Action::ManageKeys, false),
+            (Action::ReadCatalog, true),
+            (Action::ManageCatalog, false),
+        ];
+        for (action, viewer_may) in matrix {
+            assert!(admin.may(action), "admin may {action:?}");
+            assert_eq!(viewer.may(action), viewer_may, "viewer and {action:?}");
+        }
     }
 
     #[test]

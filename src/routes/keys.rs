@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::http::{ApiResponse, JsonObject};
 use crate::models::api_key::{KeyOwner, KeyRateLimit};
 use crate::models::principal::{Action, Role};
-use crate::routes::{Context, page_request, page_response};
+use crate::routes::{Context, cursor_id, page_request, page_response};
 use crate::services::keys::{self, KeyRequest};
 
 /// `POST /api/v1/auth/keys` → 201 with the secret, shown this once.
@@ -23,12 +23,7 @@ pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
 pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageKeys)?;
     let (limit, cursor) = page_request(&context.query())?;
-    let after_id = match cursor {
-        Some(cursor) => cursor
-            .id()
-            .map_err(|message| ApiError::validation("cursor", message))?,
-        None => 0,
-    };
+    let after_id = cursor_id(cursor)?;
     let page = keys::list(context.db, after_id, limit)?;
     Ok(page_response(context.request, page))
 }

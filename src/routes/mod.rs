@@ -2,6 +2,7 @@
 //! encode the answer. `Context` is everything an authenticated handler may use.
 
 pub mod keys;
+pub mod products;
 pub mod service;
 
 use serde::Serialize;
@@ -62,6 +63,15 @@ pub fn page_request(query: &Query) -> Result<(PageLimit, Option<Cursor>), ApiErr
         .unwrap_or(PageLimit::DEFAULT);
     let cursor = query.parsed("cursor", Cursor::decode)?;
     Ok((limit, cursor))
+}
+
+/// The id position of an id-ordered list (0 = start).
+pub fn cursor_id(cursor: Option<Cursor>) -> Result<i64, ApiError> {
+    cursor.map_or(Ok(0), |cursor| {
+        cursor
+            .id()
+            .map_err(|message| ApiError::validation("cursor", message))
+    })
 }
 
 /// A JSON array response for one page, with `Link: <…>; rel="next"` (RFC 8288) when more

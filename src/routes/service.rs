@@ -9,11 +9,21 @@ use crate::store::Db;
 /// The OpenAPI document the service was built with.
 const OPENAPI_YAML: &[u8] = include_bytes!("../../swagger.yaml");
 
-/// `GET /health`: 200 when the database answers (migrations included), else 503.
+/// `GET /health`: 200 when the database answers (migrations included), else 503 —
+/// whatever the database's trouble is, the service is not healthy. The cause is logged.
 pub fn health(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
-    let db = Db::open()?;
-    db.ping()?;
-    Ok(ApiResponse::json(200, &json!({ "status": "ok" })))
+    match Db::open().and_then(|db| db.ping()) {
+        Ok(()) => Ok(ApiResponse::json(200, &json!({ "status": "ok" }))),
+        Err(error) => {
+            eprintln!(
+                "{}",
+                json!({ "level": "error", "health": format!("{error:?}") })
+            );
+            Err(ApiError::ServiceUnavailable {
+                retry_after_seconds: 1,
+            })
+        }
+    }
 }
 
 /// `GET /api/v1/openapi.yaml`: the `swagger.yaml` compiled into this build.

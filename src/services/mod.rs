@@ -1,4 +1,6 @@
 //! Business rules, between the thin HTTP handlers and the store.
 
+pub mod catalog;
 pub mod keys;
 pub mod rate_limit;
+pub mod stock;

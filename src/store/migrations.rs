@@ -18,11 +18,18 @@ struct Migration {
 }
 
 /// Every migration, in order. Files are never edited once landed; add a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_api_keys",
-    sql: include_str!("../../migrations/0001_api_keys.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_api_keys",
+        sql: include_str!("../../migrations/0001_api_keys.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_products_and_stock",
+        sql: include_str!("../../migrations/0002_products_and_stock.sql"),
+    },
+];
 
 const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 

@@ -4,6 +4,8 @@
 pub mod api_keys;
 pub mod counters;
 mod migrations;
+pub mod movements;
+pub mod products;
 
 use anyhow::anyhow;
 use spin_sdk::sqlite3::{Connection, Error as SqliteError, QueryResult, Value};
@@ -138,6 +140,14 @@ impl<'a> Row<'a> {
             Value::Null => Ok(None),
             Value::Text(text) => Ok(Some(text.clone())),
             other => Err(mismatch(index, "text or null", other)),
+        }
+    }
+
+    fn real(&self, index: usize) -> Result<f64, StoreError> {
+        match self.value(index)? {
+            Value::Real(number) => Ok(*number),
+            Value::Integer(number) => Ok(*number as f64),
+            other => Err(mismatch(index, "real", other)),
         }
     }
 

@@ -363,25 +363,15 @@ async fn listing_keys_rejects_bad_limits_and_cursors() {
     }
 }
 
-/// Walks the key list until the key with `id` is found.
+/// The listed key with `id`, walking every page of the key list.
 async fn find_listed_key(app: &crate::helpers::TestApp, id: i64) -> Option<Value> {
-    let mut path = "/api/v1/auth/keys?limit=200".to_string();
-    loop {
-        let response = app.get(&path, &app.admin_key).await;
-        let link = response
-            .headers()
-            .get("link")
-            .map(|value| value.to_str().unwrap().to_string());
-        let page = expect_json(response, 200).await;
-        if let Some(found) = page.as_array()?.iter().find(|key| key["id"] == id) {
-            return Some(found.clone());
-        }
-        let link = link?;
-        path = link[1..link.find('>')?].to_string();
-    }
+    app.get_all_pages("/api/v1/auth/keys?limit=200")
+        .await
+        .into_iter()
+        .find(|key| key["id"] == id)
 }
 
-fn is_rfc3339_utc(text: &str) -> bool {
+pub fn is_rfc3339_utc(text: &str) -> bool {
     let bytes = text.as_bytes();
     text.len() == 24
         && text.ends_with('Z')

@@ -200,6 +200,63 @@ impl TestApp {
         send(self.request(Method::DELETE, path, Some(key))).await
     }
 
+    /// `PATCH path` with a JSON body and `key`.
+    pub async fn patch_json(&self, path: &str, key: &str, body: &Value) -> Response {
+        send(self.request(Method::PATCH, path, Some(key)).json(body)).await
+    }
+
+    /// `PUT path` with a JSON body and `key`.
+    pub async fn put_json(&self, path: &str, key: &str, body: &Value) -> Response {
+        send(self.request(Method::PUT, path, Some(key)).json(body)).await
+    }
+
+    /// Creates a product (as the test's admin) and returns the 201 body.
+    pub async fn create_product(&self, body: &Value) -> Value {
+        let response = self
+            .post_json("/api/v1/products", &self.admin_key, body)
+            .await;
+        expect_json(response, 201).await
+    }
+
+    /// The current stock of a product, as the admin sees it.
+    pub async fn stock_of(&self, product_id: i64) -> i64 {
+        let response = self
+            .get(&format!("/api/v1/products/{product_id}"), &self.admin_key)
+            .await;
+        expect_json(response, 200).await["stock_quantity"]
+            .as_i64()
+            .expect("stock_quantity")
+    }
+
+    /// Every stock movement of a product (walking all pages).
+    pub async fn movements_of(&self, product_id: i64) -> Vec<Value> {
+        self.get_all_pages(&format!(
+            "/api/v1/products/{product_id}/stock-movements?limit=200"
+        ))
+        .await
+    }
+
+    /// Follows `Link: rel="next"` from `path` and returns every item of every page.
+    pub async fn get_all_pages(&self, path: &str) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(path) = next.take() {
+            let response = self.get(&path, &self.admin_key).await;
+            next = next_link(&response);
+            let page = expect_json(response, 200).await;
+            items.extend(page.as_array().expect("a JSON array").iter().cloned());
+        }
+        items
+    }
+
+    /// The `id`s of a list of items.
+    pub fn ids(items: &[Value]) -> Vec<i64> {
+        items
+            .iter()
+            .map(|item| item["id"].as_i64().expect("id"))
+            .collect()
+    }
+
     /// Creates a key with `role` using the test's admin key.
     pub async fn create_key(&self, role: &str) -> CreatedKey {
         self.create_key_with(&self.admin_key, role, None).await
@@ -224,6 +281,28 @@ impl TestApp {
             body,
         }
     }
+}
+
+/// The target of a `Link: <…>; rel="next"` header, if present.
+pub fn next_link(response: &Response) -> Option<String> {
+    let link = response.headers().get("link")?.to_str().ok()?;
+    assert!(link.ends_with("; rel=\"next\""), "{link}");
+    Some(link[1..link.find('>')?].to_string())
+}
+
+/// A word unique to this test (letters and digits only), to tag data and searches.
+pub fn unique_word() -> String {
+    format!("t{}", unique_suffix().replace('-', "x"))
+}
+
+/// A valid product body whose SKU and name carry `tag`.
+pub fn product_body(tag: &str, name: &str, price: f64, stock: i64) -> Value {
+    json!({
+        "sku": format!("{tag}-{}", unique_suffix().replace('-', "")),
+        "name": format!("{name} {tag}"),
+        "price": price,
+        "stock_quantity": stock,
+    })
 }
 
 /// Sends a request, failing the test on a transport error.

@@ -13,5 +13,8 @@ mod helpers;
 
 mod auth_keys;
 mod errors;
+mod products;
 mod rate_limits;
+mod search;
 mod service;
+mod stock;

@@ -155,7 +155,7 @@ async fn handle_request(
         Err(err) => {
             context
                 .output
-                .host_error(&format!("Error processing request: {err:?}"));
+                .host_error(&format!("Error processing request: {err:#}"));
             status_response(StatusCode::INTERNAL_SERVER_ERROR, Bytes::new())
         }
     }
@@ -256,7 +256,7 @@ async fn invoke_guest(
                 if let Err(err) = guest_result(guest.await) {
                     output.host_error(&format!(
                         "Component error after response started. The response may not be \
-                         fully sent: {err:?}"
+                         fully sent: {err:#}"
                     ));
                 }
             });

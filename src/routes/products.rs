@@ -1,0 +1,188 @@
+//! `/api/v1/products…`: the catalog and stock endpoints.
+
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::{ApiResponse, JsonObject, Query};
+use crate::models::money::Money;
+use crate::models::precondition::IfMatch;
+use crate::models::principal::Action;
+use crate::models::product::{
+    DEFAULT_LOW_STOCK_THRESHOLD, ProductFields, ProductName, ProductPatch, Sku, parse_category,
+    parse_description, parse_unit_count,
+};
+use crate::models::search::{ProductFilter, parse_flag};
+use crate::models::stock::{StockDelta, parse_reason};
+use crate::routes::{Context, cursor_id, page_request, page_response};
+use crate::services::catalog::{self, ProductQuery, ProductUpdate};
+use crate::services::stock;
+
+const READ_ONLY_STOCK: &str =
+    "is read-only here; change stock with PATCH /api/v1/products/{id}/stock";
+
+/// `POST /api/v1/products` → 201 with `Location` and `ETag`.
+pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
+    let principal = context.authorize(Action::ManageCatalog)?;
+    let mut body = JsonObject::from_request(context.request)?;
+    let fields = decode_fields(&mut body)?;
+    let initial_stock = body
+        .optional("stock_quantity", parse_unit_count)?
+        .unwrap_or(0);
+    body.finish()?;
+    let product = catalog::create(context.db, principal, fields, initial_stock, context.now)?;
+    Ok(ApiResponse::json(201, &product)
+        .with_header("Location", format!("/api/v1/products/{}", product.id))
+        .with_header("ETag", product.etag()))
+}
+
+/// `GET /api/v1/products` → one page of products (search, filters, cursor).
+pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ReadCatalog)?;
+    let query = context.query();
+    let (limit, cursor) = page_request(&query)?;
+    let page = catalog::list(
+        context.db,
+        ProductQuery {
+            search: query.get("search").map(str::to_string),
+            filter: decode_filter(&query)?,
+            limit,
+            cursor,
+        },
+    )?;
+    Ok(page_response(context.request, page))
+}
+
+/// `GET /api/v1/products/{id}` → the product with its `ETag`.
+pub fn get(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ReadCatalog)?;
+    let product = catalog::get(context.db, product_id(context)?)?;
+    Ok(ApiResponse::json(200, &product).with_header("ETag", product.etag()))
+}
+
+/// `PUT /api/v1/products/{id}` → every writable field replaced.
+pub fn replace(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ManageCatalog)?;
+    let id = product_id(context)?;
+    let mut body = JsonObject::from_request(context.request)?;
+    body.forbid("stock_quantity", READ_ONLY_STOCK)?;
+    let fields = decode_fields(&mut body)?;
+    body.finish()?;
+    update(context, id, ProductUpdate::Replace(fields))
+}
+
+/// `PATCH /api/v1/products/{id}` → only the fields given change.
+pub fn patch(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ManageCatalog)?;
+    let id = product_id(context)?;
+    let mut body = JsonObject::from_request(context.request)?;
+    body.forbid("stock_quantity", READ_ONLY_STOCK)?;
+    let patch = ProductPatch {
+        sku: body.optional("sku", Sku::parse)?,
+        name: body.optional("name", ProductName::parse)?,
+        description: body.optional("description", parse_description)?,
+        category: body.optional("category", parse_category)?,
+        price: body.optional("price", Money::parse_json)?,
+        low_stock_threshold: body.optional("low_stock_threshold", parse_unit_count)?,
+    };
+    body.finish()?;
+    update(context, id, ProductUpdate::Patch(patch))
+}
+
+/// `DELETE /api/v1/products/{id}` → 204 (soft delete).
+pub fn delete(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ManageCatalog)?;
+    let id = product_id(context)?;
+    catalog::delete(context.db, id, if_match(context).as_ref(), context.now)?;
+    Ok(ApiResponse::empty(204))
+}
+
+/// `POST /api/v1/products/{id}/restore` → 200 with the restored product.
+pub fn restore(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ManageCatalog)?;
+    let product = catalog::restore(context.db, product_id(context)?, context.now)?;
+    Ok(ApiResponse::json(200, &product).with_header("ETag", product.etag()))
+}
+
+/// `PATCH /api/v1/products/{id}/stock` `{adjust, reason?}` → the new stock level.
+pub fn adjust_stock(context: &Context) -> Result<ApiResponse, ApiError> {
+    let principal = context.authorize(Action::ManageCatalog)?;
+    let id = product_id(context)?;
+    let mut body = JsonObject::from_request(context.request)?;
+    let delta = body.required("adjust", StockDelta::parse)?;
+    let reason = body.optional("reason", parse_reason)?;
+    body.finish()?;
+    let stock_quantity = stock::adjust(
+        context.db,
+        principal,
+        id,
+        delta,
+        reason.as_deref(),
+        context.now,
+    )?;
+    Ok(ApiResponse::json(
+        200,
+        &json!({ "product_id": id, "stock_quantity": stock_quantity }),
+    ))
+}
+
+/// `GET /api/v1/products/{id}/stock-movements` → one page of the ledger (admin only).
+pub fn stock_movements(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ManageCatalog)?;
+    let id = product_id(context)?;
+    let (limit, cursor) = page_request(&context.query())?;
+    let page = stock::movements(context.db, id, cursor_id(cursor)?, limit)?;
+    Ok(page_response(context.request, page))
+}
+
+fn update(context: &Context, id: i64, update: ProductUpdate) -> Result<ApiResponse, ApiError> {
+    let product = catalog::update(
+        context.db,
+        id,
+        update,
+        if_match(context).as_ref(),
+        context.now,
+    )?;
+    Ok(ApiResponse::json(200, &product).with_header("ETag", product.etag()))
+}
+
+fn product_id(context: &Context) -> Result<i64, ApiError> {
+    context.path_id("id", "Product")
+}
+
+fn if_match(context: &Context) -> Option<IfMatch> {
+    context.request.header("if-match").map(IfMatch::parse)
+}
+
+/// The complete writable fields, as `POST` and `PUT` take them.
+fn decode_fields(body: &mut JsonObject) -> Result<ProductFields, ApiError> {
+    Ok(ProductFields {
+        sku: body.required("sku", Sku::parse)?,
+        name: body.required("name", ProductName::parse)?,
+        description: body
+            .optional("description", parse_description)?
+            .unwrap_or_default(),
+        category: body.optional("category", parse_category)?.flatten(),
+        price: body.required("price", Money::parse_json)?,
+        low_stock_threshold: body
+            .optional("low_stock_threshold", parse_unit_count)?
+            .unwrap_or(DEFAULT_LOW_STOCK_THRESHOLD),
+    })
+}
+
+fn decode_filter(query: &Query) -> Result<ProductFilter, ApiError> {
+    let filter = ProductFilter {
+        category: query.get("category").map(str::to_string),
+        min_price: query.parsed("min_price", Money::parse_decimal)?,
+        max_price: query.parsed("max_price", Money::parse_decimal)?,
+        in_stock: query.parsed("in_stock", parse_flag)?,
+    };
+    if let (Some(min), Some(max)) = (filter.min_price, filter.max_price)
+        && min > max
+    {
+        return Err(ApiError::validation(
+            "min_price",
+            "must not be greater than max_price",
+        ));
+    }
+    Ok(filter)
+}

@@ -1,0 +1,186 @@
+//! The catalog: creating, reading, listing, searching, updating, soft-deleting and
+//! restoring products.
+
+use crate::error::ApiError;
+use crate::models::cursor::Cursor;
+use crate::models::page::{Page, PageLimit};
+use crate::models::precondition::IfMatch;
+use crate::models::principal::Principal;
+use crate::models::product::{Product, ProductFields, ProductPatch};
+use crate::models::search::{ProductFilter, SearchQuery};
+use crate::models::stock::MovementKind;
+use crate::models::time::Timestamp;
+use crate::store::movements::{self, NewMovement};
+use crate::store::products;
+use crate::store::{Db, StoreError};
+
+/// A product list request: optional full-text search, filters and the page position.
+pub struct ProductQuery {
+    /// What the user typed into `?search=`, if anything.
+    pub search: Option<String>,
+    /// The filters.
+    pub filter: ProductFilter,
+    /// The page size.
+    pub limit: PageLimit,
+    /// Where the page starts.
+    pub cursor: Option<Cursor>,
+}
+
+/// How a product is updated.
+pub enum ProductUpdate {
+    /// `PUT`: every writable field replaced.
+    Replace(ProductFields),
+    /// `PATCH`: only the fields given.
+    Patch(ProductPatch),
+}
+
+/// Creates a product and records its initial stock in the ledger, in one transaction.
+pub fn create(
+    db: &Db,
+    principal: &Principal,
+    fields: ProductFields,
+    initial_stock: i64,
+    now: Timestamp,
+) -> Result<Product, ApiError> {
+    let now = now.to_string();
+    db.transaction(|db| {
+        let product = products::insert(db, &fields, initial_stock, &now)
+            .map_err(|error| sku_conflict(error, &fields))?;
+        movements::record(
+            db,
+            &NewMovement {
+                product_id: product.id,
+                kind: MovementKind::Initial,
+                delta: initial_stock,
+                reason: Some("initial stock"),
+                order_id: None,
+                stock_after: initial_stock,
+                key_id: principal.key_id,
+                created_at: &now,
+            },
+        )?;
+        Ok(product)
+    })
+}
+
+/// An active product; soft-deleted and missing products are both 404.
+pub fn get(db: &Db, id: i64) -> Result<Product, ApiError> {
+    products::find(db, id)?
+        .filter(|product| product.deleted_at.is_none())
+        .ok_or_else(not_found)
+}
+
+/// One page of active products: in id order, or by relevance when searching.
+pub fn list(db: &Db, query: ProductQuery) -> Result<Page<Product>, ApiError> {
+    let invalid_cursor = |message| ApiError::validation("cursor", message);
+    let Some(search) = query.search else {
+        let after_id = match &query.cursor {
+            Some(cursor) => cursor.id().map_err(invalid_cursor)?,
+            None => 0,
+        };
+        let rows = products::list(db, &query.filter, after_id, query.limit.fetch_count())?;
+        return Ok(Page::from_rows(rows, query.limit, |product| {
+            vec![product.id.into()]
+        }));
+    };
+    let Some(search) = SearchQuery::parse(&search) else {
+        // Nothing searchable was typed (only punctuation): nothing can match.
+        return Ok(Page::from_rows(
+            Vec::new(),
+            query.limit,
+            |_: &Product| vec![],
+        ));
+    };
+    let after = query
+        .cursor
+        .as_ref()
+        .map(Cursor::scored)
+        .transpose()
+        .map_err(invalid_cursor)?;
+    let rows = products::search(db, &search, &query.filter, after, query.limit.fetch_count())?;
+    let page = Page::from_rows(rows, query.limit, |(product, rank)| {
+        vec![(*rank).into(), product.id.into()]
+    });
+    Ok(Page {
+        items: page.items.into_iter().map(|(product, _)| product).collect(),
+        next: page.next,
+    })
+}
+
+/// Updates an active product's writable fields. With `If-Match`, a stale version is 412.
+/// Read, check and write happen in one transaction, so no other writer can slip between.
+pub fn update(
+    db: &Db,
+    id: i64,
+    update: ProductUpdate,
+    if_match: Option<&IfMatch>,
+    now: Timestamp,
+) -> Result<Product, ApiError> {
+    let now = now.to_string();
+    db.transaction(|db| {
+        let current = get(db, id)?;
+        check_precondition(&current, if_match)?;
+        let fields = match update {
+            ProductUpdate::Replace(fields) => fields,
+            ProductUpdate::Patch(patch) => patch.apply_to(current.fields.clone()),
+        };
+        products::update_fields(db, id, &fields, Some(current.version), &now)
+            .map_err(|error| sku_conflict(error, &fields))?
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("product {id} changed in a transaction"))
+            })
+    })
+}
+
+/// Soft-deletes an active product: it disappears from reads, lists and search, and its
+/// stock and history stay.
+pub fn delete(
+    db: &Db,
+    id: i64,
+    if_match: Option<&IfMatch>,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let now = now.to_string();
+    db.transaction(|db| {
+        let current = get(db, id)?;
+        check_precondition(&current, if_match)?;
+        products::set_deleted(db, id, Some(&now), Some(current.version), &now)?;
+        Ok(())
+    })
+}
+
+/// Restores a soft-deleted product. Restoring an active product changes nothing.
+pub fn restore(db: &Db, id: i64, now: Timestamp) -> Result<Product, ApiError> {
+    let now = now.to_string();
+    db.transaction(|db| {
+        let current = products::find(db, id)?.ok_or_else(not_found)?;
+        if current.deleted_at.is_none() {
+            return Ok(current);
+        }
+        products::set_deleted(db, id, None, Some(current.version), &now)?.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("product {id} changed in a transaction"))
+        })
+    })
+}
+
+fn check_precondition(product: &Product, if_match: Option<&IfMatch>) -> Result<(), ApiError> {
+    match if_match {
+        Some(condition) if !condition.matches(&product.etag()) => Err(ApiError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+/// The 404 of a product that does not exist (or is soft-deleted).
+pub fn not_found() -> ApiError {
+    ApiError::NotFound("Product".into())
+}
+
+fn sku_conflict(error: StoreError, fields: &ProductFields) -> ApiError {
+    match error {
+        StoreError::UniqueViolation(_) => ApiError::Conflict(format!(
+            "A product with SKU '{}' already exists",
+            fields.sku.as_str()
+        )),
+        other => other.into(),
+    }
+}

@@ -1,0 +1,81 @@
+//! Stock adjustments and the movements ledger.
+
+use crate::error::{ApiError, Shortfall};
+use crate::models::page::{Page, PageLimit};
+use crate::models::principal::Principal;
+use crate::models::product::MAX_STOCK;
+use crate::models::stock::{MovementKind, StockDelta, StockMovement};
+use crate::models::time::Timestamp;
+use crate::services::catalog;
+use crate::store::movements::{self, NewMovement};
+use crate::store::{Db, products};
+
+/// Changes an active product's stock by `delta` and records the movement, atomically.
+/// Going below zero is 409 `INSUFFICIENT_STOCK` and going above `MAX_STOCK` is 400;
+/// either way nothing changes. Returns the new stock level.
+pub fn adjust(
+    db: &Db,
+    principal: &Principal,
+    product_id: i64,
+    delta: StockDelta,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<i64, ApiError> {
+    let now = now.to_string();
+    db.transaction(|db| {
+        let Some(stock_after) =
+            products::adjust_stock(db, product_id, delta.get(), MAX_STOCK, &now)?
+        else {
+            return Err(explain_refused_adjustment(db, product_id, delta));
+        };
+        movements::record(
+            db,
+            &NewMovement {
+                product_id,
+                kind: MovementKind::Adjustment,
+                delta: delta.get(),
+                reason: Some(reason.unwrap_or("manual adjustment")),
+                order_id: None,
+                stock_after,
+                key_id: principal.key_id,
+                created_at: &now,
+            },
+        )?;
+        Ok(stock_after)
+    })
+}
+
+/// One page of a product's ledger, oldest first. Deleted products keep their history.
+pub fn movements(
+    db: &Db,
+    product_id: i64,
+    after_id: i64,
+    limit: PageLimit,
+) -> Result<Page<StockMovement>, ApiError> {
+    products::find(db, product_id)?.ok_or_else(catalog::not_found)?;
+    let rows = movements::list(db, product_id, after_id, limit.fetch_count())?;
+    Ok(Page::from_rows(rows, limit, |movement| {
+        vec![movement.id.into()]
+    }))
+}
+
+/// Why the conditional UPDATE matched no row: no such active product, too few units,
+/// or too many.
+fn explain_refused_adjustment(db: &Db, product_id: i64, delta: StockDelta) -> ApiError {
+    let product = match catalog::get(db, product_id) {
+        Ok(product) => product,
+        Err(error) => return error,
+    };
+    if product.stock_quantity + delta.get() < 0 {
+        ApiError::InsufficientStock(vec![Shortfall {
+            product_id,
+            requested: -delta.get(),
+            available: product.stock_quantity,
+        }])
+    } else {
+        ApiError::validation(
+            "adjust",
+            format!("would raise stock above the maximum of {MAX_STOCK}"),
+        )
+    }
+}

@@ -1,0 +1,89 @@
+//! The stock ledger: one row per stock change, append-only.
+
+use spin_sdk::sqlite3::Value;
+
+use super::{Db, Row, StoreError};
+use crate::models::stock::{MovementKind, StockMovement};
+
+const INSERT_MOVEMENT: &str = "INSERT INTO stock_movements
+        (product_id, kind, delta, reason, order_id, stock_after, key_id, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+const LIST_MOVEMENTS: &str = "SELECT
+        id, product_id, kind, delta, reason, order_id, stock_after, key_id, created_at
+    FROM stock_movements
+    WHERE product_id = ? AND id > ?
+    ORDER BY id
+    LIMIT ?";
+
+/// A movement to append.
+pub struct NewMovement<'a> {
+    /// The product whose stock moved.
+    pub product_id: i64,
+    /// What caused it.
+    pub kind: MovementKind,
+    /// Signed change in units.
+    pub delta: i64,
+    /// Human-readable reason.
+    pub reason: Option<&'a str>,
+    /// The order involved, if any.
+    pub order_id: Option<&'a str>,
+    /// Stock right after the change.
+    pub stock_after: i64,
+    /// The API key that caused it.
+    pub key_id: i64,
+    /// When (RFC 3339).
+    pub created_at: &'a str,
+}
+
+/// Appends a movement. Call it inside the transaction that changes the stock.
+pub fn record(db: &Db, movement: &NewMovement) -> Result<(), StoreError> {
+    let text = |value: Option<&str>| value.map_or(Value::Null, |text| Value::Text(text.into()));
+    db.execute(
+        INSERT_MOVEMENT,
+        &[
+            Value::Integer(movement.product_id),
+            Value::Text(movement.kind.as_str().into()),
+            Value::Integer(movement.delta),
+            text(movement.reason),
+            text(movement.order_id),
+            Value::Integer(movement.stock_after),
+            Value::Integer(movement.key_id),
+            Value::Text(movement.created_at.into()),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Up to `limit` movements of a product after movement `after_id`, oldest first.
+pub fn list(
+    db: &Db,
+    product_id: i64,
+    after_id: i64,
+    limit: u32,
+) -> Result<Vec<StockMovement>, StoreError> {
+    let result = db.execute(
+        LIST_MOVEMENTS,
+        &[
+            Value::Integer(product_id),
+            Value::Integer(after_id),
+            Value::Integer(limit.into()),
+        ],
+    )?;
+    Row::all(&result)
+        .map(|row| {
+            Ok(StockMovement {
+                id: row.integer(0)?,
+                product_id: row.integer(1)?,
+                kind: MovementKind::parse(&row.text(2)?)
+                    .map_err(|message| StoreError::Other(anyhow::anyhow!(message)))?,
+                delta: row.integer(3)?,
+                reason: row.optional_text(4)?,
+                order_id: row.optional_text(5)?,
+                stock_after: row.integer(6)?,
+                key_id: row.integer(7)?,
+                created_at: row.text(8)?,
+            })
+        })
+        .collect()
+}

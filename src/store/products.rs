@@ -1,0 +1,254 @@
+//! Product rows, the catalog list and full-text search.
+
+use spin_sdk::sqlite3::Value;
+
+use super::{Db, Row, StoreError};
+use crate::models::money::Money;
+use crate::models::product::{Product, ProductFields, ProductName, Sku};
+use crate::models::search::{ProductFilter, SearchQuery};
+
+/// The columns `decode_product` reads, in order.
+macro_rules! product_columns {
+    () => {
+        "id, sku, name, description, category, price_cents, stock_quantity, \
+         low_stock_threshold, version, created_at, updated_at, deleted_at"
+    };
+}
+
+const INSERT_PRODUCT: &str = concat!(
+    "INSERT INTO products (sku, name, description, category, price_cents, stock_quantity,
+         low_stock_threshold, created_at, updated_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+     RETURNING ",
+    product_columns!()
+);
+
+const FIND_PRODUCT: &str = concat!("SELECT ", product_columns!(), " FROM products WHERE id = ?");
+
+// The filters use the `(?N IS NULL OR …)` form so that one constant statement serves
+// every combination of filters.
+const LIST_PRODUCTS: &str = concat!(
+    "SELECT ",
+    product_columns!(),
+    " FROM products
+     WHERE deleted_at IS NULL
+       AND (?1 IS NULL OR category = ?1 COLLATE NOCASE)
+       AND (?2 IS NULL OR price_cents >= ?2)
+       AND (?3 IS NULL OR price_cents <= ?3)
+       AND (?4 IS NULL OR (stock_quantity > 0) = ?4)
+       AND id > ?5
+     ORDER BY id
+     LIMIT ?6"
+);
+
+// bm25 weights per column (sku, sku_compact, name, description, category): a hit in
+// the SKU or name counts far more than one in the description. Lower rank is better.
+// The keyset (rank, id) pages through results in rank order.
+const SEARCH_PRODUCTS: &str = concat!(
+    "SELECT ",
+    product_columns!(),
+    ", match_rank FROM products
+     JOIN (SELECT rowid AS match_id, bm25(products_fts, 10.0, 10.0, 5.0, 1.0, 2.0) AS match_rank
+           FROM products_fts WHERE products_fts MATCH ?1) ON id = match_id
+     WHERE deleted_at IS NULL
+       AND (?2 IS NULL OR category = ?2 COLLATE NOCASE)
+       AND (?3 IS NULL OR price_cents >= ?3)
+       AND (?4 IS NULL OR price_cents <= ?4)
+       AND (?5 IS NULL OR (stock_quantity > 0) = ?5)
+       AND (?6 IS NULL OR match_rank > ?6 OR (match_rank = ?6 AND id > ?7))
+     ORDER BY match_rank, id
+     LIMIT ?8"
+);
+
+const UPDATE_FIELDS: &str = concat!(
+    "UPDATE products
+     SET sku = ?1, name = ?2, description = ?3, category = ?4, price_cents = ?5,
+         low_stock_threshold = ?6, version = version + 1, updated_at = ?7
+     WHERE id = ?8 AND deleted_at IS NULL AND (?9 IS NULL OR version = ?9)
+     RETURNING ",
+    product_columns!()
+);
+
+const SET_DELETED: &str = concat!(
+    "UPDATE products
+     SET deleted_at = ?1, version = version + 1, updated_at = ?2
+     WHERE id = ?3 AND (deleted_at IS NULL) = (?1 IS NOT NULL) AND (?4 IS NULL OR version = ?4)
+     RETURNING ",
+    product_columns!()
+);
+
+const ADJUST_STOCK: &str = "UPDATE products
+     SET stock_quantity = stock_quantity + ?1, version = version + 1, updated_at = ?2
+     WHERE id = ?3 AND deleted_at IS NULL
+       AND stock_quantity + ?1 >= 0 AND stock_quantity + ?1 <= ?4
+     RETURNING stock_quantity";
+
+/// Inserts a product with its initial stock; a duplicate SKU is `UniqueViolation`.
+pub fn insert(
+    db: &Db,
+    fields: &ProductFields,
+    initial_stock: i64,
+    now: &str,
+) -> Result<Product, StoreError> {
+    let mut parameters = field_parameters(fields);
+    parameters.insert(5, Value::Integer(initial_stock));
+    parameters.push(Value::Text(now.into()));
+    single_product(db.execute(INSERT_PRODUCT, &parameters)?)?
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))
+}
+
+/// The product with this id, deleted or not.
+pub fn find(db: &Db, id: i64) -> Result<Option<Product>, StoreError> {
+    single_product(db.execute(FIND_PRODUCT, &[Value::Integer(id)])?)
+}
+
+/// Up to `limit` active products matching `filter`, in id order after `after_id`.
+pub fn list(
+    db: &Db,
+    filter: &ProductFilter,
+    after_id: i64,
+    limit: u32,
+) -> Result<Vec<Product>, StoreError> {
+    let mut parameters = filter_parameters(filter);
+    parameters.push(Value::Integer(after_id));
+    parameters.push(Value::Integer(limit.into()));
+    let result = db.execute(LIST_PRODUCTS, &parameters)?;
+    Row::all(&result).map(|row| decode_product(&row)).collect()
+}
+
+/// Up to `limit` active products matching `query` and `filter`, best match first, each
+/// with its rank, after the (rank, id) position `after`.
+pub fn search(
+    db: &Db,
+    query: &SearchQuery,
+    filter: &ProductFilter,
+    after: Option<(f64, i64)>,
+    limit: u32,
+) -> Result<Vec<(Product, f64)>, StoreError> {
+    let (after_rank, after_id) = match after {
+        Some((rank, id)) => (Value::Real(rank), Value::Integer(id)),
+        None => (Value::Null, Value::Null),
+    };
+    let mut parameters = vec![Value::Text(query.as_fts().into())];
+    parameters.extend(filter_parameters(filter));
+    parameters.extend([after_rank, after_id, Value::Integer(limit.into())]);
+    let result = db.execute(SEARCH_PRODUCTS, &parameters)?;
+    Row::all(&result)
+        .map(|row| Ok((decode_product(&row)?, row.real(12)?)))
+        .collect()
+}
+
+/// Replaces the writable fields of an active product, if `expected_version` (when
+/// given) is current. `None` when no row matched (missing, deleted or stale).
+pub fn update_fields(
+    db: &Db,
+    id: i64,
+    fields: &ProductFields,
+    expected_version: Option<i64>,
+    now: &str,
+) -> Result<Option<Product>, StoreError> {
+    let mut parameters = field_parameters(fields);
+    parameters.extend([
+        Value::Text(now.into()),
+        Value::Integer(id),
+        optional_integer(expected_version),
+    ]);
+    single_product(db.execute(UPDATE_FIELDS, &parameters)?)
+}
+
+/// Soft-deletes (`deleted_at` given) or restores (`None`) a product that is in the
+/// opposite state, if `expected_version` (when given) is current.
+pub fn set_deleted(
+    db: &Db,
+    id: i64,
+    deleted_at: Option<&str>,
+    expected_version: Option<i64>,
+    now: &str,
+) -> Result<Option<Product>, StoreError> {
+    let parameters = [
+        deleted_at.map_or(Value::Null, |at| Value::Text(at.into())),
+        Value::Text(now.into()),
+        Value::Integer(id),
+        optional_integer(expected_version),
+    ];
+    single_product(db.execute(SET_DELETED, &parameters)?)
+}
+
+/// Adds `delta` to an active product's stock when the result stays within
+/// 0..=`max_stock`; returns the new stock, or `None` when no row qualified.
+pub fn adjust_stock(
+    db: &Db,
+    id: i64,
+    delta: i64,
+    max_stock: i64,
+    now: &str,
+) -> Result<Option<i64>, StoreError> {
+    let parameters = [
+        Value::Integer(delta),
+        Value::Text(now.into()),
+        Value::Integer(id),
+        Value::Integer(max_stock),
+    ];
+    let result = db.execute(ADJUST_STOCK, &parameters)?;
+    Row::first(&result).map(|row| row.integer(0)).transpose()
+}
+
+fn field_parameters(fields: &ProductFields) -> Vec<Value> {
+    vec![
+        Value::Text(fields.sku.as_str().into()),
+        Value::Text(fields.name.as_str().into()),
+        Value::Text(fields.description.clone()),
+        fields
+            .category
+            .as_ref()
+            .map_or(Value::Null, |category| Value::Text(category.clone())),
+        Value::Integer(fields.price.cents()),
+        Value::Integer(fields.low_stock_threshold),
+    ]
+}
+
+fn filter_parameters(filter: &ProductFilter) -> Vec<Value> {
+    vec![
+        filter
+            .category
+            .as_ref()
+            .map_or(Value::Null, |category| Value::Text(category.clone())),
+        optional_integer(filter.min_price.map(Money::cents)),
+        optional_integer(filter.max_price.map(Money::cents)),
+        optional_integer(filter.in_stock.map(i64::from)),
+    ]
+}
+
+fn optional_integer(value: Option<i64>) -> Value {
+    value.map_or(Value::Null, Value::Integer)
+}
+
+fn single_product(result: spin_sdk::sqlite3::QueryResult) -> Result<Option<Product>, StoreError> {
+    Row::first(&result)
+        .map(|row| decode_product(&row))
+        .transpose()
+}
+
+/// Decodes the columns of `product_columns!`. Stored values were checked on the way
+/// in, so a value that no longer parses is reported as corrupt, never defaulted.
+fn decode_product(row: &Row) -> Result<Product, StoreError> {
+    let corrupt = |column: &str, message: String| {
+        StoreError::Other(anyhow::anyhow!("products.{column}: {message}"))
+    };
+    Ok(Product {
+        id: row.integer(0)?,
+        fields: ProductFields {
+            sku: Sku::parse(&row.text(1)?.into()).map_err(|m| corrupt("sku", m))?,
+            name: ProductName::parse(&row.text(2)?.into()).map_err(|m| corrupt("name", m))?,
+            description: row.text(3)?,
+            category: row.optional_text(4)?,
+            price: Money::from_cents(row.integer(5)?),
+            low_stock_threshold: row.integer(7)?,
+        },
+        stock_quantity: row.integer(6)?,
+        version: row.integer(8)?,
+        created_at: row.text(9)?,
+        updated_at: row.text(10)?,
+        deleted_at: row.optional_text(11)?,
+    })
+}
