@@ -38,6 +38,12 @@ pub enum ApiError {
     Conflict(String),
     /// 409 `INSUFFICIENT_STOCK`: not enough units; nothing was changed.
     InsufficientStock(Vec<Shortfall>),
+    /// 409 `PRODUCT_UNAVAILABLE`: an order names soft-deleted products (their ids).
+    ProductUnavailable(Vec<i64>),
+    /// 409 `INVALID_STATUS_TRANSITION`: the workflow does not allow this change.
+    InvalidStatusTransition { from: String, to: String },
+    /// 422 `IDEMPOTENCY_KEY_REUSED`: the key was used with a different request body.
+    IdempotencyKeyReused,
     /// 412 `PRECONDITION_FAILED`: `If-Match` names a version that is no longer current.
     PreconditionFailed,
     /// 405 `METHOD_NOT_ALLOWED`: known path, wrong method; carries the `Allow` list.
@@ -71,7 +77,11 @@ impl ApiError {
             Self::Forbidden => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
-            Self::Conflict(_) | Self::InsufficientStock(_) => 409,
+            Self::Conflict(_)
+            | Self::InsufficientStock(_)
+            | Self::ProductUnavailable(_)
+            | Self::InvalidStatusTransition { .. } => 409,
+            Self::IdempotencyKeyReused => 422,
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType => 415,
@@ -92,6 +102,9 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Self::Conflict(_) => "CONFLICT",
             Self::InsufficientStock(_) => "INSUFFICIENT_STOCK",
+            Self::ProductUnavailable(_) => "PRODUCT_UNAVAILABLE",
+            Self::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
+            Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::PreconditionFailed => "PRECONDITION_FAILED",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
@@ -111,6 +124,15 @@ impl ApiError {
             Self::MethodNotAllowed { .. } => "Method not allowed on this path".into(),
             Self::Conflict(message) => message.clone(),
             Self::InsufficientStock(_) => "Not enough stock; nothing was changed".into(),
+            Self::ProductUnavailable(_) => {
+                "The order names products that are no longer available".into()
+            }
+            Self::InvalidStatusTransition { from, to } => {
+                format!("An order cannot go from {from} to {to}")
+            }
+            Self::IdempotencyKeyReused => {
+                "This Idempotency-Key was already used with a different request body".into()
+            }
             Self::PreconditionFailed => {
                 "If-Match does not match the current version of the resource".into()
             }
@@ -132,6 +154,12 @@ impl ApiError {
                 Some(json!([{ "field": field, "message": message }]))
             }
             Self::InsufficientStock(shortfalls) => Some(json!(shortfalls)),
+            Self::ProductUnavailable(product_ids) => Some(json!(
+                product_ids
+                    .iter()
+                    .map(|id| json!({ "product_id": id }))
+                    .collect::<Vec<_>>()
+            )),
             _ => None,
         }
     }

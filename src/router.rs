@@ -8,7 +8,7 @@ use routefinder::Router;
 use self::Endpoint::{Authenticated, Public};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::routes::{Context, keys, products, service};
+use crate::routes::{Context, keys, orders, products, service};
 
 /// A handler for a route anyone may call.
 pub type PublicHandler = fn(&ApiRequest) -> Result<ApiResponse, ApiError>;
@@ -42,6 +42,11 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("POST",   "/api/v1/products/:id/restore",         Authenticated(products::restore)),
     ("PATCH",  "/api/v1/products/:id/stock",           Authenticated(products::adjust_stock)),
     ("GET",    "/api/v1/products/:id/stock-movements", Authenticated(products::stock_movements)),
+    ("POST",   "/api/v1/orders",                       Authenticated(orders::create)),
+    ("GET",    "/api/v1/orders",                       Authenticated(orders::list)),
+    ("GET",    "/api/v1/orders/:id",                   Authenticated(orders::get)),
+    ("PATCH",  "/api/v1/orders/:id/status",            Authenticated(orders::change_status)),
+    ("POST",   "/api/v1/orders/:id/cancel",            Authenticated(orders::cancel)),
 ];
 
 /// A request matched to its endpoint, with the path parameters it captured.

@@ -33,6 +33,25 @@ impl JsonObject {
         }
     }
 
+    /// The whole object as a JSON value, as it is before any field is taken.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.fields.clone())
+    }
+
+    /// Takes a required field whose parser names the offending (sub-)field itself, as
+    /// `items[2].quantity` does for nested values.
+    pub fn required_nested<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&Value) -> Result<T, (String, String)>,
+    ) -> Result<T, ApiError> {
+        let value = self
+            .fields
+            .remove(name)
+            .ok_or_else(|| ApiError::validation(name, "is required"))?;
+        parse(&value).map_err(|(field, message)| ApiError::validation(field, message))
+    }
+
     /// Takes a required field and parses it with `parse`, which explains what is wrong.
     pub fn required<T>(
         &mut self,

@@ -1,6 +1,7 @@
 //! `X-Request-Id`: the client's own id when it is a sane token, else a fresh random one.
 
 use crate::http::ApiRequest;
+use crate::models::encoding::hex;
 
 /// The longest client-supplied request id that is echoed back.
 const MAX_CLIENT_ID_LENGTH: usize = 128;
@@ -9,10 +10,7 @@ const MAX_CLIENT_ID_LENGTH: usize = 128;
 pub fn for_request(request: &ApiRequest) -> String {
     match request.header("x-request-id") {
         Some(id) if is_safe_token(id) => id.to_string(),
-        _ => wasi::random::insecure::get_insecure_random_bytes(16)
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect(),
+        _ => hex(&wasi::random::insecure::get_insecure_random_bytes(16)),
     }
 }
 

@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use crate::models::encoding::{base64_url_decode, base64_url_encode};
+
 /// The sort key of the row a page ended on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor(Vec<Value>);
@@ -53,39 +55,6 @@ impl Cursor {
 
 fn wrong_list() -> String {
     "is not a cursor for this list".into()
-}
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn base64_url_encode(bytes: &[u8]) -> String {
-    let mut encoded = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let group = chunk.iter().enumerate().fold(0u32, |group, (index, byte)| {
-            group | u32::from(*byte) << (16 - 8 * index)
-        });
-        for index in 0..=chunk.len() {
-            encoded.push(ALPHABET[(group >> (18 - 6 * index) & 63) as usize] as char);
-        }
-    }
-    encoded
-}
-
-fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
-    let mut decoded = Vec::with_capacity(text.len() * 3 / 4);
-    for chunk in text.as_bytes().chunks(4) {
-        if chunk.len() == 1 {
-            return None;
-        }
-        let mut group = 0u32;
-        for (index, symbol) in chunk.iter().enumerate() {
-            let value = ALPHABET.iter().position(|candidate| candidate == symbol)? as u32;
-            group |= value << (18 - 6 * index);
-        }
-        for index in 0..chunk.len() - 1 {
-            decoded.push((group >> (16 - 8 * index)) as u8);
-        }
-    }
-    Some(decoded)
 }
 
 #[cfg(test)]

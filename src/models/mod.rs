@@ -3,7 +3,9 @@
 
 pub mod api_key;
 pub mod cursor;
+pub mod encoding;
 pub mod money;
+pub mod order;
 pub mod page;
 pub mod precondition;
 pub mod principal;

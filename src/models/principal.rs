@@ -39,6 +39,10 @@ pub enum Action {
     ReadCatalog,
     /// Create, update, delete and restore products; adjust stock; read the ledger.
     ManageCatalog,
+    /// Place orders, and list, read and cancel orders (viewers: their own only).
+    UseOrders,
+    /// Move orders along the workflow (confirm, ship).
+    ChangeOrderStatus,
 }
 
 /// The id the bootstrap key (the `admin_api_key` variable) is known by: it has no row.
@@ -73,8 +77,11 @@ impl Principal {
     pub fn may(&self, action: Action) -> bool {
         match (self.role, action) {
             (Role::Admin, _) => true,
-            (Role::Viewer, Action::ReadCatalog) => true,
-            (Role::Viewer, Action::ManageKeys | Action::ManageCatalog) => false,
+            (Role::Viewer, Action::ReadCatalog | Action::UseOrders) => true,
+            (
+                Role::Viewer,
+                Action::ManageKeys | Action::ManageCatalog | Action::ChangeOrderStatus,
+            ) => false,
         }
     }
 }
@@ -94,6 +101,8 @@ mod tests {
             (Action::ManageKeys, false),
             (Action::ReadCatalog, true),
             (Action::ManageCatalog, false),
+            (Action::UseOrders, true),
+            (Action::ChangeOrderStatus, false),
         ];
         for (action, viewer_may) in matrix {
             assert!(admin.may(action), "admin may {action:?}");

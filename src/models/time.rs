@@ -15,6 +15,11 @@ impl Timestamp {
         Self(millis)
     }
 
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_millis(self) -> i64 {
+        self.0
+    }
+
     /// Whole seconds since the Unix epoch.
     pub fn unix_seconds(self) -> i64 {
         self.0.div_euclid(1000)

@@ -2,6 +2,7 @@
 //! encode the answer. `Context` is everything an authenticated handler may use.
 
 pub mod keys;
+pub mod orders;
 pub mod products;
 pub mod service;
 
@@ -48,6 +49,14 @@ impl Context<'_> {
             .and_then(|(_, value)| value.parse::<i64>().ok())
             .filter(|id| *id > 0)
             .ok_or_else(|| ApiError::NotFound(resource.into()))
+    }
+
+    /// A text parameter from the path (e.g. an order's opaque id).
+    pub fn path_text(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
     }
 
     /// The decoded query string.

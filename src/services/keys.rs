@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::models::api_key::{ApiKey, KeyOwner, KeyRateLimit};
+use crate::models::encoding::hex;
 use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
 use crate::models::time::Timestamp;
@@ -41,16 +42,13 @@ pub struct IssuedKey {
 /// The SHA-256 of a secret as lower-case hex: the only form in which secrets are stored
 /// or compared.
 pub fn hash_secret(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// Issues a new key with 256 random bits from WASI's cryptographic random source.
 pub fn issue(db: &Db, request: KeyRequest, now: Timestamp) -> Result<IssuedKey, ApiError> {
     let random = wasi::random::random::get_random_bytes(SECRET_RANDOM_BYTES);
-    let secret: String = std::iter::once(SECRET_MARKER.to_string())
-        .chain(random.iter().map(|byte| format!("{byte:02x}")))
-        .collect();
+    let secret = format!("{SECRET_MARKER}{}", hex(&random));
     let key = api_keys::insert(
         db,
         &NewKeyRow {

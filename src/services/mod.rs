@@ -2,5 +2,6 @@
 
 pub mod catalog;
 pub mod keys;
+pub mod orders;
 pub mod rate_limit;
 pub mod stock;

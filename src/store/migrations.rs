@@ -29,6 +29,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0002_products_and_stock",
         sql: include_str!("../../migrations/0002_products_and_stock.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_orders",
+        sql: include_str!("../../migrations/0003_orders.sql"),
+    },
 ];
 
 const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

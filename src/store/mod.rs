@@ -3,8 +3,10 @@
 
 pub mod api_keys;
 pub mod counters;
+pub mod idempotency;
 mod migrations;
 pub mod movements;
+pub mod orders;
 pub mod products;
 
 use anyhow::anyhow;

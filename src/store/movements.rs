@@ -87,3 +87,44 @@ pub fn list(
         })
         .collect()
 }
+
+const INSERT_ORDER_MOVEMENTS: &str = "INSERT INTO stock_movements
+        (product_id, kind, delta, reason, order_id, stock_after, key_id, created_at)
+    SELECT json_extract(value, '$.product_id'), ?1, json_extract(value, '$.delta'), ?2, ?3,
+           json_extract(value, '$.stock_after'), ?4, ?5
+    FROM json_each(?6)";
+
+/// One product's share of an order's stock movement.
+#[derive(serde::Serialize)]
+pub struct ProductMovement {
+    /// The product whose stock moved.
+    pub product_id: i64,
+    /// Signed change in units.
+    pub delta: i64,
+    /// Stock right after the change.
+    pub stock_after: i64,
+}
+
+/// Appends one movement per product for an order (placement or cancellation), in one
+/// statement. Call it inside the transaction that changes the stock.
+pub fn record_for_order(
+    db: &Db,
+    kind: MovementKind,
+    order_id: &str,
+    key_id: i64,
+    created_at: &str,
+    movements: &[ProductMovement],
+) -> Result<(), StoreError> {
+    db.execute(
+        INSERT_ORDER_MOVEMENTS,
+        &[
+            Value::Text(kind.as_str().into()),
+            Value::Text(kind.as_str().into()),
+            Value::Text(order_id.into()),
+            Value::Integer(key_id),
+            Value::Text(created_at.into()),
+            super::orders::json_parameter(&movements)?,
+        ],
+    )?;
+    Ok(())
+}

@@ -249,6 +249,29 @@ impl TestApp {
         items
     }
 
+    /// Places an order with `key` for `(product_id, quantity)` lines.
+    pub async fn place_order(&self, key: &str, lines: &[(i64, i64)]) -> Response {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(product_id, quantity)| json!({ "product_id": product_id, "quantity": quantity }))
+            .collect();
+        let body = json!({
+            "customer_name": "Ada Lovelace",
+            "customer_email": "ada@example.com",
+            "items": items,
+        });
+        self.post_json("/api/v1/orders", key, &body).await
+    }
+
+    /// Creates a product with `stock` units at `price` and returns its id.
+    pub async fn stocked_product(&self, price: f64, stock: i64) -> i64 {
+        let tag = unique_word();
+        self.create_product(&product_body(&tag, "Orderable", price, stock))
+            .await["id"]
+            .as_i64()
+            .expect("product id")
+    }
+
     /// The `id`s of a list of items.
     pub fn ids(items: &[Value]) -> Vec<i64> {
         items

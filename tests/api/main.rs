@@ -13,6 +13,9 @@ mod helpers;
 
 mod auth_keys;
 mod errors;
+mod idempotency;
+mod order_concurrency;
+mod orders;
 mod products;
 mod rate_limits;
 mod search;

@@ -27,12 +27,12 @@ pub fn default_component_path() -> PathBuf {
 /// Runs `cargo build --target wasm32-wasip2 --release` in the project directory, once per
 /// process, and returns the component's path.
 ///
-/// Cargo decides whether anything needs rebuilding, so a fresh build costs well under a
-/// second. Running it from inside `cargo test` is safe: the outer cargo holds the lock of
-/// the profile directory it built (`target/debug`), while this build locks
-/// `target/release` (build scripts and proc-macros) and `target/wasm32-wasip2/release`.
-/// Only `cargo test --release` would share a lock with it, and that cargo releases its
-/// locks before running the tests.
+/// Cargo decides whether anything needs rebuilding, so an up-to-date build costs well
+/// under a second. Running it from inside `cargo test` does not deadlock: cargo (1.95)
+/// releases its build-directory locks once compilation is done, before it runs the test
+/// binaries, so the nested build gets them even under `cargo test --release`, which
+/// builds host artifacts into the same `target/release`. Under cargo-nextest every test
+/// process builds once; concurrent builds just queue on cargo's lock.
 pub fn build_component() -> anyhow::Result<PathBuf> {
     // A failed build is remembered too: every test would otherwise rerun it.
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();

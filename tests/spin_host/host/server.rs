@@ -145,7 +145,12 @@ async fn handle_request(
     if let Some(well_known) = request.uri().path().strip_prefix(WELL_KNOWN_PREFIX) {
         return well_known_response(&context, well_known);
     }
-    set_absolute_uri(&mut request)?;
+    if let Err(err) = set_absolute_uri(&mut request) {
+        context
+            .output
+            .host_error(&format!("Error serving HTTP connection: {err:#}"));
+        return Err(err);
+    }
     let response = match append_spin_headers(&mut request, client_addr) {
         Ok(()) => invoke_guest(&context, request).await,
         Err(err) => Err(err),

@@ -1,0 +1,94 @@
+//! `/api/v1/orders…`: placing, listing, reading, moving and cancelling orders.
+
+use crate::error::ApiError;
+use crate::http::{ApiResponse, JsonObject};
+use crate::models::order::{
+    IdempotencyKey, OrderStatus, merge_lines, parse_customer_name, parse_email, parse_lines,
+};
+use crate::models::principal::Action;
+use crate::routes::{Context, cursor_id, page_request, page_response};
+use crate::services::orders::{self, Idempotency, OrderRequest};
+
+/// `POST /api/v1/orders` → 201 with the order; with `Idempotency-Key`, a retry replays
+/// the first response with `Idempotent-Replayed: true`.
+pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
+    let principal = context.authorize(Action::UseOrders)?;
+    let idempotency_key = context
+        .request
+        .header("idempotency-key")
+        .map(IdempotencyKey::parse)
+        .transpose()
+        .map_err(|message| ApiError::validation("Idempotency-Key", message))?;
+    let mut body = JsonObject::from_request(context.request)?;
+    let idempotency = idempotency_key.map(|key| Idempotency::new(key, &body.to_value()));
+    let request = OrderRequest {
+        customer_name: body.required("customer_name", parse_customer_name)?,
+        customer_email: body.required("customer_email", parse_email)?,
+        lines: merge_lines(&body.required_nested("items", parse_lines)?),
+    };
+    body.finish()?;
+
+    let placement = orders::place(
+        context.db,
+        principal,
+        &request,
+        idempotency.as_ref(),
+        context.now,
+    )?;
+    let mut response = ApiResponse::with_body(
+        placement.status,
+        "application/json",
+        placement.body.into_bytes(),
+    )
+    .with_header("Location", format!("/api/v1/orders/{}", placement.order_id));
+    if placement.replayed {
+        response = response.with_header("Idempotent-Replayed", "true");
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/orders?status=` → one page of the orders the caller may see.
+pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
+    let principal = context.authorize(Action::UseOrders)?;
+    let query = context.query();
+    let (limit, cursor) = page_request(&query)?;
+    let status = query.parsed("status", OrderStatus::parse)?;
+    let before_seq = match cursor {
+        Some(cursor) => Some(cursor_id(Some(cursor))?),
+        None => None,
+    };
+    let page = orders::list(context.db, principal, status, before_seq, limit)?;
+    Ok(page_response(context.request, page))
+}
+
+/// `GET /api/v1/orders/{id}` → the order (404 when the caller may not see it).
+pub fn get(context: &Context) -> Result<ApiResponse, ApiError> {
+    let principal = context.authorize(Action::UseOrders)?;
+    let order = orders::get(context.db, principal, context.path_text("id"))?;
+    Ok(ApiResponse::json(200, &order))
+}
+
+/// `PATCH /api/v1/orders/{id}/status` `{status}` → the moved order (admins only).
+pub fn change_status(context: &Context) -> Result<ApiResponse, ApiError> {
+    let principal = context.authorize(Action::ChangeOrderStatus)?;
+    let mut body = JsonObject::from_request(context.request)?;
+    let next = body.required("status", |value| {
+        OrderStatus::parse(value.as_str().ok_or("must be a string")?)
+    })?;
+    body.finish()?;
+    let order = orders::change_status(
+        context.db,
+        principal,
+        context.path_text("id"),
+        next,
+        context.now,
+    )?;
+    Ok(ApiResponse::json(200, &order))
+}
+
+/// `POST /api/v1/orders/{id}/cancel` → the cancelled order, its stock given back.
+pub fn cancel(context: &Context) -> Result<ApiResponse, ApiError> {
+    let principal = context.authorize(Action::UseOrders)?;
+    let order = orders::cancel(context.db, principal, context.path_text("id"), context.now)?;
+    Ok(ApiResponse::json(200, &order))
+}

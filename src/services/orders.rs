@@ -1,0 +1,340 @@
+//! Orders: atomic placement with idempotent retries, ownership, listing, the status
+//! workflow and cancellation with stock restoration.
+//!
+//! Placement checks every line, takes every line's stock, snapshots the prices and writes
+//! the order, its lines, its ledger movements and its idempotency record in ONE
+//! `BEGIN IMMEDIATE` transaction on the request's own connection. SQLite admits one
+//! writer at a time, so two orders can never both take the last unit, and a failure at
+//! any step rolls everything back.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, Shortfall};
+use crate::models::encoding::hex;
+use crate::models::money::Money;
+use crate::models::order::{IdempotencyKey, Order, OrderItem, OrderLine, OrderStatus, Trigger};
+use crate::models::page::{Page, PageLimit};
+use crate::models::principal::{Principal, Role};
+use crate::models::stock::MovementKind;
+use crate::models::time::Timestamp;
+use crate::store::Db;
+use crate::store::idempotency::{self, StoredResponse};
+use crate::store::movements::{self, ProductMovement};
+use crate::store::orders::{self, NewOrder, OrderListFilter, OrderableProduct};
+
+/// Idempotency records live at least this long (24 hours).
+const IDEMPOTENCY_RETENTION_MILLIS: i64 = 24 * 60 * 60 * 1000;
+
+/// A validated order request.
+pub struct OrderRequest {
+    /// The customer's name.
+    pub customer_name: String,
+    /// The customer's e-mail address.
+    pub customer_email: String,
+    /// The lines, duplicates already merged, in product id order.
+    pub lines: Vec<OrderLine>,
+}
+
+/// The `Idempotency-Key` of a request and the hash of the body it came with.
+pub struct Idempotency {
+    /// The client's key.
+    pub key: IdempotencyKey,
+    /// SHA-256 of the canonical request body.
+    pub request_hash: String,
+}
+
+impl Idempotency {
+    /// Hashes the request body in canonical form (object keys sorted, no whitespace), so
+    /// the same JSON sent with other spacing or key order counts as the same body.
+    pub fn new(key: IdempotencyKey, body: &serde_json::Value) -> Self {
+        Self {
+            key,
+            request_hash: hex(&Sha256::digest(body.to_string().as_bytes())),
+        }
+    }
+}
+
+/// The response to a placement: a new order, or the replay of the first response.
+pub struct Placement {
+    /// Status code to answer with.
+    pub status: u16,
+    /// The JSON body (the order).
+    pub body: String,
+    /// The order's public id (for `Location`).
+    pub order_id: String,
+    /// True when this is a replay of an earlier response.
+    pub replayed: bool,
+}
+
+/// Places an order atomically, or replays the first response to the same
+/// `Idempotency-Key`. Concurrent duplicates serialize on the write lock: the second
+/// finds the first's record and replays it.
+pub fn place(
+    db: &Db,
+    principal: &Principal,
+    request: &OrderRequest,
+    idempotency: Option<&Idempotency>,
+    now: Timestamp,
+) -> Result<Placement, ApiError> {
+    let now_text = now.to_string();
+    let not_before =
+        Timestamp::from_unix_millis(now.unix_millis() - IDEMPOTENCY_RETENTION_MILLIS).to_string();
+    db.transaction(|db| {
+        if let Some(idempotency) = idempotency {
+            if let Some(stored) =
+                idempotency::find(db, principal.key_id, idempotency.key.as_str(), &not_before)?
+            {
+                return replay(stored, idempotency);
+            }
+            idempotency::delete_expired(db, &not_before)?;
+        }
+
+        let items = price_lines(db, &request.lines)?;
+        let levels = orders::take_stock(db, &request.lines, &now_text)?;
+        if levels.len() != request.lines.len() {
+            // Checked above in this same transaction, so this cannot happen; refusing
+            // (and rolling back) is still the only safe answer if it ever does.
+            return Err(anyhow::anyhow!("stock changed inside the order transaction").into());
+        }
+        let order_id = new_order_id();
+        let total = Money::from_cents(items.iter().map(|item| item.line_total.cents()).sum());
+        orders::insert(
+            db,
+            &NewOrder {
+                id: &order_id,
+                key_id: principal.key_id,
+                customer_name: &request.customer_name,
+                customer_email: &request.customer_email,
+                total,
+                created_at: &now_text,
+            },
+            &items,
+        )?;
+        let order_movements: Vec<ProductMovement> = request
+            .lines
+            .iter()
+            .filter_map(|line| {
+                let (_, stock_after) = levels.iter().find(|(id, _)| *id == line.product_id)?;
+                Some(ProductMovement {
+                    product_id: line.product_id,
+                    delta: -line.quantity,
+                    stock_after: *stock_after,
+                })
+            })
+            .collect();
+        movements::record_for_order(
+            db,
+            MovementKind::Order,
+            &order_id,
+            principal.key_id,
+            &now_text,
+            &order_movements,
+        )?;
+
+        let order = orders::find(db, &order_id)?
+            .ok_or_else(|| anyhow::anyhow!("order {order_id} vanished inside its transaction"))?;
+        let body = serde_json::to_string(&order).map_err(anyhow::Error::from)?;
+        if let Some(idempotency) = idempotency {
+            let record = StoredResponse {
+                request_hash: idempotency.request_hash.clone(),
+                status: 201,
+                body: body.clone(),
+            };
+            idempotency::insert(
+                db,
+                principal.key_id,
+                idempotency.key.as_str(),
+                &record,
+                &now_text,
+            )?;
+        }
+        Ok(Placement {
+            status: 201,
+            body,
+            order_id,
+            replayed: false,
+        })
+    })
+}
+
+/// One order the caller may see: admins see every order, others only their own. An
+/// order the caller may not see is 404, exactly like a missing one.
+pub fn get(db: &Db, principal: &Principal, id: &str) -> Result<Order, ApiError> {
+    orders::find(db, id)?
+        .filter(|order| may_see(principal, order))
+        .ok_or_else(not_found)
+}
+
+/// One page of the orders the caller may see, newest first.
+pub fn list(
+    db: &Db,
+    principal: &Principal,
+    status: Option<OrderStatus>,
+    before_seq: Option<i64>,
+    limit: PageLimit,
+) -> Result<Page<Order>, ApiError> {
+    let filter = OrderListFilter {
+        key_id: (principal.role != Role::Admin).then_some(principal.key_id),
+        status,
+        before_seq,
+        limit: limit.fetch_count(),
+    };
+    let rows = orders::list(db, &filter)?;
+    Ok(Page::from_rows(rows, limit, |order| vec![order.seq.into()]))
+}
+
+/// Moves an order along the workflow (`PATCH /orders/{id}/status`, admins only).
+pub fn change_status(
+    db: &Db,
+    principal: &Principal,
+    id: &str,
+    next: OrderStatus,
+    now: Timestamp,
+) -> Result<Order, ApiError> {
+    transition(db, principal, id, next, Trigger::StatusUpdate, now)
+}
+
+/// Cancels a pending or confirmed order and gives every line's units back to stock, in
+/// the same transaction. Of many concurrent cancels, exactly one succeeds.
+pub fn cancel(db: &Db, principal: &Principal, id: &str, now: Timestamp) -> Result<Order, ApiError> {
+    transition(
+        db,
+        principal,
+        id,
+        OrderStatus::Cancelled,
+        Trigger::Cancel,
+        now,
+    )
+}
+
+fn transition(
+    db: &Db,
+    principal: &Principal,
+    id: &str,
+    next: OrderStatus,
+    trigger: Trigger,
+    now: Timestamp,
+) -> Result<Order, ApiError> {
+    let now = now.to_string();
+    db.transaction(|db| {
+        let order = get(db, principal, id)?;
+        let refused = || ApiError::InvalidStatusTransition {
+            from: order.status.as_str().into(),
+            to: next.as_str().into(),
+        };
+        if !order.status.allows(next, trigger) {
+            return Err(refused());
+        }
+        if !orders::set_status(db, order.seq, order.status, next, &now)? {
+            return Err(refused());
+        }
+        if trigger == Trigger::Cancel {
+            let levels = orders::return_stock(db, order.seq, &now)?;
+            let returned: Vec<ProductMovement> = order
+                .items
+                .iter()
+                .filter_map(|item| {
+                    let (_, stock_after) = levels.iter().find(|(id, _)| *id == item.product_id)?;
+                    Some(ProductMovement {
+                        product_id: item.product_id,
+                        delta: item.quantity,
+                        stock_after: *stock_after,
+                    })
+                })
+                .collect();
+            movements::record_for_order(
+                db,
+                MovementKind::Cancellation,
+                &order.id,
+                principal.key_id,
+                &now,
+                &returned,
+            )?;
+        }
+        orders::find(db, id)?.ok_or_else(not_found)
+    })
+}
+
+/// Checks every line against the products as they are inside the transaction and
+/// prices it. Unknown products are 404, deleted ones 409 `PRODUCT_UNAVAILABLE`, and
+/// short lines 409 `INSUFFICIENT_STOCK` naming each short product.
+fn price_lines(db: &Db, lines: &[OrderLine]) -> Result<Vec<OrderItem>, ApiError> {
+    let product_ids: Vec<i64> = lines.iter().map(|line| line.product_id).collect();
+    let products = orders::find_products(db, &product_ids)?;
+    let product = |id: i64| products.iter().find(|product| product.id == id);
+
+    if let Some(missing) = product_ids.iter().find(|id| product(**id).is_none()) {
+        return Err(ApiError::NotFound(format!("Product {missing}")));
+    }
+    let unavailable: Vec<i64> = products
+        .iter()
+        .filter(|p| p.deleted)
+        .map(|p| p.id)
+        .collect();
+    if !unavailable.is_empty() {
+        return Err(ApiError::ProductUnavailable(unavailable));
+    }
+    let mut shortfalls = Vec::new();
+    let mut items = Vec::new();
+    for line in lines {
+        let Some(OrderableProduct {
+            sku,
+            name,
+            price,
+            stock_quantity,
+            ..
+        }) = product(line.product_id)
+        else {
+            continue;
+        };
+        if *stock_quantity < line.quantity {
+            shortfalls.push(Shortfall {
+                product_id: line.product_id,
+                requested: line.quantity,
+                available: *stock_quantity,
+            });
+            continue;
+        }
+        items.push(OrderItem {
+            product_id: line.product_id,
+            sku: sku.clone(),
+            name: name.clone(),
+            quantity: line.quantity,
+            unit_price: *price,
+            line_total: Money::from_cents(price.cents() * line.quantity),
+        });
+    }
+    if !shortfalls.is_empty() {
+        return Err(ApiError::InsufficientStock(shortfalls));
+    }
+    Ok(items)
+}
+
+fn replay(stored: StoredResponse, idempotency: &Idempotency) -> Result<Placement, ApiError> {
+    if stored.request_hash != idempotency.request_hash {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    let order_id = serde_json::from_str::<serde_json::Value>(&stored.body)
+        .ok()
+        .and_then(|order| order["id"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    Ok(Placement {
+        status: stored.status,
+        body: stored.body,
+        order_id,
+        replayed: true,
+    })
+}
+
+fn may_see(principal: &Principal, order: &Order) -> bool {
+    principal.role == Role::Admin || order.key_id == principal.key_id
+}
+
+/// An opaque, unguessable order id: `ord_` and 128 random bits in hex.
+fn new_order_id() -> String {
+    format!("ord_{}", hex(&wasi::random::random::get_random_bytes(16)))
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("Order".into())
+}

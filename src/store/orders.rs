@@ -1,0 +1,336 @@
+//! Orders, their lines and history, and the stock they take and give back.
+//!
+//! Multi-row work passes its rows as one JSON parameter read with `json_each`, so each
+//! step is one constant statement whatever the number of lines.
+
+use serde::Serialize;
+use serde_json::json;
+use spin_sdk::sqlite3::Value;
+
+use super::{Db, Row, StoreError};
+use crate::models::money::Money;
+use crate::models::order::{Order, OrderItem, OrderLine, OrderStatus, StatusChange};
+
+/// A product as an order sees it while placing: price, stock and availability.
+#[derive(Debug, Clone)]
+pub struct OrderableProduct {
+    /// The product id.
+    pub id: i64,
+    /// Its SKU now.
+    pub sku: String,
+    /// Its name now.
+    pub name: String,
+    /// Its unit price now.
+    pub price: Money,
+    /// Units in stock now.
+    pub stock_quantity: i64,
+    /// Whether it is soft-deleted.
+    pub deleted: bool,
+}
+
+/// The fields of an order row to insert.
+pub struct NewOrder<'a> {
+    /// The opaque public id.
+    pub id: &'a str,
+    /// The API key placing it.
+    pub key_id: i64,
+    /// The customer's name.
+    pub customer_name: &'a str,
+    /// The customer's e-mail address.
+    pub customer_email: &'a str,
+    /// Sum of the line totals.
+    pub total: Money,
+    /// When (RFC 3339).
+    pub created_at: &'a str,
+}
+
+/// Which orders a list shows.
+pub struct OrderListFilter {
+    /// Only orders placed by this key (viewers); `None` for all (admins).
+    pub key_id: Option<i64>,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only orders older than this `seq` (the cursor); `None` from the newest.
+    pub before_seq: Option<i64>,
+    /// How many rows at most.
+    pub limit: u32,
+}
+
+const FIND_PRODUCTS: &str = "SELECT id, sku, name, price_cents, stock_quantity, deleted_at
+    FROM products WHERE id IN (SELECT value FROM json_each(?1))";
+
+// The `stock_quantity >= quantity` guard makes overselling impossible even if a caller
+// forgot to check first: a line without enough stock updates no row.
+const TAKE_STOCK: &str = "UPDATE products
+    SET stock_quantity = stock_quantity - line.quantity, version = version + 1, updated_at = ?2
+    FROM (SELECT json_extract(value, '$.product_id') AS product_id,
+                 json_extract(value, '$.quantity') AS quantity
+          FROM json_each(?1)) AS line
+    WHERE products.id = line.product_id AND products.stock_quantity >= line.quantity
+    RETURNING products.id, products.stock_quantity";
+
+const RETURN_STOCK: &str = "UPDATE products
+    SET stock_quantity = stock_quantity + line.quantity, version = version + 1, updated_at = ?2
+    FROM (SELECT product_id, quantity FROM order_items WHERE order_seq = ?1) AS line
+    WHERE products.id = line.product_id
+    RETURNING products.id, products.stock_quantity";
+
+const INSERT_ORDER: &str = "INSERT INTO orders
+        (id, key_id, status, customer_name, customer_email, total_cents, created_at, updated_at)
+    VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
+    RETURNING seq";
+
+const INSERT_ITEMS: &str = "INSERT INTO order_items
+        (order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
+    SELECT ?1, json_extract(value, '$.product_id'), json_extract(value, '$.sku'),
+           json_extract(value, '$.name'), json_extract(value, '$.quantity'),
+           json_extract(value, '$.unit_price_cents'), json_extract(value, '$.line_total_cents')
+    FROM json_each(?2)";
+
+const INSERT_HISTORY: &str =
+    "INSERT INTO order_status_history (order_seq, status, at) VALUES (?1, ?2, ?3)";
+
+const SET_STATUS: &str = "UPDATE orders SET status = ?3, updated_at = ?4
+    WHERE seq = ?1 AND status = ?2";
+
+/// The columns `decode_order` reads, in order.
+macro_rules! order_columns {
+    () => {
+        "seq, id, key_id, status, customer_name, customer_email, total_cents, created_at, updated_at"
+    };
+}
+
+const FIND_ORDER: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1");
+
+const LIST_ORDERS: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders
+     WHERE (?1 IS NULL OR key_id = ?1)
+       AND (?2 IS NULL OR status = ?2)
+       AND (?3 IS NULL OR seq < ?3)
+     ORDER BY seq DESC
+     LIMIT ?4"
+);
+
+const ITEMS_OF_ORDERS: &str = "SELECT
+        order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents
+    FROM order_items WHERE order_seq IN (SELECT value FROM json_each(?1))
+    ORDER BY order_seq, product_id";
+
+const HISTORY_OF_ORDERS: &str = "SELECT order_seq, status, at
+    FROM order_status_history WHERE order_seq IN (SELECT value FROM json_each(?1))
+    ORDER BY order_seq, id";
+
+/// The products named by `product_ids`, as they are now (missing ids are left out).
+pub fn find_products(db: &Db, product_ids: &[i64]) -> Result<Vec<OrderableProduct>, StoreError> {
+    let result = db.execute(FIND_PRODUCTS, &[json_parameter(&product_ids)?])?;
+    Row::all(&result)
+        .map(|row| {
+            Ok(OrderableProduct {
+                id: row.integer(0)?,
+                sku: row.text(1)?,
+                name: row.text(2)?,
+                price: Money::from_cents(row.integer(3)?),
+                stock_quantity: row.integer(4)?,
+                deleted: row.optional_text(5)?.is_some(),
+            })
+        })
+        .collect()
+}
+
+/// Takes every line's quantity from stock; returns (product id, stock after) for each
+/// product that had enough. Lines without enough stock are left untouched.
+pub fn take_stock(db: &Db, lines: &[OrderLine], now: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+    let lines: Vec<_> = lines
+        .iter()
+        .map(|line| json!({ "product_id": line.product_id, "quantity": line.quantity }))
+        .collect();
+    let result = db.execute(
+        TAKE_STOCK,
+        &[json_parameter(&lines)?, Value::Text(now.into())],
+    )?;
+    product_levels(&result)
+}
+
+/// Gives an order's quantities back to stock; returns (product id, stock after).
+pub fn return_stock(db: &Db, order_seq: i64, now: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+    let result = db.execute(
+        RETURN_STOCK,
+        &[Value::Integer(order_seq), Value::Text(now.into())],
+    )?;
+    product_levels(&result)
+}
+
+/// Inserts an order (status pending), its items and its first history entry; returns
+/// the order's `seq`.
+pub fn insert(db: &Db, order: &NewOrder, items: &[OrderItem]) -> Result<i64, StoreError> {
+    let result = db.execute(
+        INSERT_ORDER,
+        &[
+            Value::Text(order.id.into()),
+            Value::Integer(order.key_id),
+            Value::Text(order.customer_name.into()),
+            Value::Text(order.customer_email.into()),
+            Value::Integer(order.total.cents()),
+            Value::Text(order.created_at.into()),
+        ],
+    )?;
+    let seq = Row::first(&result)
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?
+        .integer(0)?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|item| {
+            json!({
+                "product_id": item.product_id,
+                "sku": item.sku,
+                "name": item.name,
+                "quantity": item.quantity,
+                "unit_price_cents": item.unit_price.cents(),
+                "line_total_cents": item.line_total.cents(),
+            })
+        })
+        .collect();
+    db.execute(
+        INSERT_ITEMS,
+        &[Value::Integer(seq), json_parameter(&items)?],
+    )?;
+    record_status(db, seq, OrderStatus::Pending, order.created_at)?;
+    Ok(seq)
+}
+
+/// Moves an order from `from` to `to`; false when it was not in `from` any more.
+pub fn set_status(
+    db: &Db,
+    order_seq: i64,
+    from: OrderStatus,
+    to: OrderStatus,
+    now: &str,
+) -> Result<bool, StoreError> {
+    db.execute(
+        SET_STATUS,
+        &[
+            Value::Integer(order_seq),
+            Value::Text(from.as_str().into()),
+            Value::Text(to.as_str().into()),
+            Value::Text(now.into()),
+        ],
+    )?;
+    if db.changes() != 1 {
+        return Ok(false);
+    }
+    record_status(db, order_seq, to, now)?;
+    Ok(true)
+}
+
+/// The order with this public id, with its items and history.
+pub fn find(db: &Db, id: &str) -> Result<Option<Order>, StoreError> {
+    let result = db.execute(FIND_ORDER, &[Value::Text(id.into())])?;
+    let orders: Vec<Order> = Row::all(&result)
+        .map(|row| decode_order(&row))
+        .collect::<Result<_, _>>()?;
+    Ok(with_details(db, orders)?.pop())
+}
+
+/// Up to `filter.limit` orders, newest first, with their items and history.
+pub fn list(db: &Db, filter: &OrderListFilter) -> Result<Vec<Order>, StoreError> {
+    let optional = |value: Option<i64>| value.map_or(Value::Null, Value::Integer);
+    let result = db.execute(
+        LIST_ORDERS,
+        &[
+            optional(filter.key_id),
+            filter
+                .status
+                .map_or(Value::Null, |status| Value::Text(status.as_str().into())),
+            optional(filter.before_seq),
+            Value::Integer(filter.limit.into()),
+        ],
+    )?;
+    let orders = Row::all(&result)
+        .map(|row| decode_order(&row))
+        .collect::<Result<_, _>>()?;
+    with_details(db, orders)
+}
+
+fn record_status(db: &Db, order_seq: i64, status: OrderStatus, at: &str) -> Result<(), StoreError> {
+    db.execute(
+        INSERT_HISTORY,
+        &[
+            Value::Integer(order_seq),
+            Value::Text(status.as_str().into()),
+            Value::Text(at.into()),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Loads the items and history of `orders` with one query each.
+fn with_details(db: &Db, mut orders: Vec<Order>) -> Result<Vec<Order>, StoreError> {
+    if orders.is_empty() {
+        return Ok(orders);
+    }
+    let seqs: Vec<i64> = orders.iter().map(|order| order.seq).collect();
+    let seqs = json_parameter(&seqs)?;
+    let position = |orders: &[Order], seq: i64| orders.iter().position(|order| order.seq == seq);
+
+    let items = db.execute(ITEMS_OF_ORDERS, std::slice::from_ref(&seqs))?;
+    for row in Row::all(&items) {
+        let Some(index) = position(&orders, row.integer(0)?) else {
+            continue;
+        };
+        orders[index].items.push(OrderItem {
+            product_id: row.integer(1)?,
+            sku: row.text(2)?,
+            name: row.text(3)?,
+            quantity: row.integer(4)?,
+            unit_price: Money::from_cents(row.integer(5)?),
+            line_total: Money::from_cents(row.integer(6)?),
+        });
+    }
+    let history = db.execute(HISTORY_OF_ORDERS, &[seqs])?;
+    for row in Row::all(&history) {
+        let Some(index) = position(&orders, row.integer(0)?) else {
+            continue;
+        };
+        orders[index].history.push(StatusChange {
+            status: decode_status(&row.text(1)?)?,
+            at: row.text(2)?,
+        });
+    }
+    Ok(orders)
+}
+
+fn decode_order(row: &Row) -> Result<Order, StoreError> {
+    Ok(Order {
+        seq: row.integer(0)?,
+        id: row.text(1)?,
+        key_id: row.integer(2)?,
+        status: decode_status(&row.text(3)?)?,
+        customer_name: row.text(4)?,
+        customer_email: row.text(5)?,
+        items: Vec::new(),
+        total: Money::from_cents(row.integer(6)?),
+        history: Vec::new(),
+        created_at: row.text(7)?,
+        updated_at: row.text(8)?,
+    })
+}
+
+fn decode_status(text: &str) -> Result<OrderStatus, StoreError> {
+    OrderStatus::parse(text)
+        .map_err(|message| StoreError::Other(anyhow::anyhow!("orders.status: {message}")))
+}
+
+fn product_levels(result: &spin_sdk::sqlite3::QueryResult) -> Result<Vec<(i64, i64)>, StoreError> {
+    Row::all(result)
+        .map(|row| Ok((row.integer(0)?, row.integer(1)?)))
+        .collect()
+}
+
+/// Serializes rows for a `json_each(?)` parameter.
+pub(super) fn json_parameter(value: &impl Serialize) -> Result<Value, StoreError> {
+    serde_json::to_string(value)
+        .map(Value::Text)
+        .map_err(|error| StoreError::Other(error.into()))
+}
