@@ -8,7 +8,7 @@ use routefinder::Router;
 use self::Endpoint::{Authenticated, Public};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::routes::{Context, keys, orders, products, service};
+use crate::routes::{Context, keys, orders, products, reports, service};
 
 /// A handler for a route anyone may call.
 pub type PublicHandler = fn(&ApiRequest) -> Result<ApiResponse, ApiError>;
@@ -47,6 +47,9 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET",    "/api/v1/orders/:id",                   Authenticated(orders::get)),
     ("PATCH",  "/api/v1/orders/:id/status",            Authenticated(orders::change_status)),
     ("POST",   "/api/v1/orders/:id/cancel",            Authenticated(orders::cancel)),
+    ("GET",    "/api/v1/reports/low-stock",            Authenticated(reports::low_stock)),
+    ("GET",    "/api/v1/reports/sales-summary",        Authenticated(reports::sales_summary)),
+    ("GET",    "/api/v1/reports/top-products",         Authenticated(reports::top_products)),
 ];
 
 /// A request matched to its endpoint, with the path parameters it captured.

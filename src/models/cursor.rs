@@ -41,6 +41,17 @@ impl Cursor {
         }
     }
 
+    /// The position of a list sorted by an integer, then id: `[value, id]`.
+    pub fn pair(&self) -> Result<(i64, i64), String> {
+        match self.0.as_slice() {
+            [value, id] => Ok((
+                value.as_i64().ok_or_else(wrong_list)?,
+                id.as_i64().ok_or_else(wrong_list)?,
+            )),
+            _ => Err(wrong_list()),
+        }
+    }
+
     /// The position of a list sorted by a score, then id: `[score, id]`.
     pub fn scored(&self) -> Result<(f64, i64), String> {
         match self.0.as_slice() {

@@ -10,6 +10,7 @@ pub mod page;
 pub mod precondition;
 pub mod principal;
 pub mod product;
+pub mod report;
 pub mod search;
 pub mod stock;
 pub mod time;

@@ -43,6 +43,8 @@ pub enum Action {
     UseOrders,
     /// Move orders along the workflow (confirm, ship).
     ChangeOrderStatus,
+    /// Read the reports.
+    ReadReports,
 }
 
 /// The id the bootstrap key (the `admin_api_key` variable) is known by: it has no row.
@@ -80,7 +82,10 @@ impl Principal {
             (Role::Viewer, Action::ReadCatalog | Action::UseOrders) => true,
             (
                 Role::Viewer,
-                Action::ManageKeys | Action::ManageCatalog | Action::ChangeOrderStatus,
+                Action::ManageKeys
+                | Action::ManageCatalog
+                | Action::ChangeOrderStatus
+                | Action::ReadReports,
             ) => false,
         }
     }
@@ -103,6 +108,7 @@ mod tests {
             (Action::ManageCatalog, false),
             (Action::UseOrders, true),
             (Action::ChangeOrderStatus, false),
+            (Action::ReadReports, false),
         ];
         for (action, viewer_may) in matrix {
             assert!(admin.may(action), "admin may {action:?}");

@@ -4,6 +4,7 @@
 pub mod keys;
 pub mod orders;
 pub mod products;
+pub mod reports;
 pub mod service;
 
 use serde::Serialize;

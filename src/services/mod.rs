@@ -4,4 +4,5 @@ pub mod catalog;
 pub mod keys;
 pub mod orders;
 pub mod rate_limit;
+pub mod reports;
 pub mod stock;

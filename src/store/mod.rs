@@ -8,6 +8,7 @@ mod migrations;
 pub mod movements;
 pub mod orders;
 pub mod products;
+pub mod reports;
 
 use anyhow::anyhow;
 use spin_sdk::sqlite3::{Connection, Error as SqliteError, QueryResult, Value};
@@ -86,6 +87,18 @@ impl Db {
                 Err(error)
             }
         }
+    }
+
+    /// Runs `work` inside a deferred `BEGIN … COMMIT`: several reads see one consistent
+    /// snapshot (WAL readers never block the writer).
+    pub fn read_transaction<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.execute("BEGIN", &[])?;
+        let outcome = work(self);
+        self.rollback();
+        outcome
     }
 
     fn rollback(&self) {

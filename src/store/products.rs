@@ -60,6 +60,19 @@ const SEARCH_PRODUCTS: &str = concat!(
      LIMIT ?8"
 );
 
+// Lowest stock first; the keyset (stock_quantity, id) follows the partial index
+// products_active_stock.
+const LOW_STOCK: &str = concat!(
+    "SELECT ",
+    product_columns!(),
+    " FROM products
+     WHERE deleted_at IS NULL
+       AND stock_quantity < coalesce(?1, low_stock_threshold)
+       AND (?2 IS NULL OR stock_quantity > ?2 OR (stock_quantity = ?2 AND id > ?3))
+     ORDER BY stock_quantity, id
+     LIMIT ?4"
+);
+
 const UPDATE_FIELDS: &str = concat!(
     "UPDATE products
      SET sku = ?1, name = ?2, description = ?3, category = ?4, price_cents = ?5,
@@ -136,6 +149,26 @@ pub fn search(
     Row::all(&result)
         .map(|row| Ok((decode_product(&row)?, row.real(12)?)))
         .collect()
+}
+
+/// Up to `limit` active products whose stock is below `threshold` (or, without one,
+/// below their own low-stock threshold), lowest stock first, after the (stock, id)
+/// position `after`.
+pub fn low_stock(
+    db: &Db,
+    threshold: Option<i64>,
+    after: Option<(i64, i64)>,
+    limit: u32,
+) -> Result<Vec<Product>, StoreError> {
+    let (after_stock, after_id) = after.unzip();
+    let parameters = [
+        optional_integer(threshold),
+        optional_integer(after_stock),
+        optional_integer(after_id),
+        Value::Integer(limit.into()),
+    ];
+    let result = db.execute(LOW_STOCK, &parameters)?;
+    Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
 /// Replaces the writable fields of an active product, if `expected_version` (when

@@ -18,6 +18,7 @@ mod order_concurrency;
 mod orders;
 mod products;
 mod rate_limits;
+mod reports;
 mod search;
 mod service;
 mod stock;

@@ -1,0 +1,56 @@
+//! `/api/v1/reports/…`: admin-only reports.
+
+use crate::error::ApiError;
+use crate::http::{ApiResponse, Query};
+use crate::models::principal::Action;
+use crate::models::product::parse_unit_count;
+use crate::models::report::{DEFAULT_TOP_LIMIT, TopProductsBy, Window, parse_top_limit};
+use crate::models::time::Timestamp;
+use crate::routes::{Context, page_request, page_response};
+use crate::services::reports;
+
+/// `GET /api/v1/reports/low-stock?threshold=` → active products below the threshold.
+pub fn low_stock(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ReadReports)?;
+    let query = context.query();
+    let (limit, cursor) = page_request(&query)?;
+    let threshold = query.parsed("threshold", |text| {
+        parse_unit_count(
+            &text
+                .parse::<i64>()
+                .map_err(|_| "must be an integer")?
+                .into(),
+        )
+    })?;
+    let page = reports::low_stock(context.db, threshold, cursor.as_ref(), limit)?;
+    Ok(page_response(context.request, page))
+}
+
+/// `GET /api/v1/reports/sales-summary?from=&to=` → the window's sales figures.
+pub fn sales_summary(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ReadReports)?;
+    let window = window(&context.query())?;
+    let summary = reports::sales_summary(context.db, &window)?;
+    Ok(ApiResponse::json(200, &summary))
+}
+
+/// `GET /api/v1/reports/top-products?limit=&by=&from=&to=` → the best sellers.
+pub fn top_products(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ReadReports)?;
+    let query = context.query();
+    let window = window(&query)?;
+    let by = query
+        .parsed("by", TopProductsBy::parse)?
+        .unwrap_or(TopProductsBy::Units);
+    let limit = query
+        .parsed("limit", parse_top_limit)?
+        .unwrap_or(DEFAULT_TOP_LIMIT);
+    let products = reports::top_products(context.db, &window, by, limit)?;
+    Ok(ApiResponse::json(200, &products))
+}
+
+fn window(query: &Query) -> Result<Window, ApiError> {
+    let from = query.parsed("from", Timestamp::parse_rfc3339)?;
+    let to = query.parsed("to", Timestamp::parse_rfc3339)?;
+    Window::new(from, to).map_err(|message| ApiError::validation("from", message))
+}
