@@ -88,6 +88,9 @@ fn serve(
             return Err(rate_limit::rejection(&granted));
         }
         let RouteMatch { endpoint, params } = route?;
+        // Any body sent to any endpoint must be JSON, even where the body is ignored
+        // (cancel, restore, delete).
+        http::ensure_json_media_type(request)?;
         let Endpoint::Authenticated(handler) = endpoint else {
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "public route after auth"

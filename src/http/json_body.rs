@@ -98,16 +98,18 @@ impl JsonObject {
     }
 }
 
-/// Writes must declare `application/json` (any parameters, such as charset, allowed).
-fn ensure_json_media_type(request: &ApiRequest) -> Result<(), ApiError> {
+/// A request body must be declared `application/json` (any parameters, such as charset,
+/// allowed); a body-less request needs no media type.
+pub fn ensure_json_media_type(request: &ApiRequest) -> Result<(), ApiError> {
+    if request.body.is_empty() {
+        return Ok(());
+    }
     let media_type = request
         .header("content-type")
         .and_then(|value| value.split(';').next())
         .map(|value| value.trim().to_ascii_lowercase());
     match media_type.as_deref() {
         Some("application/json") => Ok(()),
-        // A body-less write without a media type is reported as a missing body instead.
-        None if request.body.is_empty() => Ok(()),
         _ => Err(ApiError::UnsupportedMediaType),
     }
 }

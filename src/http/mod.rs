@@ -6,7 +6,7 @@ mod query;
 mod request;
 mod response;
 
-pub use json_body::JsonObject;
+pub use json_body::{JsonObject, ensure_json_media_type};
 pub use query::Query;
 pub use request::{ApiRequest, read_body, read_head};
 pub use response::ApiResponse;

@@ -22,12 +22,14 @@ impl Query {
         Self { pairs }
     }
 
-    /// The first value of a parameter, if present.
+    /// The first value of a parameter. An empty value (`?search=`) counts as absent, as
+    /// form-built URLs send every field whether filled in or not.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+            .filter(|value| !value.is_empty())
     }
 
     /// Parses a parameter with `parse`; a failure is a 400 naming the parameter.

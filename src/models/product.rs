@@ -96,7 +96,7 @@ pub fn parse_unit_count(value: &Value) -> Result<i64, String> {
 pub const DEFAULT_LOW_STOCK_THRESHOLD: i64 = 10;
 
 /// The writable fields of a product, complete: what `POST` creates and `PUT` replaces.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductFields {
     /// The unique SKU.
     pub sku: Sku,

@@ -171,7 +171,9 @@ fn decode_fields(body: &mut JsonObject) -> Result<ProductFields, ApiError> {
 
 fn decode_filter(query: &Query) -> Result<ProductFilter, ApiError> {
     let filter = ProductFilter {
-        category: query.get("category").map(str::to_string),
+        category: query
+            .get("category")
+            .map(|category| category.trim().to_string()),
         min_price: query.parsed("min_price", Money::parse_decimal)?,
         max_price: query.parsed("max_price", Money::parse_decimal)?,
         in_stock: query.parsed("in_stock", parse_flag)?,

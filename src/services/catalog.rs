@@ -107,7 +107,8 @@ pub fn list(db: &Db, query: ProductQuery) -> Result<Page<Product>, ApiError> {
     })
 }
 
-/// Updates an active product's writable fields. With `If-Match`, a stale version is 412.
+/// Updates an active product's writable fields (a no-op update keeps the version). With
+/// `If-Match`, a stale version is 412.
 /// Read, check and write happen in one transaction, so no other writer can slip between.
 pub fn update(
     db: &Db,
@@ -124,6 +125,10 @@ pub fn update(
             ProductUpdate::Replace(fields) => fields,
             ProductUpdate::Patch(patch) => patch.apply_to(current.fields.clone()),
         };
+        if fields == current.fields {
+            // Nothing changes, so neither does the version: other clients' ETags stay valid.
+            return Ok(current);
+        }
         products::update_fields(db, id, &fields, Some(current.version), &now)
             .map_err(|error| sku_conflict(error, &fields))?
             .ok_or_else(|| {

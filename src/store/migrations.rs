@@ -54,7 +54,12 @@ pub fn apply_pending(db: &Db) -> Result<(), StoreError> {
     if schema_version(db)? >= LATEST_VERSION {
         return Ok(());
     }
-    db.execute(ENABLE_WAL, &[])?;
+    // A backend without journal modes (remote libSQL) manages its own log, so only lock
+    // contention fails here: the migration is then retried by a later request.
+    match db.execute(ENABLE_WAL, &[]) {
+        Err(StoreError::Busy) => return Err(StoreError::Busy),
+        Ok(_) | Err(_) => {}
+    }
     db.transaction(|db| {
         let current = schema_version(db)?;
         if current >= LATEST_VERSION {

@@ -130,3 +130,27 @@ async fn every_response_carries_a_request_id_and_echoes_a_safe_client_id() {
     .await;
     assert_ne!(unsafe_id.headers()["x-request-id"], "bad id with spaces");
 }
+
+#[tokio::test]
+async fn a_wrong_method_on_a_public_path_is_405_without_a_key() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        (Method::POST, "/health", "GET"),
+        (Method::DELETE, "/api/v1/openapi.yaml", "GET"),
+    ] {
+        let response = send(app.request(method, path, None)).await;
+        assert_eq!(response.headers()["allow"].to_str().unwrap(), allow);
+        expect_error(response, 405, "METHOD_NOT_ALLOWED").await;
+    }
+}
+
+#[tokio::test]
+async fn a_stray_content_type_without_a_body_is_ignored() {
+    let app = spawn_app().await;
+    let response = send(
+        app.request(Method::GET, "/api/v1/auth/me", Some(&app.admin_key))
+            .header("Content-Type", "text/plain"),
+    )
+    .await;
+    expect_json(response, 200).await;
+}

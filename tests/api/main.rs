@@ -12,6 +12,7 @@ mod host;
 mod helpers;
 
 mod auth_keys;
+mod crash;
 mod errors;
 mod idempotency;
 mod order_concurrency;

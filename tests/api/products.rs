@@ -587,3 +587,70 @@ async fn concurrent_creates_with_one_sku_create_exactly_one_product() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn an_update_that_changes_nothing_keeps_the_version_and_etag() {
+    let app = spawn_app().await;
+    let tag = unique_word();
+    let product = app
+        .create_product(&product_body(&tag, "Steady", 5.0, 1))
+        .await;
+    let path = format!("/api/v1/products/{}", product["id"]);
+    for body in [
+        json!({}),
+        json!({ "name": product["name"] }),
+        json!({ "price": "5.00" }),
+    ] {
+        let response = app.patch_json(&path, &app.admin_key, &body).await;
+        assert_eq!(
+            response.headers()["etag"].to_str().unwrap(),
+            format!("\"{}-1\"", product["id"])
+        );
+        assert_eq!(expect_json(response, 200).await, product, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn empty_query_parameters_count_as_absent() {
+    let app = spawn_app().await;
+    let category = unique_word();
+    let mut body = product_body(&category, "Formed", 1.0, 1);
+    body["category"] = json!(format!("  {category} "));
+    let id = app.create_product(&body).await["id"].clone();
+    let path = format!(
+        "/api/v1/products?search=&min_price=&in_stock=&limit=&cursor=&category=%20{category}"
+    );
+    let listed = expect_json(app.get(&path, &app.admin_key).await, 200).await;
+    assert_eq!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].clone())
+            .collect::<Vec<_>>(),
+        vec![id]
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_gets_415_even_where_bodies_are_ignored() {
+    let app = spawn_app().await;
+    let tag = unique_word();
+    let product = app
+        .create_product(&product_body(&tag, "Kept", 1.0, 1))
+        .await;
+    let path = format!("/api/v1/products/{}", product["id"]);
+    for (method, target) in [
+        (Method::DELETE, path.clone()),
+        (Method::POST, format!("{path}/restore")),
+    ] {
+        let response = send(
+            app.request(method, &target, Some(&app.admin_key))
+                .header("Content-Type", "text/plain")
+                .body("please"),
+        )
+        .await;
+        expect_error(response, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    }
+    expect_status(app.get(&path, &app.admin_key).await, 200).await;
+}

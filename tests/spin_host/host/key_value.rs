@@ -135,6 +135,10 @@ fn size_limit_error() -> StoreError {
     format!("query result exceeds limit of {MAX_RESULT_BYTES} bytes")
 }
 
+/// Keys with their values, as `get-many` returns them (a value is never `None` here:
+/// missing keys are left out, as Spin does).
+type FoundValues = Vec<(String, Option<Vec<u8>>)>;
+
 /// Why `increment` failed.
 enum IncrementError {
     /// SQLite failed: reported to the guest.
@@ -206,7 +210,7 @@ impl OpenStore {
     }
 
     /// The stored keys among `keys`, with their values; missing keys are left out.
-    fn get_many(&self, keys: Vec<String>) -> Result<Vec<(String, Option<Vec<u8>>)>, StoreError> {
+    fn get_many(&self, keys: Vec<String>) -> Result<FoundValues, StoreError> {
         let found = self
             .database
             .with_connection(|connection| {
@@ -553,7 +557,7 @@ impl batch::Host for KeyValueInstance {
         &mut self,
         bucket: Resource<wasi_kv::Bucket>,
         keys: Vec<String>,
-    ) -> wasmtime::Result<Result<Vec<(String, Option<Vec<u8>>)>, wasi_kv::Error>> {
+    ) -> wasmtime::Result<Result<FoundValues, wasi_kv::Error>> {
         Ok(self
             .bucket(&bucket)
             .and_then(|store| store.get_many(keys).map_err(wasi_error)))

@@ -1,0 +1,396 @@
+//! Crash safety: concurrent orders, cancels and adjustments against a host process that
+//! is killed with SIGKILL mid-load, then restarted on the same state directory. Nothing
+//! acknowledged may be lost, no order may be partial, and every product's stock must
+//! equal both its ledger and its initial stock minus its live orders plus its
+//! adjustments.
+//!
+//! This needs a host process of its own to kill, so it always runs locally (the
+//! `spin_host` example, which `cargo test` builds), even when the rest of the suite
+//! targets a live server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::unique_suffix;
+use crate::host;
+
+const ADMIN_KEY: &str = "crash-test-bootstrap-key";
+const PRODUCTS: usize = 4;
+const INITIAL_STOCK: i64 = 100_000;
+const WORKERS: usize = 8;
+const LOAD_BEFORE_KILL: Duration = Duration::from_secs(4);
+
+/// A host running as a child process, killed on drop if still alive.
+struct HostProcess {
+    child: Child,
+    base_url: String,
+}
+
+impl HostProcess {
+    fn start(state_dir: &Path) -> Self {
+        let component = host::build_component().expect("building the component");
+        let mut child = Command::new(example_binary())
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state_dir)
+            .arg("--component")
+            .arg(component)
+            .args(["--variable", &format!("admin_api_key={ADMIN_KEY}")])
+            .args(["--variable", "rate_limit_per_minute=1000000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the spin_host example");
+        let stdout = child.stdout.take().expect("child stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base_url = loop {
+            let line = lines
+                .next()
+                .expect("the host printed its address")
+                .expect("reading the host's stdout");
+            if let Some(url) = line.strip_prefix("Serving ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining the access log so the child never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, base_url }
+    }
+
+    fn kill(&mut self) {
+        // `Child::kill` is SIGKILL on Unix: no shutdown code runs in the host.
+        self.child.kill().expect("SIGKILL the host");
+        self.child.wait().expect("reap the host");
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `spin_host` example next to this test binary (target/<profile>/examples/).
+fn example_binary() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let profile_dir = test_binary
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    profile_dir.join("examples").join("spin_host")
+}
+
+/// What the load generator saw acknowledged.
+#[derive(Default)]
+struct Acknowledged {
+    /// Order id → its merged lines (product id → quantity).
+    orders: BTreeMap<String, BTreeMap<i64, i64>>,
+    /// Orders whose cancel returned 200.
+    cancelled: BTreeSet<String>,
+    /// Reasons of adjustments that returned 200 (each reason is unique).
+    adjustments: BTreeSet<String>,
+}
+
+async fn request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> Option<(u16, Value)> {
+    let mut builder = client.request(method, url).header("X-API-Key", ADMIN_KEY);
+    if let Some(body) = body {
+        builder = builder.json(&body);
+    }
+    let response = builder.send().await.ok()?;
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Some((status, body))
+}
+
+async fn run_worker(
+    client: reqwest::Client,
+    base_url: String,
+    products: Vec<i64>,
+    worker: usize,
+    acknowledged: Arc<Mutex<Acknowledged>>,
+) {
+    let mut step = 0usize;
+    let mut own_orders: Vec<String> = Vec::new();
+    // Runs until the host dies: then every request fails and the loop ends.
+    let mut consecutive_failures = 0;
+    while consecutive_failures < 3 {
+        step += 1;
+        let choice = (worker * 7 + step * 13) % 10;
+        let outcome = if choice < 6 {
+            let lines: Vec<(i64, i64)> = (0..1 + step % 3)
+                .map(|line| {
+                    (
+                        products[(worker + step + line) % products.len()],
+                        1 + (step % 4) as i64,
+                    )
+                })
+                .collect();
+            let items: Vec<Value> = lines
+                .iter()
+                .map(|(product, quantity)| json!({ "product_id": product, "quantity": quantity }))
+                .collect();
+            let body = json!({ "customer_name": "Crash", "customer_email": "crash@example.com", "items": items });
+            let response = request(
+                &client,
+                reqwest::Method::POST,
+                format!("{base_url}/api/v1/orders"),
+                Some(body),
+            )
+            .await;
+            if let Some((201, order)) = &response {
+                let id = order["id"].as_str().unwrap_or_default().to_string();
+                let mut merged = BTreeMap::new();
+                for (product, quantity) in &lines {
+                    *merged.entry(*product).or_insert(0) += quantity;
+                }
+                own_orders.push(id.clone());
+                acknowledged.lock().unwrap().orders.insert(id, merged);
+            }
+            response
+        } else if choice < 8 && !own_orders.is_empty() {
+            let id = own_orders.remove(step % own_orders.len());
+            let response = request(
+                &client,
+                reqwest::Method::POST,
+                format!("{base_url}/api/v1/orders/{id}/cancel"),
+                None,
+            )
+            .await;
+            if let Some((200, _)) = &response {
+                acknowledged.lock().unwrap().cancelled.insert(id);
+            }
+            response
+        } else {
+            let product = products[step % products.len()];
+            let reason = format!("crash-{worker}-{step}");
+            let delta = if step % 2 == 0 { 5 } else { -3 };
+            let body = json!({ "adjust": delta, "reason": reason });
+            let response = request(
+                &client,
+                reqwest::Method::PATCH,
+                format!("{base_url}/api/v1/products/{product}/stock"),
+                Some(body),
+            )
+            .await;
+            if let Some((200, _)) = &response {
+                acknowledged.lock().unwrap().adjustments.insert(reason);
+            }
+            response
+        };
+        match outcome {
+            Some((status, _)) => {
+                consecutive_failures = 0;
+                assert!(status < 500, "no 5xx under load (got {status})");
+            }
+            None => consecutive_failures += 1,
+        }
+    }
+}
+
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    let (status, body) = request(client, reqwest::Method::GET, url, None)
+        .await
+        .expect("host answers");
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn all_pages(client: &reqwest::Client, base_url: &str, path: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut next = Some(path.to_string());
+    while let Some(path) = next.take() {
+        let response = client
+            .get(format!("{base_url}{path}"))
+            .header("X-API-Key", ADMIN_KEY)
+            .send()
+            .await
+            .expect("host answers");
+        next = response
+            .headers()
+            .get("link")
+            .and_then(|link| link.to_str().ok())
+            .and_then(|link| Some(link[1..link.find('>')?].to_string()));
+        let page: Value = response.json().await.expect("JSON page");
+        items.extend(page.as_array().expect("array").iter().cloned());
+    }
+    items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
+    let state_dir = std::env::temp_dir().join(format!("inventory-api-crash-{}", unique_suffix()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut host = HostProcess::start(&state_dir);
+    let base_url = host.base_url.clone();
+
+    let mut products = Vec::new();
+    for index in 0..PRODUCTS {
+        let body = json!({
+            "sku": format!("CRASH-{index}-{}", unique_suffix()), "name": "Crash test item",
+            "price": "1.25", "stock_quantity": INITIAL_STOCK
+        });
+        let (status, product) = request(
+            &client,
+            reqwest::Method::POST,
+            format!("{base_url}/api/v1/products"),
+            Some(body),
+        )
+        .await
+        .expect("host answers");
+        assert_eq!(status, 201, "{product}");
+        products.push(product["id"].as_i64().unwrap());
+    }
+
+    let acknowledged = Arc::new(Mutex::new(Acknowledged::default()));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|worker| {
+            tokio::spawn(run_worker(
+                client.clone(),
+                base_url.clone(),
+                products.clone(),
+                worker,
+                acknowledged.clone(),
+            ))
+        })
+        .collect();
+    let started = Instant::now();
+    tokio::time::sleep(LOAD_BEFORE_KILL).await;
+    host.kill();
+    for worker in workers {
+        worker.await.expect("worker finished");
+    }
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    let host = HostProcess::start(&state_dir);
+    let base_url = host.base_url.clone();
+    let acknowledged = acknowledged.lock().unwrap();
+    assert!(
+        acknowledged.orders.len() > 20,
+        "the load ran: {} orders",
+        acknowledged.orders.len()
+    );
+
+    // Every acknowledged order exists, whole, and acknowledged cancels stuck.
+    let orders = all_pages(&client, &base_url, "/api/v1/orders?limit=200").await;
+    let by_id: BTreeMap<&str, &Value> = orders
+        .iter()
+        .map(|order| (order["id"].as_str().unwrap(), order))
+        .collect();
+    for (id, lines) in &acknowledged.orders {
+        let order = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("acknowledged order {id} exists"));
+        let stored: BTreeMap<i64, i64> = order["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| {
+                (
+                    item["product_id"].as_i64().unwrap(),
+                    item["quantity"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(&stored, lines, "order {id} is complete");
+        if acknowledged.cancelled.contains(id) {
+            assert_eq!(
+                order["status"], "cancelled",
+                "cancel of {id} was acknowledged"
+            );
+        }
+    }
+
+    // Every order on the server — acknowledged or caught in flight — is whole, and every
+    // product's stock agrees with its ledger and with the orders and adjustments.
+    let mut ordered: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut order_movements: BTreeMap<(String, i64), i64> = BTreeMap::new();
+    for order in &orders {
+        let items = order["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "order {} has lines", order["id"]);
+        let total: i64 = items
+            .iter()
+            .map(|item| item["line_total_cents"].as_i64().unwrap())
+            .sum();
+        assert_eq!(order["total_cents"], total, "order {} total", order["id"]);
+        if order["status"] != "cancelled" {
+            for item in items {
+                *ordered
+                    .entry(item["product_id"].as_i64().unwrap())
+                    .or_default() += item["quantity"].as_i64().unwrap();
+            }
+        }
+    }
+    let mut reasons = BTreeSet::new();
+    for product in &products {
+        let movements = all_pages(
+            &client,
+            &base_url,
+            &format!("/api/v1/products/{product}/stock-movements?limit=200"),
+        )
+        .await;
+        let ledger: i64 = movements.iter().map(|m| m["delta"].as_i64().unwrap()).sum();
+        let adjustments: i64 = movements
+            .iter()
+            .filter(|m| m["kind"] == "adjustment")
+            .map(|m| m["delta"].as_i64().unwrap())
+            .sum();
+        for movement in &movements {
+            if movement["kind"] == "adjustment" {
+                reasons.insert(movement["reason"].as_str().unwrap().to_string());
+            }
+            if let Some(order_id) = movement["order_id"].as_str() {
+                *order_movements
+                    .entry((order_id.to_string(), *product))
+                    .or_default() += movement["delta"].as_i64().unwrap();
+            }
+        }
+        let stock = get_json(&client, format!("{base_url}/api/v1/products/{product}")).await["stock_quantity"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(stock, ledger, "product {product}: stock equals its ledger");
+        let expected = INITIAL_STOCK - ordered.get(product).copied().unwrap_or(0) + adjustments;
+        assert_eq!(
+            stock, expected,
+            "product {product}: initial - live orders + adjustments"
+        );
+    }
+    // The ledger's order movements match each order's lines: none is partial.
+    for order in &orders {
+        let cancelled = order["status"] == "cancelled";
+        for item in order["items"].as_array().unwrap() {
+            let key = (
+                order["id"].as_str().unwrap().to_string(),
+                item["product_id"].as_i64().unwrap(),
+            );
+            let net = order_movements.get(&key).copied().unwrap_or(0);
+            let expected = if cancelled {
+                0
+            } else {
+                -item["quantity"].as_i64().unwrap()
+            };
+            assert_eq!(net, expected, "ledger of order {} product {}", key.0, key.1);
+        }
+    }
+    for reason in &acknowledged.adjustments {
+        assert!(
+            reasons.contains(reason),
+            "acknowledged adjustment {reason} is in the ledger"
+        );
+    }
+    drop(host);
+    let _ = std::fs::remove_dir_all(&state_dir);
+}
