@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::models::integer::whole_number;
 use crate::models::principal::Role;
 
 /// A stored API key, as listed by the API: never the secret, never its hash.
@@ -60,9 +61,8 @@ impl KeyRateLimit {
 
     /// Parses a JSON integer into a per-key limit.
     pub fn parse(value: &Value) -> Result<Self, String> {
-        let number = value
-            .as_u64()
-            .filter(|number| (1..=u64::from(Self::MAX)).contains(number))
+        let number = whole_number(value)
+            .filter(|number| (1..=i64::from(Self::MAX)).contains(number))
             .ok_or_else(|| format!("must be an integer from 1 to {}", Self::MAX))?;
         Ok(Self(number as u32))
     }
@@ -98,6 +98,7 @@ mod tests {
     #[test]
     fn rate_limits_are_positive_integers_up_to_the_maximum() {
         assert_eq!(KeyRateLimit::parse(&json!(5)).unwrap().get(), 5);
+        assert_eq!(KeyRateLimit::parse(&json!(600.0)).unwrap().get(), 600);
         for bad in [
             json!(0),
             json!(-1),

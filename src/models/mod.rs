@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod cursor;
 pub mod encoding;
+pub mod integer;
 pub mod money;
 pub mod order;
 pub mod page;

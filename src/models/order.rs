@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::models::integer::whole_number;
 use crate::models::money::Money;
 
 /// Where an order is in its life.
@@ -158,12 +159,12 @@ impl OrderLine {
         }
         let product_id = object
             .get("product_id")
-            .and_then(Value::as_i64)
+            .and_then(whole_number)
             .filter(|id| *id > 0)
             .ok_or_else(|| (".product_id".into(), "must be a positive integer".into()))?;
         let quantity = object
             .get("quantity")
-            .and_then(Value::as_i64)
+            .and_then(whole_number)
             .filter(|quantity| (1..=MAX_QUANTITY).contains(quantity))
             .ok_or_else(|| {
                 (

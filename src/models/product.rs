@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::models::integer::whole_number;
 use crate::models::money::Money;
 
 /// A stock-keeping unit: 1..=64 characters of letters, digits, `-`, `_` and `.`, starting
@@ -86,8 +87,7 @@ pub const MAX_STOCK: i64 = 1_000_000_000;
 
 /// A whole number of units from 0 to `MAX_STOCK` (initial stock, thresholds).
 pub fn parse_unit_count(value: &Value) -> Result<i64, String> {
-    value
-        .as_i64()
+    whole_number(value)
         .filter(|count| (0..=MAX_STOCK).contains(count))
         .ok_or_else(|| format!("must be an integer from 0 to {MAX_STOCK}"))
 }
@@ -251,6 +251,7 @@ mod tests {
     #[test]
     fn unit_counts_are_whole_and_bounded() {
         assert_eq!(parse_unit_count(&json!(0)), Ok(0));
+        assert_eq!(parse_unit_count(&json!(25.0)), Ok(25));
         for bad in [json!(-1), json!(1.5), json!("3"), json!(MAX_STOCK + 1)] {
             assert!(parse_unit_count(&bad).is_err(), "{bad} should be refused");
         }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::models::integer::whole_number;
 use crate::models::product::MAX_STOCK;
 
 /// Why a stock movement happened.
@@ -50,7 +51,7 @@ impl StockDelta {
     /// Parses the `adjust` field: a non-zero integer within ±`MAX_STOCK`.
     pub fn parse(value: &Value) -> Result<Self, String> {
         let message = || format!("must be a non-zero integer from -{MAX_STOCK} to {MAX_STOCK}");
-        let delta = value.as_i64().ok_or_else(message)?;
+        let delta = whole_number(value).ok_or_else(message)?;
         if delta == 0 || delta.unsigned_abs() > MAX_STOCK as u64 {
             return Err(message());
         }
@@ -106,6 +107,7 @@ mod tests {
     #[test]
     fn deltas_must_be_non_zero_integers_within_bounds() {
         assert_eq!(StockDelta::parse(&json!(-3)).unwrap().get(), -3);
+        assert_eq!(StockDelta::parse(&json!(5.0)).unwrap().get(), 5);
         for bad in [
             json!(0),
             json!(1.5),

@@ -11,8 +11,9 @@ use crate::store::movements::{self, NewMovement};
 use crate::store::{Db, products};
 
 /// Changes an active product's stock by `delta` and records the movement, atomically.
-/// Going below zero is 409 `INSUFFICIENT_STOCK` and going above `MAX_STOCK` is 400;
-/// either way nothing changes. Returns the new stock level.
+/// Going below zero is 409 `INSUFFICIENT_STOCK` and going above `MAX_STOCK` is 409
+/// `CONFLICT` (the delta itself is valid; the current stock decides); either way nothing
+/// changes. Returns the new stock level.
 pub fn adjust(
     db: &Db,
     principal: &Principal,
@@ -45,14 +46,15 @@ pub fn adjust(
     })
 }
 
-/// One page of a product's ledger, oldest first. Deleted products keep their history.
+/// One page of an active product's ledger, oldest first. A soft-deleted product keeps its
+/// history, but like every route of the product it is 404 until the product is restored.
 pub fn movements(
     db: &Db,
     product_id: i64,
     after_id: i64,
     limit: PageLimit,
 ) -> Result<Page<StockMovement>, ApiError> {
-    products::find(db, product_id)?.ok_or_else(catalog::not_found)?;
+    catalog::get(db, product_id)?;
     let rows = movements::list(db, product_id, after_id, limit.fetch_count())?;
     Ok(Page::from_rows(rows, limit, |movement| {
         vec![movement.id.into()]
@@ -73,9 +75,11 @@ fn explain_refused_adjustment(db: &Db, product_id: i64, delta: StockDelta) -> Ap
             available: product.stock_quantity,
         }])
     } else {
-        ApiError::validation(
-            "adjust",
-            format!("would raise stock above the maximum of {MAX_STOCK}"),
-        )
+        ApiError::Conflict(format!(
+            "Adjusting by {} would raise the stock of product {product_id} above the \
+             maximum of {MAX_STOCK} (in stock: {})",
+            delta.get(),
+            product.stock_quantity
+        ))
     }
 }

@@ -18,7 +18,9 @@ const LIST_KEYS_AFTER: &str = "SELECT
         id, owner, role, prefix, rate_limit_per_minute, created_at, revoked_at
     FROM api_keys WHERE id > ? ORDER BY id LIMIT ?";
 
-const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?";
+// RETURNING rather than `changes()`: libSQL's remote client never reports changes.
+const REVOKE_KEY: &str =
+    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING id";
 
 /// The fields of a key to insert; the secret itself is never passed here.
 pub struct NewKeyRow<'a> {
@@ -81,11 +83,11 @@ pub fn list(db: &Db, after_id: i64, limit: u32) -> Result<Vec<ApiKey>, StoreErro
 
 /// Marks a key revoked (keeping the first revocation time). False when no such key.
 pub fn revoke(db: &Db, id: i64, revoked_at: &str) -> Result<bool, StoreError> {
-    db.execute(
+    let result = db.execute(
         REVOKE_KEY,
         &[Value::Text(revoked_at.into()), Value::Integer(id)],
     )?;
-    Ok(db.changes() == 1)
+    Ok(!result.rows.is_empty())
 }
 
 fn decode_key(row: &Row) -> Result<ApiKey, StoreError> {

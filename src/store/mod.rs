@@ -30,8 +30,10 @@ impl From<SqliteError> for StoreError {
     fn from(error: SqliteError) -> Self {
         match error {
             SqliteError::Io(message) if is_busy(&message) => Self::Busy,
-            SqliteError::Io(message) if message.starts_with("UNIQUE constraint failed: ") => {
-                Self::UniqueViolation(message["UNIQUE constraint failed: ".len()..].to_string())
+            // `contains`, not `starts_with`: remote backends (libSQL's Hrana client)
+            // prefix SQLite's message with their own text.
+            SqliteError::Io(message) if message.contains("UNIQUE constraint failed") => {
+                Self::UniqueViolation(message)
             }
             other => Self::Other(anyhow!("sqlite: {other:?}")),
         }
@@ -74,11 +76,6 @@ impl Db {
     /// Runs one statement with positional parameters.
     fn execute(&self, sql: &str, parameters: &[Value]) -> Result<QueryResult, StoreError> {
         Ok(self.connection.execute(sql, parameters)?)
-    }
-
-    /// The rows changed by this connection's most recent INSERT, UPDATE or DELETE.
-    fn changes(&self) -> u64 {
-        self.connection.changes()
     }
 
     /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on every error path,

@@ -90,8 +90,10 @@ const INSERT_ITEMS: &str = "INSERT INTO order_items
 const INSERT_HISTORY: &str =
     "INSERT INTO order_status_history (order_seq, status, at) VALUES (?1, ?2, ?3)";
 
+// RETURNING rather than `changes()`: libSQL's remote client never reports changes.
 const SET_STATUS: &str = "UPDATE orders SET status = ?3, updated_at = ?4
-    WHERE seq = ?1 AND status = ?2";
+    WHERE seq = ?1 AND status = ?2
+    RETURNING seq";
 
 /// The columns `decode_order` reads, in order.
 macro_rules! order_columns {
@@ -208,7 +210,7 @@ pub fn set_status(
     to: OrderStatus,
     now: &str,
 ) -> Result<bool, StoreError> {
-    db.execute(
+    let result = db.execute(
         SET_STATUS,
         &[
             Value::Integer(order_seq),
@@ -217,7 +219,7 @@ pub fn set_status(
             Value::Text(now.into()),
         ],
     )?;
-    if db.changes() != 1 {
+    if result.rows.is_empty() {
         return Ok(false);
     }
     record_status(db, order_seq, to, now)?;

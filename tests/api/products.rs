@@ -73,6 +73,21 @@ async fn optional_product_fields_get_their_defaults() {
 }
 
 #[tokio::test]
+async fn whole_numbers_written_with_a_fraction_are_integers() {
+    // JSON Schema's `integer` is any number with a zero fraction, so `25.0` is 25.
+    let app = spawn_app().await;
+    let sku = format!("WHOLE-{}", unique_suffix());
+    let product = app
+        .create_product(&json!({
+            "sku": sku, "name": "Whole", "price": 1,
+            "stock_quantity": 25.0, "low_stock_threshold": 5.0,
+        }))
+        .await;
+    assert_eq!(product["stock_quantity"], 25);
+    assert_eq!(product["low_stock_threshold"], 5);
+}
+
+#[tokio::test]
 async fn prices_are_exact_cents_from_numbers_and_decimal_strings() {
     let app = spawn_app().await;
     for (price, cents) in [

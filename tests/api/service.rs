@@ -54,3 +54,39 @@ async fn twenty_concurrent_first_requests_on_an_empty_database_all_succeed() {
         .collect();
     assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
 }
+
+#[test]
+fn the_component_imports_only_spin_and_wasi_interfaces() {
+    let component = crate::host::build_component().expect("building the component");
+    let bytes = std::fs::read(component).expect("reading the component");
+    // Only the outermost component's imports are the host's business; nested
+    // components and modules import from their siblings.
+    let mut imports = Vec::new();
+    let mut depth = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload.expect("a valid component") {
+            wasmparser::Payload::Version { .. } => depth += 1,
+            wasmparser::Payload::End(_) => depth -= 1,
+            wasmparser::Payload::ComponentImportSection(section) if depth == 1 => {
+                for import in section {
+                    imports.push(import.expect("an import").name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        imports
+            .iter()
+            .any(|name| name.starts_with("spin:sqlite/sqlite@3")),
+        "{imports:#?}"
+    );
+    for name in &imports {
+        assert!(
+            name.starts_with("wasi:")
+                || name.starts_with("spin:")
+                || name.starts_with("fermyon:spin/"),
+            "unexpected import {name}"
+        );
+    }
+}

@@ -3,7 +3,9 @@
 use futures::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{TestApp, expect_error, expect_json, product_body, spawn_app, unique_word};
+use crate::helpers::{
+    TestApp, expect_error, expect_json, product_body, send, spawn_app, unique_word,
+};
 
 async fn new_product(app: &TestApp, stock: i64) -> i64 {
     let tag = unique_word();
@@ -76,6 +78,51 @@ async fn an_adjustment_below_zero_gets_409_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn an_adjustment_above_the_maximum_stock_gets_409_and_changes_nothing() {
+    let app = spawn_app().await;
+    let id = new_product(&app, 4).await;
+    let path = format!("/api/v1/products/{id}/stock");
+    // A valid delta (within ±1000000000) that the current stock of 4 cannot take: a
+    // conflict with the product's state, not an invalid request.
+    let response = app
+        .patch_json(&path, &app.admin_key, &json!({ "adjust": 1_000_000_000 }))
+        .await;
+    let error = expect_error(response, 409, "CONFLICT").await;
+    assert!(error.get("details").is_none(), "{error}");
+    assert_eq!(app.stock_of(id).await, 4);
+    assert_eq!(app.movements_of(id).await.len(), 1);
+
+    // Up to the maximum exactly is fine.
+    let response = app
+        .patch_json(&path, &app.admin_key, &json!({ "adjust": 999_999_996 }))
+        .await;
+    assert_eq!(
+        expect_json(response, 200).await,
+        json!({ "product_id": id, "stock_quantity": 1_000_000_000 })
+    );
+}
+
+#[tokio::test]
+async fn a_whole_number_written_with_a_fraction_or_exponent_is_an_integer() {
+    let app = spawn_app().await;
+    let id = new_product(&app, 4).await;
+    let path = format!("/api/v1/products/{id}/stock");
+    for (raw, expected_stock) in [(r#"{"adjust": 2.0}"#, 6), (r#"{"adjust": -1e0}"#, 5)] {
+        let response = send(
+            app.request(reqwest::Method::PATCH, &path, Some(&app.admin_key))
+                .header("Content-Type", "application/json")
+                .body(raw),
+        )
+        .await;
+        assert_eq!(
+            expect_json(response, 200).await,
+            json!({ "product_id": id, "stock_quantity": expected_stock }),
+            "{raw}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn invalid_adjustments_get_400_and_change_nothing() {
     let app = spawn_app().await;
     let id = new_product(&app, 4).await;
@@ -91,7 +138,7 @@ async fn invalid_adjustments_get_400_and_change_nothing() {
         (json!({ "adjust": 1, "reason": "" }), "reason"),
         (json!({ "adjust": 1, "reason": 7 }), "reason"),
         (json!({ "adjust": 1, "note": "x" }), "note"),
-        (json!({ "adjust": 1_000_000_000 }), "adjust"),
+        (json!({ "adjust": 1_000_000_001 }), "adjust"),
     ] {
         let response = app.patch_json(&path, &app.admin_key, &body).await;
         let error = expect_error(response, 400, "VALIDATION_ERROR").await;
@@ -102,7 +149,7 @@ async fn invalid_adjustments_get_400_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn adjusting_an_unknown_or_deleted_product_is_404() {
+async fn adjusting_or_reading_the_ledger_of_an_unknown_or_deleted_product_is_404() {
     let app = spawn_app().await;
     let id = new_product(&app, 1).await;
     crate::helpers::expect_status(
@@ -121,12 +168,25 @@ async fn adjusting_an_unknown_or_deleted_product_is_404() {
             .await;
         expect_error(response, 404, "NOT_FOUND").await;
     }
-    // A deleted product's ledger is still readable; an unknown one's is 404.
+    // The ledger is 404 too, like every route of a deleted product, until it is restored;
+    // it was kept, whole.
+    for target in [id, 999_999_999] {
+        let response = app
+            .get(
+                &format!("/api/v1/products/{target}/stock-movements"),
+                &app.admin_key,
+            )
+            .await;
+        expect_error(response, 404, "NOT_FOUND").await;
+    }
+    let restore = send(app.request(
+        reqwest::Method::POST,
+        &format!("/api/v1/products/{id}/restore"),
+        Some(&app.admin_key),
+    ))
+    .await;
+    expect_json(restore, 200).await;
     assert_eq!(app.movements_of(id).await.len(), 1);
-    let response = app
-        .get("/api/v1/products/999999999/stock-movements", &app.admin_key)
-        .await;
-    expect_error(response, 404, "NOT_FOUND").await;
 }
 
 #[tokio::test]

@@ -67,6 +67,9 @@ fn build_engine() -> anyhow::Result<Engine> {
 }
 
 /// The component at `path`, compiled and linked on first use and shared afterwards.
+///
+/// The cache is keyed by path for the life of the process: a component rebuilt at the
+/// same path after its first use is not picked up.
 pub fn prepared_component(path: &Path) -> anyhow::Result<Arc<PreparedComponent>> {
     static PREPARED: LazyLock<Mutex<HashMap<PathBuf, Arc<PreparedComponent>>>> =
         LazyLock::new(Mutex::default);

@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+#
+# OCI image of the Inventory & Orders API for containerd-shim-spin: SpinKube, or Docker
+# with the Spin shim. The image holds only what the shim reads:
+#   /spin.toml                                           the manifest (the shim's fixed path)
+#   /target/wasm32-wasip2/release/inventory_api.wasm     the component, at spin.toml's `source`
+#   /runtime-config.toml                                 loaded by the shim when present
+#
+#   docker buildx build --platform wasi/wasm --provenance=false -t inventory-api:0.1.0 .
+#   docker run -d --runtime io.containerd.spin.v2 --platform wasi/wasm -p 3000:80 \
+#     -e SPIN_VARIABLE_ADMIN_API_KEY='choose-a-long-random-secret' \
+#     -v inventory-data:/data inventory-api:0.1.0 /
+#
+# The shim must embed Spin 3.3 or newer (containerd-shim-spin v0.20.0+): the component
+# imports spin:sqlite@3.0.0.
+
+# 1. Build the component exactly as `spin build` does (spin.toml's build command). Wasm
+#    is platform-independent, so this stage runs natively on the build machine.
+FROM --platform=$BUILDPLATFORM rust:1.95 AS build
+WORKDIR /opt/build
+RUN rustup target add wasm32-wasip2
+# Everything the build reads: migrations/*.sql and swagger.yaml are compiled in.
+COPY Cargo.toml Cargo.lock spin.toml swagger.yaml ./
+COPY migrations ./migrations
+COPY src ./src
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    cargo build --locked --target wasm32-wasip2 --release
+
+# 2. The image: no operating system, just the application.
+FROM scratch
+COPY --from=build /opt/build/spin.toml /spin.toml
+COPY --from=build /opt/build/target/wasm32-wasip2/release/inventory_api.wasm \
+     /target/wasm32-wasip2/release/inventory_api.wasm
+# Declares the `rate_limits` store (Spin refuses to start without it) and puts the
+# database in /data. SpinKube mounts its own generated runtime config over this file.
+COPY deploy/runtime-config.container.toml /runtime-config.toml

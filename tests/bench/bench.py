@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Benchmark of the Inventory & Orders API: one command, real figures, no assertions.
+
+Starts the service — on real `spin up` when `spin` is on PATH, otherwise on the release
+build of the `spin_host` example — with a fresh database and a high rate limit, seeds
+10,000 products and 100,000 orders through the API, times every report, then drives each
+scenario with wrk (fixed duration, fixed connections) and prints a table of requests/s,
+latency percentiles and errors. The table, the report timings and the machine's
+description are written to BENCHMARKS.md.
+
+    python3 tests/bench/bench.py [--duration 15] [--products 10000] [--orders 100000]
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH_DIR = os.path.join(ROOT, "tests", "bench")
+COMPONENT = os.path.join(ROOT, "target", "wasm32-wasip2", "release", "inventory_api.wasm")
+HOST_BINARY = os.path.join(ROOT, "target", "release", "examples", "spin_host")
+ADMIN_KEY = "bench-" + "".join(random.choice("0123456789abcdef") for _ in range(32))
+WORDS = ["wireless", "mouse", "keyboard", "usb", "cable", "lamp", "desk", "steel", "copper",
+         "kettle", "organic", "cotton", "shirt", "blue", "red", "green", "mug", "chair"]
+
+# (name, wrk scenario, connections): the scenarios of the performance issue.
+SCENARIOS = [
+    ("GET /health", "health", 32),
+    ("GET /api/v1/products/{id}", "product", 32),
+    ("GET /api/v1/products?search=", "search", 32),
+    ("POST /api/v1/orders (1 line)", "order1", 8),
+    ("POST /api/v1/orders (5 lines)", "order5", 8),
+    ("GET /api/v1/reports/sales-summary", "summary", 8),
+]
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """The service under test, started fresh in a temporary state directory."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.state_dir = tempfile.mkdtemp(prefix="inventory-bench-")
+        variables = [("admin_api_key", ADMIN_KEY), ("rate_limit_per_minute", "100000000")]
+        if shutil.which("spin"):
+            self.kind = "spin up (" + subprocess.run(["spin", "--version"], capture_output=True,
+                                                     text=True).stdout.strip() + ")"
+            subprocess.run(["spin", "build"], cwd=ROOT, check=True)
+            runtime_config = os.path.join(self.state_dir, "runtime-config.toml")
+            with open(runtime_config, "w") as config:
+                config.write('[sqlite_database.default]\ntype = "spin"\npath = "inventory.db"\n\n'
+                             '[key_value_store.rate_limits]\ntype = "spin"\n')
+            command = ["spin", "up", "--listen", f"127.0.0.1:{self.port}",
+                       "--runtime-config-file", runtime_config]
+        else:
+            self.kind = "spin_host example (wasmtime, release build)"
+            subprocess.run(["cargo", "build", "--release", "--example", "spin_host"], cwd=ROOT, check=True)
+            subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=ROOT, check=True)
+            command = [HOST_BINARY, "--listen", f"127.0.0.1:{self.port}", "--state-dir", self.state_dir,
+                       "--component", COMPONENT]
+        for name, value in variables:
+            command += ["--variable", f"{name}={value}"]
+        self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base = f"127.0.0.1:{self.port}"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if request("GET", "/health", port=self.port)[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("the service did not start")
+
+    def rss_kib(self):
+        """Resident memory of the server process (and its children, for spin)."""
+        total = 0
+        pids = [self.process.pid]
+        try:
+            children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+            pids += [int(pid) for pid in children.stdout.split()]
+        except OSError:
+            pass
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def stop(self):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+_local = threading.local()
+
+
+def request(method, path, body=None, key=None, port=None):
+    """One request on this thread's keep-alive connection: (status, parsed JSON body)."""
+    connection = getattr(_local, "connection", None)
+    if connection is None or (port and getattr(_local, "port", None) != port):
+        connection = http.client.HTTPConnection("127.0.0.1", port or SERVER_PORT, timeout=60)
+        _local.connection, _local.port = connection, port or SERVER_PORT
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if key:
+        headers["X-API-Key"] = key
+    try:
+        connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+    except (OSError, http.client.HTTPException):
+        _local.connection = None
+        raise
+    return response.status, (json.loads(data) if data else None)
+
+
+def parallel(count, work, workers=8):
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(work, range(count)))
+
+
+def seed(products, orders, key):
+    started = time.time()
+
+    def create_product(index):
+        name = f"{random.choice(WORDS).title()} {random.choice(WORDS).title()} {index}"
+        body = {"sku": f"BENCH-{index:05d}", "name": name, "description": " ".join(random.sample(WORDS, 6)),
+                "category": random.choice(["Peripherals", "Office", "Kitchen", "Apparel"]),
+                "price": f"{random.randint(100, 99999) / 100:.2f}", "stock_quantity": 1_000_000_000 // 2,
+                "low_stock_threshold": 10}
+        status, product = request("POST", "/api/v1/products", body, key)
+        assert status == 201, (status, product)
+        return product["id"]
+
+    ids = parallel(products, create_product)
+    log(f"seeded {products} products in {time.time() - started:.0f} s")
+    started = time.time()
+
+    def create_order(index):
+        lines = random.randint(1, 5)
+        items = [{"product_id": product, "quantity": random.randint(1, 3)} for product in random.sample(ids, lines)]
+        body = {"customer_name": f"Customer {index}", "customer_email": f"c{index}@example.com", "items": items}
+        status, order = request("POST", "/api/v1/orders", body, key)
+        assert status == 201, (status, order)
+        if index % 10 == 0:  # some cancelled orders, as in real life
+            status, _ = request("POST", f"/api/v1/orders/{order['id']}/cancel", None, key)
+            assert status == 200
+        if index % 5000 == 0 and index:
+            log(f"  {index} orders, {index / (time.time() - started):.0f}/s")
+
+    parallel(orders, create_order)
+    log(f"seeded {orders} orders in {time.time() - started:.0f} s")
+    return min(ids), max(ids)
+
+
+def time_reports(key, samples=20):
+    """Latency of each report over `samples` sequential requests: (p50, p95, max) in ms."""
+    paths = [
+        "/api/v1/reports/sales-summary",
+        "/api/v1/reports/sales-summary?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
+        "/api/v1/reports/top-products",
+        "/api/v1/reports/top-products?by=revenue&limit=100",
+        "/api/v1/reports/low-stock",
+        "/api/v1/reports/low-stock?threshold=1000000000",
+    ]
+    results = []
+    for path in paths:
+        request("GET", path, None, key)
+        timings = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            status, _ = request("GET", path, None, key)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert status == 200, status
+        timings.sort()
+        results.append((path, statistics.median(timings), timings[int(len(timings) * 0.95) - 1], timings[-1]))
+    return results
+
+
+def run_wrk(scenario, connections, duration, key, product_range, server, sample_memory=False):
+    env = dict(os.environ, SCENARIO=scenario, API_KEY=key, BENCH_DIR=BENCH_DIR,
+               PRODUCT_IDS=f"{product_range[0]}:{product_range[1]}")
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+               "-s", os.path.join(BENCH_DIR, "scenario.lua"), f"http://{server.base}"]
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(0.25):
+            peak[0] = max(peak[0], server.rss_kib())
+
+    sampler = threading.Thread(target=sample)
+    if sample_memory:
+        sampler.start()
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    stop.set()
+    if sample_memory:
+        sampler.join()
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
+    figures = json.loads(line[len("BENCH_JSON "):])
+    figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    figures["peak_rss_kib"] = peak[0]
+    return figures
+
+
+def machine_description(server):
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as meminfo:
+        memory_gib = int(meminfo.readline().split()[1]) / 1024 / 1024
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return (f"{os.cpu_count()} cores ({model}), {memory_gib:.0f} GiB RAM, Linux {platform.release()}, "
+            f"{rustc}; server: {server.kind}; load generator: wrk (2 threads) on the same machine")
+
+
+def main():
+    global SERVER_PORT
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
+    parser.add_argument("--products", type=int, default=10_000)
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    args = parser.parse_args()
+
+    if shutil.which("wrk") is None:
+        log("installing wrk (Debian package)")
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
+
+    server = Server()
+    SERVER_PORT = server.port
+    try:
+        status, key = request("POST", "/api/v1/auth/keys",
+                              {"owner": "benchmark", "role": "admin", "rate_limit_per_minute": 1_000_000},
+                              ADMIN_KEY)
+        assert status == 201, key
+        key = key["api_key"]
+        product_range = seed(args.products, args.orders, key)
+        reports = time_reports(key)
+        rows = []
+        for name, scenario, connections in SCENARIOS:
+            log(f"running {name} at {connections} connections for {args.duration} s")
+            figures = run_wrk(scenario, connections, args.duration, key, product_range, server,
+                              sample_memory=(scenario == "product"))
+            rows.append((name, connections, figures))
+    finally:
+        server.stop()
+
+    health = rows[0][2]["rps"]
+    product = rows[1][2]
+    table = ["| scenario | conns | requests/s | p50 ms | p95 ms | p99 ms | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, connections, figures in rows:
+        table.append(f"| {name} | {connections} | {figures['rps']:.0f} | {figures['p50_us'] / 1000:.2f} | "
+                     f"{figures['p95_us'] / 1000:.2f} | {figures['p99_us'] / 1000:.2f} | {figures['errors']} |")
+    report_table = ["| report | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|"]
+    for path, p50, p95, worst in reports:
+        report_table.append(f"| `{path}` | {p50:.1f} | {p95:.1f} | {worst:.1f} |")
+    ratio = product["rps"] / health if health else 0
+    summary = [
+        f"GET product / GET /health = {ratio:.2f}",
+        f"Server resident memory, peak during the 32-connection GET product scenario: "
+        f"{product['peak_rss_kib'] / 1024:.0f} MiB",
+    ]
+    text = "\n".join(table + [""] + summary + ["", f"Reports over {args.products} products and "
+                                                  f"{args.orders} orders (20 sequential requests each):", ""]
+                     + report_table)
+    print(text)
+    with open(args.output, "w") as output:
+        output.write("# Benchmarks\n\n"
+                     "Produced by `python3 tests/bench/bench.py` (see its docstring). Figures are from one "
+                     "run; the load generator shares the machine with the server.\n\n"
+                     f"Machine: {machine_description(server)}.\n\n"
+                     f"Data: {args.products} products, {args.orders} orders (10% cancelled), "
+                     f"{args.duration} s per scenario.\n\n" + text + "\n")
+    log(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Schemathesis hooks for tests/contract/schemathesis.sh.
+
+JSON Schema describes each parameter on its own, so a few documented rules of
+swagger.yaml cannot be written into the schemas: rules that relate two parameters, or
+a parameter to the server's state. A case schemathesis generates as *positive* can break
+one of them, and the service then rightly answers 400/412/422, which the
+`positive_data_acceptance` check reports as "schema-valid request rejected".
+
+These hooks make positive cases obey those rules, each named below with the sentence
+of swagger.yaml it comes from, and nothing else. Apart from the header encoding below
+(which keeps every value's characters), they never touch a negative case; they never
+change a check and never drop a failure: every check runs as schemathesis ships it, on
+every request.
+
+Header encoding (`_send_as_utf8`, every case). Schemathesis draws header values from
+Latin-1 and `requests` sends them Latin-1 encoded, so a character from U+0080..U+00FF
+goes out as one byte that is not UTF-8. Spin copies every request header into the
+component as a UTF-8 string and answers a header that is not valid UTF-8 with an empty
+500 before the component runs (spin-trigger-http `prepare_request_headers`;
+tests/spin_host does the same): no component can answer such a request. So header values
+are sent UTF-8 encoded: the component receives exactly the characters schemathesis drew
+(and rejects them, for a negative case, as before).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qsl, urlsplit
+
+import schemathesis
+
+# Cursors the API issued (in `Link: <...>; rel="next"`), by list: path and the other
+# query parameters (limit aside, which does not change the list).
+_issued_cursors: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+_lock = threading.Lock()
+
+
+def _is_positive(case) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_positive
+
+
+def _list_key(path: str, pairs) -> tuple[str, tuple[tuple[str, str], ...]]:
+    others = sorted((str(name), str(value)) for name, value in pairs if name not in ("cursor", "limit"))
+    return path, tuple(others)
+
+
+def _instant(text):
+    """An RFC 3339 date-time as an aware datetime; None when it does not parse."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.upper().replace(" ", "T").replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _amount(text):
+    try:
+        return Decimal(str(text))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _order_bounds(query: dict, low: str, high: str, parse) -> None:
+    """Swaps two bounds that are the wrong way round (both must parse)."""
+    if not query.get(low) or not query.get(high):
+        return
+    low_value, high_value = parse(query[low]), parse(query[high])
+    if low_value is not None and high_value is not None and low_value > high_value:
+        query[low], query[high] = query[high], query[low]
+
+
+def _send_as_utf8(headers) -> None:
+    for name, value in list(headers.items()):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            # A header is text on the wire. The stateful phase can fill a header from a
+            # JSON number of an earlier response (it infers `X-Request-Id` <- `id`), which
+            # `requests` refuses to send.
+            headers[name] = value = str(value)
+        if isinstance(value, str) and not value.isascii():
+            # `requests` encodes str values as Latin-1: this str's Latin-1 bytes are the
+            # UTF-8 encoding of the original value.
+            headers[name] = value.encode("utf-8").decode("latin-1")
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.headers:
+        _send_as_utf8(case.headers)
+    if not _is_positive(case):
+        return
+    operation = f"{case.method.upper()} {case.path}"
+    query = case.query
+
+    # Reports: "a `from` later than `to`" is 400 (ReportFrom). The bounds are swapped.
+    if operation in ("GET /api/v1/reports/sales-summary", "GET /api/v1/reports/top-products") and query:
+        _order_bounds(query, "from", "to", _instant)
+
+    # Products: "a `min_price` greater than `max_price`" is 400 (MinPrice). Swapped too.
+    if operation == "GET /api/v1/products" and query:
+        _order_bounds(query, "min_price", "max_price", _amount)
+
+    # Lists: the cursor is "an opaque token taken from the previous page's `Link`"; "a
+    # token this API did not issue for this kind of list is 400" (Cursor). A generated
+    # token is replaced by one the API issued for the same list, or else left out.
+    if query and query.get("cursor"):
+        key = _list_key(case.formatted_path, query.items())
+        with _lock:
+            issued = _issued_cursors.get(key)
+        if issued is not None:
+            query["cursor"] = issued
+        else:
+            del query["cursor"]
+
+    headers = case.headers
+    if not headers:
+        return
+
+    # Conditional writes: `If-Match` succeeds only with the product's *current* ETag,
+    # else 412 (IfMatch). The current version is not knowable when the case is drawn
+    # (other requests change it), so the tag becomes `*`, which matches any version.
+    if "If-Match" in headers and headers["If-Match"] != "*":
+        headers["If-Match"] = "*"
+
+    # Orders: "the same key with a different body" is 422 IDEMPOTENCY_KEY_REUSED
+    # (IdempotencyKey). The key gets a suffix from the body, so different bodies never
+    # share a key while a repeated body still replays (201, Idempotent-Replayed).
+    if operation == "POST /api/v1/orders" and headers.get("Idempotency-Key"):
+        body = json.dumps(case.body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+        headers["Idempotency-Key"] = f"{headers['Idempotency-Key'][:238]}.{digest}"
+
+
+@schemathesis.hook
+def after_call(context, case, response):
+    links = response.headers.get("link") or []
+    for link in links:
+        target, _, params = link.partition(";")
+        if 'rel="next"' not in params:
+            continue
+        url = urlsplit(target.strip().strip("<>"))
+        pairs = parse_qsl(url.query, keep_blank_values=True)
+        cursor = dict(pairs).get("cursor")
+        if cursor:
+            with _lock:
+                _issued_cursors[_list_key(url.path, pairs)] = cursor
