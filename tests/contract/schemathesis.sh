@@ -31,9 +31,10 @@ echo "== $("$VENV/bin/schemathesis" --version) against $BASE_URL"
 status=0
 # The hooks (tests/contract/hooks.py) make schema-valid cases also obey the documented
 # rules JSON Schema cannot state, and send header values UTF-8 encoded (as Spin needs).
-# No example database: a run depends on the seed alone. Output is not sanitized: the
-# key is a throwaway.
-SCHEMATHESIS_HOOKS=tests/contract/hooks.py timeout 900 \
+# No example database (and Hypothesis' own files under the report directory): a run
+# depends on the seed alone. Output is not sanitized: the key is a throwaway.
+SCHEMATHESIS_HOOKS=tests/contract/hooks.py HYPOTHESIS_STORAGE_DIRECTORY="$REPORT_DIR/hypothesis" \
+    timeout 900 \
     "$VENV/bin/schemathesis" run swagger.yaml \
     --url "$BASE_URL" \
     --header "X-API-Key: $ADMIN_KEY" \
