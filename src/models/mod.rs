@@ -14,4 +14,5 @@ pub mod product;
 pub mod report;
 pub mod search;
 pub mod stock;
+pub mod text;
 pub mod time;

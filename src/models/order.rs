@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::models::integer::whole_number;
 use crate::models::money::Money;
+use crate::models::text::single_line;
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,14 +97,7 @@ pub const MAX_QUANTITY: i64 = 10_000;
 
 /// A customer's name: 1..=200 characters, no control characters.
 pub fn parse_customer_name(value: &Value) -> Result<String, String> {
-    let text = value.as_str().ok_or("must be a string")?.trim();
-    if text.is_empty() || text.chars().count() > 200 {
-        return Err("must be 1 to 200 characters".into());
-    }
-    if text.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(text.to_string())
+    single_line(value, 200)
 }
 
 /// An e-mail address: `local@domain` with a dotted domain, at most 254 characters, no

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::models::integer::whole_number;
 use crate::models::product::MAX_STOCK;
+use crate::models::text::single_line;
 
 /// Why a stock movement happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -66,14 +67,7 @@ impl StockDelta {
 
 /// The free-text reason of an adjustment: 1..=200 characters.
 pub fn parse_reason(value: &Value) -> Result<String, String> {
-    let text = value.as_str().ok_or("must be a string")?.trim();
-    if text.is_empty() || text.chars().count() > 200 {
-        return Err("must be 1 to 200 characters".into());
-    }
-    if text.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(text.to_string())
+    single_line(value, 200)
 }
 
 /// One row of the stock ledger.
