@@ -56,9 +56,8 @@ pub fn apply_pending(db: &Db) -> Result<(), StoreError> {
     }
     // A backend without journal modes (remote libSQL) manages its own log, so only lock
     // contention fails here: the migration is then retried by a later request.
-    match db.execute(ENABLE_WAL, &[]) {
-        Err(StoreError::Busy) => return Err(StoreError::Busy),
-        Ok(_) | Err(_) => {}
+    if let Err(StoreError::Busy) = db.execute(ENABLE_WAL, &[]) {
+        return Err(StoreError::Busy);
     }
     db.transaction(|db| {
         let current = schema_version(db)?;
