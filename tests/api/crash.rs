@@ -174,7 +174,7 @@ async fn run_worker(
         } else {
             let product = products[step % products.len()];
             let reason = format!("crash-{worker}-{step}");
-            let delta = if step % 2 == 0 { 5 } else { -3 };
+            let delta = if step.is_multiple_of(2) { 5 } else { -3 };
             let body = json!({ "adjust": delta, "reason": reason });
             let response = request(
                 &client,
@@ -277,7 +277,7 @@ async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
 
     let host = HostProcess::start(&state_dir);
     let base_url = host.base_url.clone();
-    let acknowledged = acknowledged.lock().unwrap();
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
     assert!(
         acknowledged.orders.len() > 20,
         "the load ran: {} orders",
