@@ -29,6 +29,70 @@ impl Window {
     }
 }
 
+/// One hour in milliseconds: the granularity of the hourly sales rollups.
+const HOUR_MILLIS: i64 = 3_600_000;
+
+/// How a window is read: the whole hours inside it from the hourly rollups, and the
+/// partial hours at its edges from the orders themselves. Together they cover the
+/// window exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowParts {
+    /// Whole hours `[first, end)` as hour keys (`2026-11-26T09`); an open side is
+    /// `None`. `None` altogether when the window holds no whole hour.
+    pub whole_hours: Option<(Option<String>, Option<String>)>,
+    /// Time ranges `[from, to)` read from the orders table, at most two.
+    pub partial_hours: Vec<(Timestamp, Timestamp)>,
+}
+
+impl Window {
+    /// Splits the window at the hour boundaries inside it.
+    pub fn parts(&self) -> WindowParts {
+        let first_whole_hour = self
+            .from
+            .map(|from| Timestamp::from_unix_millis(ceil_to_hour(from.unix_millis())));
+        let end_of_whole_hours = self
+            .to
+            .map(|to| Timestamp::from_unix_millis(floor_to_hour(to.unix_millis())));
+        match (self.from, first_whole_hour, end_of_whole_hours, self.to) {
+            // No whole hour fits: the window lies within an hour or straddles one boundary.
+            (Some(from), Some(first), Some(end), Some(to)) if first >= end => WindowParts {
+                whole_hours: None,
+                partial_hours: vec![(from, to)],
+            },
+            _ => {
+                let head = self.from.zip(first_whole_hour);
+                let tail = end_of_whole_hours.zip(self.to);
+                WindowParts {
+                    whole_hours: Some((
+                        first_whole_hour.map(hour_key),
+                        end_of_whole_hours.map(hour_key),
+                    )),
+                    partial_hours: [head, tail]
+                        .into_iter()
+                        .flatten()
+                        .filter(|(start, end)| start < end)
+                        .collect(),
+                }
+            }
+        }
+    }
+}
+
+fn floor_to_hour(millis: i64) -> i64 {
+    millis.div_euclid(HOUR_MILLIS) * HOUR_MILLIS
+}
+
+fn ceil_to_hour(millis: i64) -> i64 {
+    floor_to_hour(millis + HOUR_MILLIS - 1)
+}
+
+/// The rollups' hour key: the stored time text up to the hour.
+fn hour_key(at: Timestamp) -> String {
+    let mut text = at.to_string();
+    text.truncate("2026-11-26T09".len());
+    text
+}
+
 /// How top products are ranked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopProductsBy {
@@ -107,7 +171,43 @@ pub struct SalesSummary {
     pub top_products: Vec<ProductSales>,
 }
 
+/// The orders of one status in a window, with their units and revenue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusSales {
+    /// The orders' current status.
+    pub status: OrderStatus,
+    /// How many orders.
+    pub order_count: i64,
+    /// Units in those orders.
+    pub units: i64,
+    /// Their revenue.
+    pub revenue: Money,
+}
+
 impl SalesSummary {
+    /// The summary of a window from its orders per status and its best sellers.
+    pub fn from_status_sales(by_status: &[StatusSales], top_products: Vec<ProductSales>) -> Self {
+        let sales = || {
+            by_status
+                .iter()
+                .filter(|figures| figures.status != OrderStatus::Cancelled)
+        };
+        let mut orders_by_status: BTreeMap<&'static str, i64> = OrderStatus::ALL
+            .iter()
+            .map(|status| (status.as_str(), 0))
+            .collect();
+        for figures in by_status {
+            *orders_by_status.entry(figures.status.as_str()).or_insert(0) += figures.order_count;
+        }
+        Self {
+            order_count: sales().map(|figures| figures.order_count).sum(),
+            units_sold: sales().map(|figures| figures.units).sum(),
+            total_revenue: Money::from_cents(sales().map(|figures| figures.revenue.cents()).sum()),
+            orders_by_status,
+            top_products,
+        }
+    }
+
     /// Revenue per order, rounded half up to the cent (0 without orders).
     pub fn average_order_value(&self) -> Money {
         if self.order_count == 0 {
@@ -115,16 +215,6 @@ impl SalesSummary {
         }
         let cents = self.total_revenue.cents();
         Money::from_cents((2 * cents + self.order_count) / (2 * self.order_count))
-    }
-
-    /// Every status with its count (zero for statuses without orders).
-    pub fn with_every_status(
-        mut counts: BTreeMap<&'static str, i64>,
-    ) -> BTreeMap<&'static str, i64> {
-        for status in OrderStatus::ALL {
-            counts.entry(status.as_str()).or_insert(0);
-        }
-        counts
     }
 }
 
@@ -168,10 +258,131 @@ mod tests {
     }
 
     #[test]
+    fn cancelled_orders_count_only_in_orders_by_status() {
+        let figures = |status, order_count, units, cents| StatusSales {
+            status,
+            order_count,
+            units,
+            revenue: Money::from_cents(cents),
+        };
+        let summary = SalesSummary::from_status_sales(
+            &[
+                figures(OrderStatus::Pending, 2, 7, 1_001),
+                figures(OrderStatus::Cancelled, 5, 50, 99_999),
+                figures(OrderStatus::Shipped, 1, 3, 500),
+            ],
+            Vec::new(),
+        );
+        assert_eq!(summary.order_count, 3);
+        assert_eq!(summary.units_sold, 10);
+        assert_eq!(summary.total_revenue.cents(), 1_501);
+        assert_eq!(
+            summary.orders_by_status.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("cancelled", 5),
+                ("confirmed", 0),
+                ("pending", 2),
+                ("shipped", 1)
+            ]
+        );
+    }
+
+    #[test]
     fn windows_refuse_from_after_to() {
         let at = Timestamp::from_unix_millis;
         assert!(Window::new(Some(at(2)), Some(at(1))).is_err());
         assert!(Window::new(Some(at(1)), Some(at(1))).is_ok());
         assert!(Window::new(None, Some(at(1))).is_ok());
+    }
+
+    fn time(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text).unwrap()
+    }
+
+    fn window(from: Option<&str>, to: Option<&str>) -> WindowParts {
+        Window::new(from.map(time), to.map(time)).unwrap().parts()
+    }
+
+    fn hours(first: Option<&str>, end: Option<&str>) -> Option<(Option<String>, Option<String>)> {
+        Some((first.map(str::to_string), end.map(str::to_string)))
+    }
+
+    #[test]
+    fn an_open_window_is_all_whole_hours() {
+        assert_eq!(
+            window(None, None),
+            WindowParts {
+                whole_hours: hours(None, None),
+                partial_hours: vec![]
+            }
+        );
+    }
+
+    #[test]
+    fn windows_on_the_hour_need_no_partial_hours() {
+        assert_eq!(
+            window(Some("2026-11-26T09:00:00Z"), Some("2026-11-26T12:00:00Z")),
+            WindowParts {
+                whole_hours: hours(Some("2026-11-26T09"), Some("2026-11-26T12")),
+                partial_hours: vec![],
+            }
+        );
+    }
+
+    #[test]
+    fn partial_hours_at_the_edges_are_read_exactly() {
+        assert_eq!(
+            window(
+                Some("2026-11-26T09:15:00.5Z"),
+                Some("2026-11-26T12:00:00.001Z")
+            ),
+            WindowParts {
+                whole_hours: hours(Some("2026-11-26T10"), Some("2026-11-26T12")),
+                partial_hours: vec![
+                    (time("2026-11-26T09:15:00.5Z"), time("2026-11-26T10:00:00Z")),
+                    (
+                        time("2026-11-26T12:00:00Z"),
+                        time("2026-11-26T12:00:00.001Z")
+                    ),
+                ],
+            }
+        );
+        assert_eq!(
+            window(None, Some("2026-11-26T23:59:59Z")),
+            WindowParts {
+                whole_hours: hours(None, Some("2026-11-26T23")),
+                partial_hours: vec![(time("2026-11-26T23:00:00Z"), time("2026-11-26T23:59:59Z"))],
+            }
+        );
+        assert_eq!(
+            window(Some("2026-12-31T23:00:00.001Z"), None),
+            WindowParts {
+                whole_hours: hours(Some("2027-01-01T00"), None),
+                partial_hours: vec![(
+                    time("2026-12-31T23:00:00.001Z"),
+                    time("2027-01-01T00:00:00Z")
+                )],
+            }
+        );
+    }
+
+    #[test]
+    fn a_window_without_a_whole_hour_is_read_from_orders_only() {
+        for (from, to) in [
+            ("2026-11-26T09:10:00Z", "2026-11-26T09:20:00Z"),
+            ("2026-11-26T09:10:00Z", "2026-11-26T10:20:00Z"),
+            ("2026-11-26T09:10:00Z", "2026-11-26T09:10:00Z"),
+            ("2026-11-26T09:00:00Z", "2026-11-26T09:00:00Z"),
+            ("2026-11-26T09:00:00Z", "2026-11-26T09:59:59.999Z"),
+        ] {
+            assert_eq!(
+                window(Some(from), Some(to)),
+                WindowParts {
+                    whole_hours: None,
+                    partial_hours: vec![(time(from), time(to))]
+                },
+                "{from} .. {to}"
+            );
+        }
     }
 }

@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 use crate::error::{ApiError, Shortfall};
 use crate::models::encoding::hex;
 use crate::models::money::Money;
-use crate::models::order::{IdempotencyKey, Order, OrderItem, OrderLine, OrderStatus, Trigger};
+use crate::models::order::{
+    IdempotencyKey, Order, OrderItem, OrderLine, OrderStatus, StatusChange, Trigger,
+};
 use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
 use crate::models::stock::MovementKind;
@@ -20,7 +22,7 @@ use crate::models::time::Timestamp;
 use crate::store::Db;
 use crate::store::idempotency::{self, StoredResponse};
 use crate::store::movements::{self, ProductMovement};
-use crate::store::orders::{self, NewOrder, OrderListFilter, OrderableProduct};
+use crate::store::orders::{self, NewOrder, OrderListFilter, OrderableProduct, TakenStock};
 
 /// Idempotency records live at least this long (24 hours).
 const IDEMPOTENCY_RETENTION_MILLIS: i64 = 24 * 60 * 60 * 1000;
@@ -89,16 +91,14 @@ pub fn place(
             idempotency::delete_expired(db, &not_before)?;
         }
 
-        let items = price_lines(db, &request.lines)?;
-        let levels = orders::take_stock(db, &request.lines, &now_text)?;
-        if levels.len() != request.lines.len() {
-            // Checked above in this same transaction, so this cannot happen; refusing
-            // (and rolling back) is still the only safe answer if it ever does.
-            return Err(anyhow::anyhow!("stock changed inside the order transaction").into());
+        let taken = orders::take_stock(db, &request.lines, &now_text)?;
+        if taken.len() != request.lines.len() {
+            return Err(refusal(db, &request.lines, &taken)?);
         }
+        let items = snapshot_items(&request.lines, &taken);
         let order_id = new_order_id();
         let total = Money::from_cents(items.iter().map(|item| item.line_total.cents()).sum());
-        orders::insert(
+        let seq = orders::insert(
             db,
             &NewOrder {
                 id: &order_id,
@@ -106,20 +106,18 @@ pub fn place(
                 customer_name: &request.customer_name,
                 customer_email: &request.customer_email,
                 total,
+                units: items.iter().map(|item| item.quantity).sum(),
                 created_at: &now_text,
             },
             &items,
         )?;
-        let order_movements: Vec<ProductMovement> = request
-            .lines
+        let order_movements: Vec<ProductMovement> = items
             .iter()
-            .filter_map(|line| {
-                let (_, stock_after) = levels.iter().find(|(id, _)| *id == line.product_id)?;
-                Some(ProductMovement {
-                    product_id: line.product_id,
-                    delta: -line.quantity,
-                    stock_after: *stock_after,
-                })
+            .zip(&taken_in_line_order(&request.lines, &taken))
+            .map(|(item, taken)| ProductMovement {
+                product_id: item.product_id,
+                delta: -item.quantity,
+                stock_after: taken.stock_after,
             })
             .collect();
         movements::record_for_order(
@@ -131,8 +129,24 @@ pub fn place(
             &order_movements,
         )?;
 
-        let order = orders::find(db, &order_id)?
-            .ok_or_else(|| anyhow::anyhow!("order {order_id} vanished inside its transaction"))?;
+        // Everything in the order is known here: building it saves re-reading three
+        // tables while holding the write lock. It is exactly what `find` would return.
+        let order = Order {
+            seq,
+            id: order_id.clone(),
+            key_id: principal.key_id,
+            status: OrderStatus::Pending,
+            customer_name: request.customer_name.clone(),
+            customer_email: request.customer_email.clone(),
+            items,
+            total,
+            history: vec![StatusChange {
+                status: OrderStatus::Pending,
+                at: now_text.clone(),
+            }],
+            created_at: now_text.clone(),
+            updated_at: now_text.clone(),
+        };
         let body = serde_json::to_string(&order).map_err(anyhow::Error::from)?;
         if let Some(idempotency) = idempotency {
             let record = StoredResponse {
@@ -255,16 +269,53 @@ fn transition(
     })
 }
 
-/// Checks every line against the products as they are inside the transaction and
-/// prices it. Unknown products are 404, deleted ones 409 `PRODUCT_UNAVAILABLE`, and
-/// short lines 409 `INSUFFICIENT_STOCK` naming each short product.
-fn price_lines(db: &Db, lines: &[OrderLine]) -> Result<Vec<OrderItem>, ApiError> {
-    let product_ids: Vec<i64> = lines.iter().map(|line| line.product_id).collect();
+/// The taken stock of each line, in line order (every line was taken).
+fn taken_in_line_order<'a>(lines: &[OrderLine], taken: &'a [TakenStock]) -> Vec<&'a TakenStock> {
+    lines
+        .iter()
+        .filter_map(|line| {
+            taken
+                .iter()
+                .find(|taken| taken.product_id == line.product_id)
+        })
+        .collect()
+}
+
+/// The order's lines, priced with the snapshot taken with the stock.
+fn snapshot_items(lines: &[OrderLine], taken: &[TakenStock]) -> Vec<OrderItem> {
+    lines
+        .iter()
+        .zip(taken_in_line_order(lines, taken))
+        .map(|(line, product)| OrderItem {
+            product_id: line.product_id,
+            sku: product.sku.clone(),
+            name: product.name.clone(),
+            quantity: line.quantity,
+            unit_price: product.price,
+            line_total: Money::from_cents(product.price.cents() * line.quantity),
+        })
+        .collect()
+}
+
+/// Why some lines could not be taken: unknown products are 404, deleted ones 409
+/// `PRODUCT_UNAVAILABLE`, and short lines 409 `INSUFFICIENT_STOCK` naming each short
+/// product. Only untaken lines are examined: the stock of the others already moved in
+/// this transaction, which the caller rolls back.
+fn refusal(db: &Db, lines: &[OrderLine], taken: &[TakenStock]) -> Result<ApiError, ApiError> {
+    let untaken: Vec<&OrderLine> = lines
+        .iter()
+        .filter(|line| {
+            !taken
+                .iter()
+                .any(|taken| taken.product_id == line.product_id)
+        })
+        .collect();
+    let product_ids: Vec<i64> = untaken.iter().map(|line| line.product_id).collect();
     let products = orders::find_products(db, &product_ids)?;
     let product = |id: i64| products.iter().find(|product| product.id == id);
 
     if let Some(missing) = product_ids.iter().find(|id| product(**id).is_none()) {
-        return Err(ApiError::NotFound(format!("Product {missing}")));
+        return Ok(ApiError::NotFound(format!("Product {missing}")));
     }
     let unavailable: Vec<i64> = products
         .iter()
@@ -272,42 +323,23 @@ fn price_lines(db: &Db, lines: &[OrderLine]) -> Result<Vec<OrderItem>, ApiError>
         .map(|p| p.id)
         .collect();
     if !unavailable.is_empty() {
-        return Err(ApiError::ProductUnavailable(unavailable));
+        return Ok(ApiError::ProductUnavailable(unavailable));
     }
-    let mut shortfalls = Vec::new();
-    let mut items = Vec::new();
-    for line in lines {
-        let Some(OrderableProduct {
-            sku,
-            name,
-            price,
-            stock_quantity,
-            ..
-        }) = product(line.product_id)
-        else {
-            continue;
-        };
-        if *stock_quantity < line.quantity {
-            shortfalls.push(Shortfall {
+    let shortfalls: Vec<Shortfall> = untaken
+        .iter()
+        .filter_map(|line| {
+            let OrderableProduct { stock_quantity, .. } = product(line.product_id)?;
+            (*stock_quantity < line.quantity).then_some(Shortfall {
                 product_id: line.product_id,
                 requested: line.quantity,
                 available: *stock_quantity,
-            });
-            continue;
-        }
-        items.push(OrderItem {
-            product_id: line.product_id,
-            sku: sku.clone(),
-            name: name.clone(),
-            quantity: line.quantity,
-            unit_price: *price,
-            line_total: Money::from_cents(price.cents() * line.quantity),
-        });
+            })
+        })
+        .collect();
+    if shortfalls.is_empty() {
+        return Err(anyhow::anyhow!("an order line was refused without a reason").into());
     }
-    if !shortfalls.is_empty() {
-        return Err(ApiError::InsufficientStock(shortfalls));
-    }
-    Ok(items)
+    Ok(ApiError::InsufficientStock(shortfalls))
 }
 
 fn replay(stored: StoredResponse, idempotency: &Idempotency) -> Result<Placement, ApiError> {

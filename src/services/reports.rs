@@ -24,25 +24,14 @@ pub fn low_stock(
     }))
 }
 
-/// Sales figures of the window. The queries read one consistent snapshot: they run in
+/// Sales figures of the window. Both queries read one consistent snapshot: they run in
 /// one read transaction.
 pub fn sales_summary(db: &Db, window: &Window) -> Result<SalesSummary, ApiError> {
     db.read_transaction(|db| {
-        let (order_count, total_revenue) = reports::sales_totals(db, window)?;
-        Ok(SalesSummary {
-            order_count,
-            units_sold: reports::units_sold(db, window)?,
-            total_revenue,
-            orders_by_status: SalesSummary::with_every_status(reports::orders_by_status(
-                db, window,
-            )?),
-            top_products: reports::top_products(
-                db,
-                window,
-                TopProductsBy::Units,
-                SUMMARY_TOP_LIMIT,
-            )?,
-        })
+        let by_status = reports::sales_by_status(db, window)?;
+        let top_products =
+            reports::top_products(db, window, TopProductsBy::Units, SUMMARY_TOP_LIMIT)?;
+        Ok(SalesSummary::from_status_sales(&by_status, top_products))
     })
 }
 

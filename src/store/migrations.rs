@@ -34,6 +34,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "0003_orders",
         sql: include_str!("../../migrations/0003_orders.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_search_index_written_by_the_app",
+        sql: include_str!("../../migrations/0004_search_index_written_by_the_app.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_sales_rollups",
+        sql: include_str!("../../migrations/0005_sales_rollups.sql"),
+    },
 ];
 
 const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

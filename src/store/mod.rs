@@ -143,6 +143,18 @@ impl Db {
     }
 }
 
+/// A nullable integer parameter.
+fn optional_integer(value: Option<i64>) -> Value {
+    value.map_or(Value::Null, Value::Integer)
+}
+
+/// Serializes rows for a `json_each(?)` parameter.
+fn json_parameter(value: &impl serde::Serialize) -> Result<Value, StoreError> {
+    serde_json::to_string(value)
+        .map(Value::Text)
+        .map_err(|error| StoreError::Other(error.into()))
+}
+
 /// Typed access to one result row by column position, failing loudly on a type mismatch
 /// instead of defaulting silently.
 struct Row<'a> {

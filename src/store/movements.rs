@@ -123,7 +123,7 @@ pub fn record_for_order(
             Value::Text(order_id.into()),
             Value::Integer(key_id),
             Value::Text(created_at.into()),
-            super::orders::json_parameter(&movements)?,
+            super::json_parameter(&movements)?,
         ],
     )?;
     Ok(())

@@ -3,25 +3,18 @@
 //! Multi-row work passes its rows as one JSON parameter read with `json_each`, so each
 //! step is one constant statement whatever the number of lines.
 
-use serde::Serialize;
 use serde_json::json;
 use spin_sdk::sqlite3::Value;
 
-use super::{Db, Row, StoreError};
+use super::{Db, Row, StoreError, json_parameter, optional_integer};
 use crate::models::money::Money;
 use crate::models::order::{Order, OrderItem, OrderLine, OrderStatus, StatusChange};
 
-/// A product as an order sees it while placing: price, stock and availability.
+/// Whether a product could serve an order line: its stock and availability.
 #[derive(Debug, Clone)]
 pub struct OrderableProduct {
     /// The product id.
     pub id: i64,
-    /// Its SKU now.
-    pub sku: String,
-    /// Its name now.
-    pub name: String,
-    /// Its unit price now.
-    pub price: Money,
     /// Units in stock now.
     pub stock_quantity: i64,
     /// Whether it is soft-deleted.
@@ -40,6 +33,8 @@ pub struct NewOrder<'a> {
     pub customer_email: &'a str,
     /// Sum of the line totals.
     pub total: Money,
+    /// Sum of the line quantities.
+    pub units: i64,
     /// When (RFC 3339).
     pub created_at: &'a str,
 }
@@ -56,18 +51,20 @@ pub struct OrderListFilter {
     pub limit: u32,
 }
 
-const FIND_PRODUCTS: &str = "SELECT id, sku, name, price_cents, stock_quantity, deleted_at
+const FIND_PRODUCTS: &str = "SELECT id, stock_quantity, deleted_at
     FROM products WHERE id IN (SELECT value FROM json_each(?1))";
 
-// The `stock_quantity >= quantity` guard makes overselling impossible even if a caller
-// forgot to check first: a line without enough stock updates no row.
+// The guards make overselling impossible: a line whose product is missing, deleted or
+// short updates no row. The returned SKU, name and price are the order's snapshot.
 const TAKE_STOCK: &str = "UPDATE products
     SET stock_quantity = stock_quantity - line.quantity, version = version + 1, updated_at = ?2
     FROM (SELECT json_extract(value, '$.product_id') AS product_id,
                  json_extract(value, '$.quantity') AS quantity
           FROM json_each(?1)) AS line
-    WHERE products.id = line.product_id AND products.stock_quantity >= line.quantity
-    RETURNING products.id, products.stock_quantity";
+    WHERE products.id = line.product_id AND products.deleted_at IS NULL
+      AND products.stock_quantity >= line.quantity
+    RETURNING products.id, products.stock_quantity, products.sku, products.name,
+              products.price_cents";
 
 const RETURN_STOCK: &str = "UPDATE products
     SET stock_quantity = stock_quantity + line.quantity, version = version + 1, updated_at = ?2
@@ -86,6 +83,47 @@ const INSERT_ITEMS: &str = "INSERT INTO order_items
            json_extract(value, '$.name'), json_extract(value, '$.quantity'),
            json_extract(value, '$.unit_price_cents'), json_extract(value, '$.line_total_cents')
     FROM json_each(?2)";
+
+// The hourly rollups of migration 0005, kept equal to the orders here: a new order and
+// its lines count in their hour; a status change moves the order between statuses, and
+// cancelling takes its lines out of product sales. ?1 is the order's creation time.
+const ROLL_UP_NEW_ORDER: &str = "INSERT INTO sales_by_hour
+        (hour, status, order_count, units, revenue_cents)
+    VALUES (substr(?1, 1, 13), 'pending', 1, ?2, ?3)
+    ON CONFLICT (hour, status) DO UPDATE
+    SET order_count = order_count + 1, units = units + excluded.units,
+        revenue_cents = revenue_cents + excluded.revenue_cents";
+
+const ROLL_UP_NEW_LINES: &str = "INSERT INTO product_sales_by_hour
+        (hour, product_id, units, revenue_cents)
+    SELECT substr(?1, 1, 13), json_extract(value, '$.product_id'),
+           json_extract(value, '$.quantity'), json_extract(value, '$.line_total_cents')
+    FROM json_each(?2) WHERE true
+    ON CONFLICT (hour, product_id) DO UPDATE
+    SET units = units + excluded.units, revenue_cents = revenue_cents + excluded.revenue_cents";
+
+// ?2 is the old status (its figures go down), ?3 the new one.
+const ROLL_UP_STATUS_CHANGE: &str = "INSERT INTO sales_by_hour
+        (hour, status, order_count, units, revenue_cents)
+    SELECT substr(orders.created_at, 1, 13), change.status, change.sign,
+           change.sign * (SELECT coalesce(sum(quantity), 0) FROM order_items
+                          WHERE order_items.order_seq = orders.seq),
+           change.sign * orders.total_cents
+    FROM orders, (SELECT ?2 AS status, -1 AS sign UNION ALL SELECT ?3, 1) AS change
+    WHERE orders.seq = ?1
+    ON CONFLICT (hour, status) DO UPDATE
+    SET order_count = order_count + excluded.order_count, units = units + excluded.units,
+        revenue_cents = revenue_cents + excluded.revenue_cents";
+
+// ?2 is -1 when the order stops being a sale (cancelled), +1 if it ever became one again.
+const ROLL_UP_LINES_OF_ORDER: &str = "INSERT INTO product_sales_by_hour
+        (hour, product_id, units, revenue_cents)
+    SELECT substr(orders.created_at, 1, 13), order_items.product_id,
+           ?2 * order_items.quantity, ?2 * order_items.line_total_cents
+    FROM orders JOIN order_items ON order_items.order_seq = orders.seq
+    WHERE orders.seq = ?1
+    ON CONFLICT (hour, product_id) DO UPDATE
+    SET units = units + excluded.units, revenue_cents = revenue_cents + excluded.revenue_cents";
 
 const INSERT_HISTORY: &str =
     "INSERT INTO order_status_history (order_seq, status, at) VALUES (?1, ?2, ?3)";
@@ -124,26 +162,38 @@ const HISTORY_OF_ORDERS: &str = "SELECT order_seq, status, at
     FROM order_status_history WHERE order_seq IN (SELECT value FROM json_each(?1))
     ORDER BY order_seq, id";
 
-/// The products named by `product_ids`, as they are now (missing ids are left out).
+/// The stock and availability of the products named by `product_ids` (missing ids are left out).
 pub fn find_products(db: &Db, product_ids: &[i64]) -> Result<Vec<OrderableProduct>, StoreError> {
     let result = db.execute(FIND_PRODUCTS, &[json_parameter(&product_ids)?])?;
     Row::all(&result)
         .map(|row| {
             Ok(OrderableProduct {
                 id: row.integer(0)?,
-                sku: row.text(1)?,
-                name: row.text(2)?,
-                price: Money::from_cents(row.integer(3)?),
-                stock_quantity: row.integer(4)?,
-                deleted: row.optional_text(5)?.is_some(),
+                stock_quantity: row.integer(1)?,
+                deleted: row.optional_text(2)?.is_some(),
             })
         })
         .collect()
 }
 
-/// Takes every line's quantity from stock; returns (product id, stock after) for each
-/// product that had enough. Lines without enough stock are left untouched.
-pub fn take_stock(db: &Db, lines: &[OrderLine], now: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+/// What taking one line's stock found: the product as the order snapshots it.
+#[derive(Debug, Clone)]
+pub struct TakenStock {
+    /// The product id.
+    pub product_id: i64,
+    /// Units left after the order took its share.
+    pub stock_after: i64,
+    /// Its SKU now.
+    pub sku: String,
+    /// Its name now.
+    pub name: String,
+    /// Its unit price now.
+    pub price: Money,
+}
+
+/// Takes every line's quantity from stock, for each line whose product exists, is
+/// active and has enough; the others are left untouched (and the caller rolls back).
+pub fn take_stock(db: &Db, lines: &[OrderLine], now: &str) -> Result<Vec<TakenStock>, StoreError> {
     let lines: Vec<_> = lines
         .iter()
         .map(|line| json!({ "product_id": line.product_id, "quantity": line.quantity }))
@@ -152,7 +202,17 @@ pub fn take_stock(db: &Db, lines: &[OrderLine], now: &str) -> Result<Vec<(i64, i
         TAKE_STOCK,
         &[json_parameter(&lines)?, Value::Text(now.into())],
     )?;
-    product_levels(&result)
+    Row::all(&result)
+        .map(|row| {
+            Ok(TakenStock {
+                product_id: row.integer(0)?,
+                stock_after: row.integer(1)?,
+                sku: row.text(2)?,
+                name: row.text(3)?,
+                price: Money::from_cents(row.integer(4)?),
+            })
+        })
+        .collect()
 }
 
 /// Gives an order's quantities back to stock; returns (product id, stock after).
@@ -194,11 +254,21 @@ pub fn insert(db: &Db, order: &NewOrder, items: &[OrderItem]) -> Result<i64, Sto
             })
         })
         .collect();
-    db.execute(
-        INSERT_ITEMS,
-        &[Value::Integer(seq), json_parameter(&items)?],
-    )?;
+    let items = json_parameter(&items)?;
+    db.execute(INSERT_ITEMS, &[Value::Integer(seq), items.clone()])?;
     record_status(db, seq, OrderStatus::Pending, order.created_at)?;
+    db.execute(
+        ROLL_UP_NEW_ORDER,
+        &[
+            Value::Text(order.created_at.into()),
+            Value::Integer(order.units),
+            Value::Integer(order.total.cents()),
+        ],
+    )?;
+    db.execute(
+        ROLL_UP_NEW_LINES,
+        &[Value::Text(order.created_at.into()), items],
+    )?;
     Ok(seq)
 }
 
@@ -223,6 +293,22 @@ pub fn set_status(
         return Ok(false);
     }
     record_status(db, order_seq, to, now)?;
+    db.execute(
+        ROLL_UP_STATUS_CHANGE,
+        &[
+            Value::Integer(order_seq),
+            Value::Text(from.as_str().into()),
+            Value::Text(to.as_str().into()),
+        ],
+    )?;
+    let is_sale = |status: OrderStatus| status != OrderStatus::Cancelled;
+    if is_sale(from) != is_sale(to) {
+        let sign = if is_sale(to) { 1 } else { -1 };
+        db.execute(
+            ROLL_UP_LINES_OF_ORDER,
+            &[Value::Integer(order_seq), Value::Integer(sign)],
+        )?;
+    }
     Ok(true)
 }
 
@@ -237,15 +323,14 @@ pub fn find(db: &Db, id: &str) -> Result<Option<Order>, StoreError> {
 
 /// Up to `filter.limit` orders, newest first, with their items and history.
 pub fn list(db: &Db, filter: &OrderListFilter) -> Result<Vec<Order>, StoreError> {
-    let optional = |value: Option<i64>| value.map_or(Value::Null, Value::Integer);
     let result = db.execute(
         LIST_ORDERS,
         &[
-            optional(filter.key_id),
+            optional_integer(filter.key_id),
             filter
                 .status
                 .map_or(Value::Null, |status| Value::Text(status.as_str().into())),
-            optional(filter.before_seq),
+            optional_integer(filter.before_seq),
             Value::Integer(filter.limit.into()),
         ],
     )?;
@@ -328,11 +413,4 @@ fn product_levels(result: &spin_sdk::sqlite3::QueryResult) -> Result<Vec<(i64, i
     Row::all(result)
         .map(|row| Ok((row.integer(0)?, row.integer(1)?)))
         .collect()
-}
-
-/// Serializes rows for a `json_each(?)` parameter.
-pub(super) fn json_parameter(value: &impl Serialize) -> Result<Value, StoreError> {
-    serde_json::to_string(value)
-        .map(Value::Text)
-        .map_err(|error| StoreError::Other(error.into()))
 }

@@ -2,7 +2,7 @@
 
 use spin_sdk::sqlite3::Value;
 
-use super::{Db, Row, StoreError};
+use super::{Db, Row, StoreError, optional_integer};
 use crate::models::money::Money;
 use crate::models::product::{Product, ProductFields, ProductName, Sku};
 use crate::models::search::{ProductFilter, SearchQuery};
@@ -22,6 +22,19 @@ const INSERT_PRODUCT: &str = concat!(
      RETURNING ",
     product_columns!()
 );
+
+// The full-text index is written here, next to every write of its columns, in the same
+// transaction (migration 0004 says why not triggers). `sku_compact` is the SKU without
+// separators, so "AB-12", "ab12" and "AB 12" all find SKU AB-12.
+const INDEX_FOR_SEARCH: &str = "INSERT INTO products_fts
+        (rowid, sku, sku_compact, name, description, category)
+    VALUES (?1, ?2, replace(replace(replace(?2, '-', ''), '_', ''), '.', ''), ?3, ?4,
+            coalesce(?5, ''))";
+
+const REINDEX_FOR_SEARCH: &str = "UPDATE products_fts
+    SET sku = ?2, sku_compact = replace(replace(replace(?2, '-', ''), '_', ''), '.', ''),
+        name = ?3, description = ?4, category = coalesce(?5, '')
+    WHERE rowid = ?1";
 
 const FIND_PRODUCT: &str = concat!("SELECT ", product_columns!(), " FROM products WHERE id = ?");
 
@@ -106,8 +119,10 @@ pub fn insert(
     let mut parameters = field_parameters(fields);
     parameters.insert(5, Value::Integer(initial_stock));
     parameters.push(Value::Text(now.into()));
-    single_product(db.execute(INSERT_PRODUCT, &parameters)?)?
-        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))
+    let product = single_product(db.execute(INSERT_PRODUCT, &parameters)?)?
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?;
+    db.execute(INDEX_FOR_SEARCH, &search_parameters(&product))?;
+    Ok(product)
 }
 
 /// The product with this id, deleted or not.
@@ -186,7 +201,23 @@ pub fn update_fields(
         Value::Integer(id),
         optional_integer(expected_version),
     ]);
-    single_product(db.execute(UPDATE_FIELDS, &parameters)?)
+    let product = single_product(db.execute(UPDATE_FIELDS, &parameters)?)?;
+    if let Some(product) = &product {
+        db.execute(REINDEX_FOR_SEARCH, &search_parameters(product))?;
+    }
+    Ok(product)
+}
+
+/// The searchable columns of a product, for `INDEX_FOR_SEARCH`/`REINDEX_FOR_SEARCH`.
+fn search_parameters(product: &Product) -> [Value; 5] {
+    let fields = &product.fields;
+    [
+        Value::Integer(product.id),
+        Value::Text(fields.sku.as_str().into()),
+        Value::Text(fields.name.as_str().into()),
+        Value::Text(fields.description.clone()),
+        fields.category.clone().map_or(Value::Null, Value::Text),
+    ]
 }
 
 /// Soft-deletes (`deleted_at` given) or restores (`None`) a product that is in the
@@ -250,10 +281,6 @@ fn filter_parameters(filter: &ProductFilter) -> Vec<Value> {
         optional_integer(filter.max_price.map(Money::cents)),
         optional_integer(filter.in_stock.map(i64::from)),
     ]
-}
-
-fn optional_integer(value: Option<i64>) -> Value {
-    value.map_or(Value::Null, Value::Integer)
 }
 
 fn single_product(result: spin_sdk::sqlite3::QueryResult) -> Result<Option<Product>, StoreError> {

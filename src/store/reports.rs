@@ -1,72 +1,71 @@
 //! Report queries. All aggregation happens in SQL over indexed columns, in integer
 //! cents; the window bounds are RFC 3339 text, which sorts like time.
 
-use std::collections::BTreeMap;
-
 use spin_sdk::sqlite3::Value;
 
-use super::{Db, Row, StoreError};
+use super::{Db, Row, StoreError, json_parameter};
 use crate::models::money::Money;
 use crate::models::order::OrderStatus;
-use crate::models::report::{ProductSales, TopProductsBy, Window};
+use crate::models::report::{ProductSales, StatusSales, TopProductsBy, Window};
 
-// Sales are the non-cancelled orders created in [from, to).
-const SALES_TOTALS: &str = "SELECT count(*), coalesce(sum(total_cents), 0)
-    FROM orders
-    WHERE status <> 'cancelled'
-      AND (?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR created_at < ?2)";
+// Every report reads the window in two parts (see `Window::parts`): whole hours from the
+// hourly rollups that migration 0004's triggers maintain, and the partial hours at the
+// edges straight from the orders, through the created_at index. ?1 says whether the
+// window holds whole hours, ?2/?3 are their bounds (NULL = open), ?4 is a JSON array of
+// [from, to) pairs for the partial hours.
 
-const UNITS_SOLD: &str = "SELECT coalesce(sum(order_items.quantity), 0)
-    FROM orders JOIN order_items ON order_items.order_seq = orders.seq
-    WHERE orders.status <> 'cancelled'
-      AND (?1 IS NULL OR orders.created_at >= ?1) AND (?2 IS NULL OR orders.created_at < ?2)";
-
-const ORDERS_BY_STATUS: &str = "SELECT status, count(*)
-    FROM orders
-    WHERE (?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR created_at < ?2)
+// Orders, units and revenue per current status.
+const SALES_BY_STATUS: &str = "SELECT status, sum(order_count), sum(units), sum(revenue_cents)
+    FROM (SELECT status, order_count, units, revenue_cents
+          FROM sales_by_hour
+          WHERE ?1 AND hour >= coalesce(?2, '') AND hour < coalesce(?3, '~')
+          UNION ALL
+          SELECT orders.status, 1,
+                 (SELECT coalesce(sum(quantity), 0) FROM order_items
+                  WHERE order_items.order_seq = orders.seq),
+                 orders.total_cents
+          FROM json_each(?4) AS part
+          JOIN orders ON orders.created_at >= json_extract(part.value, '$[0]')
+                     AND orders.created_at < json_extract(part.value, '$[1]'))
     GROUP BY status";
 
-// Ties are broken by product id, so equal sellers always come in the same order.
+// Sales per product of non-cancelled orders, best first; ties are broken by product id,
+// so equal sellers always come in the same order.
 const TOP_PRODUCTS: &str = "SELECT sales.product_id, products.sku, products.name,
            sales.units_sold, sales.revenue_cents
-    FROM (SELECT order_items.product_id AS product_id,
-                 sum(order_items.quantity) AS units_sold,
-                 sum(order_items.line_total_cents) AS revenue_cents
-          FROM orders JOIN order_items ON order_items.order_seq = orders.seq
-          WHERE orders.status <> 'cancelled'
-            AND (?1 IS NULL OR orders.created_at >= ?1) AND (?2 IS NULL OR orders.created_at < ?2)
-          GROUP BY order_items.product_id) AS sales
+    FROM (SELECT product_id, sum(units) AS units_sold, sum(revenue_cents) AS revenue_cents
+          FROM (SELECT product_id, units, revenue_cents
+                FROM product_sales_by_hour
+                WHERE ?1 AND hour >= coalesce(?2, '') AND hour < coalesce(?3, '~')
+                UNION ALL
+                SELECT order_items.product_id, order_items.quantity, order_items.line_total_cents
+                FROM json_each(?4) AS part
+                JOIN orders ON orders.created_at >= json_extract(part.value, '$[0]')
+                           AND orders.created_at < json_extract(part.value, '$[1]')
+                JOIN order_items ON order_items.order_seq = orders.seq
+                WHERE orders.status <> 'cancelled')
+          GROUP BY product_id
+          HAVING units_sold > 0) AS sales
     JOIN products ON products.id = sales.product_id
-    ORDER BY CASE WHEN ?3 = 'revenue' THEN sales.revenue_cents ELSE sales.units_sold END DESC,
+    ORDER BY CASE WHEN ?5 = 'revenue' THEN sales.revenue_cents ELSE sales.units_sold END DESC,
              sales.product_id
-    LIMIT ?4";
+    LIMIT ?6";
 
-/// (non-cancelled order count, their revenue) in the window.
-pub fn sales_totals(db: &Db, window: &Window) -> Result<(i64, Money), StoreError> {
-    let result = db.execute(SALES_TOTALS, &window_parameters(window))?;
-    let row =
-        Row::first(&result).ok_or_else(|| StoreError::Other(anyhow::anyhow!("no totals row")))?;
-    Ok((row.integer(0)?, Money::from_cents(row.integer(1)?)))
-}
-
-/// Units in non-cancelled orders in the window.
-pub fn units_sold(db: &Db, window: &Window) -> Result<i64, StoreError> {
-    let result = db.execute(UNITS_SOLD, &window_parameters(window))?;
-    Row::first(&result).map_or(Ok(0), |row| row.integer(0))
-}
-
-/// Order counts per status in the window (statuses without orders are absent).
-pub fn orders_by_status(
-    db: &Db,
-    window: &Window,
-) -> Result<BTreeMap<&'static str, i64>, StoreError> {
-    let result = db.execute(ORDERS_BY_STATUS, &window_parameters(window))?;
+/// Orders, units and revenue per status in the window (statuses without orders are
+/// absent).
+pub fn sales_by_status(db: &Db, window: &Window) -> Result<Vec<StatusSales>, StoreError> {
+    let result = db.execute(SALES_BY_STATUS, &window_parameters(window)?)?;
     Row::all(&result)
         .map(|row| {
             let status = OrderStatus::parse(&row.text(0)?).map_err(|message| {
-                StoreError::Other(anyhow::anyhow!("orders.status: {message}"))
+                StoreError::Other(anyhow::anyhow!("sales_by_hour.status: {message}"))
             })?;
-            Ok((status.as_str(), row.integer(1)?))
+            Ok(StatusSales {
+                status,
+                order_count: row.integer(1)?,
+                units: row.integer(2)?,
+                revenue: Money::from_cents(row.integer(3)?),
+            })
         })
         .collect()
 }
@@ -78,7 +77,7 @@ pub fn top_products(
     by: TopProductsBy,
     limit: u32,
 ) -> Result<Vec<ProductSales>, StoreError> {
-    let mut parameters = window_parameters(window).to_vec();
+    let mut parameters = window_parameters(window)?.to_vec();
     let by = match by {
         TopProductsBy::Units => "units",
         TopProductsBy::Revenue => "revenue",
@@ -98,9 +97,22 @@ pub fn top_products(
         .collect()
 }
 
-fn window_parameters(window: &Window) -> [Value; 2] {
-    let bound = |bound: Option<crate::models::time::Timestamp>| {
-        bound.map_or(Value::Null, |at| Value::Text(at.to_string()))
+fn window_parameters(window: &Window) -> Result<[Value; 4], StoreError> {
+    let parts = window.parts();
+    let (whole, first, end) = match parts.whole_hours {
+        Some((first, end)) => (true, first, end),
+        None => (false, None, None),
     };
-    [bound(window.from), bound(window.to)]
+    let text = |bound: Option<String>| bound.map_or(Value::Null, Value::Text);
+    let partial: Vec<[String; 2]> = parts
+        .partial_hours
+        .iter()
+        .map(|(from, to)| [from.to_string(), to.to_string()])
+        .collect();
+    Ok([
+        Value::Integer(whole.into()),
+        text(first),
+        text(end),
+        json_parameter(&partial)?,
+    ])
 }

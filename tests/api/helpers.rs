@@ -1,7 +1,7 @@
 //! `spawn_app()` and the typed client every test uses.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -66,6 +66,29 @@ pub async fn spawn_bare_app() -> TestApp {
     start_app(&[], false).await
 }
 
+/// A local host, even when `APP_BASE_URL` is set, on a state directory that `prepare`
+/// fills first: for tests of what the app does with a database it did not create.
+pub async fn spawn_local_app_on(prepare: impl FnOnce(&Path)) -> TestApp {
+    let bootstrap_key = format!("bootstrap-{}", unique_suffix());
+    let state_dir = new_state_dir();
+    std::fs::create_dir_all(&state_dir).expect("creating the state directory");
+    prepare(&state_dir);
+    let local = start_local_host(state_dir, &bootstrap_key, &[]);
+    let base_url = format!("http://{}", local.host.addr());
+    let mut app = TestApp {
+        base_url,
+        bootstrap_key: bootstrap_key.clone(),
+        admin_key: bootstrap_key.clone(),
+        client: client_with_own_address(),
+        local: Some(local),
+    };
+    app.admin_key = app
+        .create_key_with(&bootstrap_key, "admin", None)
+        .await
+        .secret;
+    app
+}
+
 async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp {
     let client = client_with_own_address();
     let (base_url, bootstrap_key, local) = match std::env::var("APP_BASE_URL") {
@@ -76,7 +99,7 @@ async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp 
         }
         Err(_) => {
             let bootstrap_key = format!("bootstrap-{}", unique_suffix());
-            let local = start_local_host(&bootstrap_key, variables);
+            let local = start_local_host(new_state_dir(), &bootstrap_key, variables);
             let url = format!("http://{}", local.host.addr());
             (url, bootstrap_key, Some(local))
         }
@@ -97,9 +120,12 @@ async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp 
     app
 }
 
-fn start_local_host(bootstrap_key: &str, extra: &[(&str, &str)]) -> LocalApp {
+fn new_state_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("inventory-api-test-{}", unique_suffix()))
+}
+
+fn start_local_host(state_dir: PathBuf, bootstrap_key: &str, extra: &[(&str, &str)]) -> LocalApp {
     let component = host::build_component().expect("building the wasm component");
-    let state_dir = std::env::temp_dir().join(format!("inventory-api-test-{}", unique_suffix()));
     let mut variables = vec![
         ("admin_api_key".to_string(), bootstrap_key.to_string()),
         (

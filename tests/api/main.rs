@@ -15,6 +15,7 @@ mod auth_keys;
 mod crash;
 mod errors;
 mod idempotency;
+mod migrations;
 mod order_concurrency;
 mod orders;
 mod products;

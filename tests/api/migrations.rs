@@ -1,0 +1,162 @@
+//! Upgrades: a database written by an earlier schema version is brought up to date by
+//! the app on its first request, and what migrations derive from existing rows (the
+//! hourly sales rollups of 0004) is exact. These tests always run on a local host: they
+//! need a database file prepared before the app starts.
+
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{expect_json, expect_status, send, spawn_local_app_on};
+
+/// The migrations before the hourly rollups, applied as the app would have applied them.
+const VERSION_3: [&str; 3] = [
+    "0001_api_keys.sql",
+    "0002_products_and_stock.sql",
+    "0003_orders.sql",
+];
+
+/// Products P1 (10.00) and P2 (2.50); orders on 2026-01-01: o1 at 10:15 P1×2 P2×1
+/// (pending), o2 at 10:45 P1×5 (cancelled), o3 at 11:05 P2×4 (shipped).
+fn database_at_version_3(state_dir: &Path) {
+    let connection = rusqlite::Connection::open(state_dir.join("inventory.db")).unwrap();
+    for file in VERSION_3 {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(file);
+        connection
+            .execute_batch(&std::fs::read_to_string(path).unwrap())
+            .unwrap();
+    }
+    connection
+        .execute_batch(
+            "PRAGMA user_version = 3;
+             INSERT INTO products (id, sku, name, price_cents, stock_quantity,
+                                   low_stock_threshold, created_at, updated_at)
+             VALUES (1, 'UPGRADE-1', 'P1', 1000, 100, 5, '2026-01-01T09:00:00.000Z',
+                     '2026-01-01T09:00:00.000Z'),
+                    (2, 'UPGRADE-2', 'P2', 250, 100, 5, '2026-01-01T09:00:00.000Z',
+                     '2026-01-01T09:00:00.000Z');
+             INSERT INTO orders (seq, id, key_id, status, customer_name, customer_email,
+                                 total_cents, created_at, updated_at)
+             VALUES (1, 'ord_00000000000000000000000000000001', 1, 'pending', 'A',
+                     'a@example.com', 2250, '2026-01-01T10:15:00.000Z',
+                     '2026-01-01T10:15:00.000Z'),
+                    (2, 'ord_00000000000000000000000000000002', 1, 'cancelled', 'B',
+                     'b@example.com', 5000, '2026-01-01T10:45:00.000Z',
+                     '2026-01-01T10:50:00.000Z'),
+                    (3, 'ord_00000000000000000000000000000003', 1, 'shipped', 'C',
+                     'c@example.com', 1000, '2026-01-01T11:05:00.000Z',
+                     '2026-01-01T12:00:00.000Z');
+             INSERT INTO order_items (order_seq, product_id, sku, name, quantity,
+                                      unit_price_cents, line_total_cents)
+             VALUES (1, 1, 'UPGRADE-1', 'P1', 2, 1000, 2000),
+                    (1, 2, 'UPGRADE-2', 'P2', 1, 250, 250),
+                    (2, 1, 'UPGRADE-1', 'P1', 5, 1000, 5000),
+                    (3, 2, 'UPGRADE-2', 'P2', 4, 250, 1000);",
+        )
+        .unwrap();
+}
+
+/// (order_count, units_sold, total_revenue_cents, orders_by_status) of a summary.
+fn totals(summary: &Value) -> (i64, i64, i64, Value) {
+    (
+        summary["order_count"].as_i64().unwrap(),
+        summary["units_sold"].as_i64().unwrap(),
+        summary["total_revenue_cents"].as_i64().unwrap(),
+        summary["orders_by_status"].clone(),
+    )
+}
+
+fn by_status(pending: i64, confirmed: i64, shipped: i64, cancelled: i64) -> Value {
+    json!({ "pending": pending, "confirmed": confirmed, "shipped": shipped, "cancelled": cancelled })
+}
+
+#[tokio::test]
+async fn upgrading_rolls_up_existing_orders_exactly_and_keeps_them_up_to_date() {
+    let app = spawn_local_app_on(database_at_version_3).await;
+    let summary = |query: &'static str| {
+        let app = &app;
+        async move {
+            let path = format!("/api/v1/reports/sales-summary{query}");
+            expect_json(app.get(&path, &app.admin_key).await, 200).await
+        }
+    };
+
+    let all_time = summary("").await;
+    assert_eq!(totals(&all_time), (2, 7, 3250, by_status(1, 0, 1, 1)));
+    let top: Vec<(i64, i64, i64)> = all_time["top_products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["product_id"].as_i64().unwrap(),
+                entry["units_sold"].as_i64().unwrap(),
+                entry["revenue_cents"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(top, vec![(2, 5, 1250), (1, 2, 2000)]);
+
+    // Whole hours come from the rollups, partial hours from the orders; every split of
+    // the day must agree with the orders themselves.
+    let cases = [
+        (
+            "?from=2026-01-01T10:00:00Z&to=2026-01-01T11:00:00Z",
+            (1, 3, 2250, by_status(1, 0, 0, 1)),
+        ),
+        (
+            "?from=2026-01-01T10:30:00Z&to=2026-01-01T11:10:00Z",
+            (1, 4, 1000, by_status(0, 0, 1, 1)),
+        ),
+        (
+            "?from=2026-01-01T10:30:00Z&to=2026-01-01T12:30:00Z",
+            (1, 4, 1000, by_status(0, 0, 1, 1)),
+        ),
+        (
+            "?from=2026-01-01T10:15:00.001Z",
+            (1, 4, 1000, by_status(0, 0, 1, 1)),
+        ),
+        ("?to=2026-01-01T10:15:00Z", (0, 0, 0, by_status(0, 0, 0, 0))),
+        (
+            "?to=2026-01-01T11:05:00.001Z",
+            (2, 7, 3250, by_status(1, 0, 1, 1)),
+        ),
+        (
+            "?from=2026-01-01T11:00:00Z&to=2026-01-01T11:00:00Z",
+            (0, 0, 0, by_status(0, 0, 0, 0)),
+        ),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(totals(&summary(query).await), expected, "{query}");
+    }
+
+    // Changes after the upgrade keep the rollups exact: cancelling o1 takes it out of
+    // the sales of hour 10 and puts P1×2 and P2×1 back in stock.
+    let cancel = send(app.request(
+        Method::POST,
+        "/api/v1/orders/ord_00000000000000000000000000000001/cancel",
+        Some(&app.admin_key),
+    ))
+    .await;
+    expect_status(cancel, 200).await;
+    assert_eq!(
+        totals(&summary("").await),
+        (1, 4, 1000, by_status(0, 0, 1, 2))
+    );
+    assert_eq!(
+        totals(&summary("?from=2026-01-01T10:00:00Z&to=2026-01-01T11:00:00Z").await),
+        (0, 0, 0, by_status(0, 0, 0, 2))
+    );
+    let top = expect_json(
+        app.get("/api/v1/reports/top-products?by=revenue", &app.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(top.as_array().unwrap().len(), 1);
+    assert_eq!(top[0]["product_id"], 2);
+    assert_eq!(top[0]["units_sold"], 4);
+}
