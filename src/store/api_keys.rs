@@ -11,8 +11,13 @@ const INSERT_KEY: &str = "INSERT INTO api_keys
     VALUES (?, ?, ?, ?, ?, ?)
     RETURNING id, owner, role, prefix, rate_limit_per_minute, created_at, revoked_at";
 
-const FIND_ACTIVE_BY_HASH: &str = "SELECT id, owner, role, rate_limit_per_minute
-    FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL";
+// Every authenticated request starts with this lookup, so it also reads the schema
+// version (column 0; see `Db::execute_checking_schema`): one row always, key columns
+// NULL when no active key has this hash.
+const FIND_ACTIVE_BY_HASH: &str = "SELECT schema.user_version,
+           api_keys.id, api_keys.owner, api_keys.role, api_keys.rate_limit_per_minute
+    FROM pragma_user_version AS schema
+    LEFT JOIN api_keys ON api_keys.key_hash = ?1 AND api_keys.revoked_at IS NULL";
 
 const LIST_KEYS_AFTER: &str = "SELECT
         id, owner, role, prefix, rate_limit_per_minute, created_at, revoked_at
@@ -59,17 +64,20 @@ pub fn insert(db: &Db, key: &NewKeyRow) -> Result<ApiKey, StoreError> {
 
 /// The principal of the active (not revoked) key with this hash.
 pub fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Principal>, StoreError> {
-    let result = db.execute(FIND_ACTIVE_BY_HASH, &[Value::Text(key_hash.into())])?;
-    Row::first(&result)
-        .map(|row| {
-            Ok(Principal {
-                key_id: row.integer(0)?,
-                owner: row.text(1)?,
-                role: decode_role(&row, 2)?,
-                rate_limit_per_minute: decode_rate_limit(&row, 3)?,
-            })
-        })
-        .transpose()
+    let result =
+        db.execute_checking_schema(FIND_ACTIVE_BY_HASH, &[Value::Text(key_hash.into())])?;
+    let Some(row) = Row::first(&result) else {
+        return Ok(None);
+    };
+    let Some(key_id) = row.optional_integer(1)? else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        key_id,
+        owner: row.text(2)?,
+        role: decode_role(&row, 3)?,
+        rate_limit_per_minute: decode_rate_limit(&row, 4)?,
+    }))
 }
 
 /// Up to `limit` keys with an id greater than `after_id`, in id order.

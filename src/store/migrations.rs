@@ -6,7 +6,7 @@
 //! there: when many first requests race on an empty database, exactly one applies each
 //! migration and the others find the work done.
 
-use spin_sdk::sqlite3::Value;
+use spin_sdk::sqlite3::{QueryResult, Value};
 
 use super::{Db, Row, StoreError};
 
@@ -49,6 +49,9 @@ const MIGRATIONS: &[Migration] = &[
 const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
 
 const READ_VERSION: &str = "PRAGMA user_version";
+/// The version as the first column of a query, for statements that check the schema as
+/// they run (`Db::execute_checking_schema`).
+pub const READ_VERSION_AS_ROW: &str = "SELECT user_version FROM pragma_user_version";
 // WAL lets readers run alongside the one writer; the mode is stored in the database
 // file, and SQLite refuses to change it inside a transaction.
 const ENABLE_WAL: &str = "PRAGMA journal_mode = WAL";
@@ -59,6 +62,13 @@ const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 )";
 const RECORD_MIGRATION: &str = "INSERT INTO schema_migrations (version, name) VALUES (?, ?)";
 
+/// Whether a query's first column (see `READ_VERSION_AS_ROW`) shows the latest schema.
+pub fn reports_latest_version(result: &QueryResult) -> bool {
+    Row::first(result)
+        .and_then(|row| row.integer(0).ok())
+        .is_some_and(|version| version >= LATEST_VERSION)
+}
+
 /// Brings the schema up to `LATEST_VERSION`; a no-op (one PRAGMA) when it already is.
 pub fn apply_pending(db: &Db) -> Result<(), StoreError> {
     if schema_version(db)? >= LATEST_VERSION {
@@ -66,20 +76,20 @@ pub fn apply_pending(db: &Db) -> Result<(), StoreError> {
     }
     // A backend without journal modes (remote libSQL) manages its own log, so only lock
     // contention fails here: the migration is then retried by a later request.
-    if let Err(StoreError::Busy) = db.execute(ENABLE_WAL, &[]) {
+    if let Err(StoreError::Busy) = db.execute_unchecked(ENABLE_WAL, &[]) {
         return Err(StoreError::Busy);
     }
-    db.transaction(|db| {
+    db.transaction_unchecked(|db| {
         let current = schema_version(db)?;
         if current >= LATEST_VERSION {
             return Ok(());
         }
-        db.execute(CREATE_HISTORY, &[])?;
+        db.execute_unchecked(CREATE_HISTORY, &[])?;
         for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
             for statement in split_statements(migration.sql) {
-                db.execute(&statement, &[])?;
+                db.execute_unchecked(&statement, &[])?;
             }
-            db.execute(
+            db.execute_unchecked(
                 RECORD_MIGRATION,
                 &[
                     Value::Integer(migration.version),
@@ -88,13 +98,13 @@ pub fn apply_pending(db: &Db) -> Result<(), StoreError> {
             )?;
         }
         // PRAGMA takes no bound parameters; the value is our own compiled-in constant.
-        db.execute(&format!("PRAGMA user_version = {LATEST_VERSION}"), &[])?;
+        db.execute_unchecked(&format!("PRAGMA user_version = {LATEST_VERSION}"), &[])?;
         Ok(())
     })
 }
 
 fn schema_version(db: &Db) -> Result<i64, StoreError> {
-    let result = db.execute(READ_VERSION, &[])?;
+    let result = db.execute_unchecked(READ_VERSION, &[])?;
     Row::first(&result).map_or(Ok(0), |row| row.integer(0))
 }
 

@@ -10,6 +10,7 @@ pub mod orders;
 pub mod products;
 pub mod reports;
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
@@ -57,25 +58,74 @@ const SHORT_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 20";
 const WRITE_LOCK_PATIENCE: Duration = Duration::from_secs(15);
 const MAX_RETRY_SLEEP_MICROS: u64 = 8_000;
 
-/// One request's connection to the `default` database, with the schema brought up to
-/// date on open. Spin gives every `open` its own connection, so transactions started
-/// here belong to this request alone.
+/// One request's connection to the `default` database. Spin gives every `open` its own
+/// connection, so transactions started here belong to this request alone.
+///
+/// The schema is brought up to date before the first statement that needs it. A
+/// request's first statement usually checks the version itself (`execute_checking_schema`:
+/// the key lookup, the health ping), which saves a round trip on every request; any other
+/// first statement checks with `PRAGMA user_version` first.
 pub struct Db {
     connection: Connection,
+    /// Whether this connection has seen the schema at the latest migration.
+    schema_current: Cell<bool>,
 }
 
 impl Db {
-    /// Opens the `default` database and applies any pending migrations.
+    /// Opens the `default` database.
     pub fn open() -> Result<Self, StoreError> {
-        let connection = Connection::open_default()?;
-        let db = Self { connection };
-        migrations::apply_pending(&db)?;
-        Ok(db)
+        Ok(Self {
+            connection: Connection::open_default()?,
+            schema_current: Cell::new(false),
+        })
     }
 
-    /// Runs one statement with positional parameters.
+    /// Runs one statement with positional parameters, on an up-to-date schema.
     fn execute(&self, sql: &str, parameters: &[Value]) -> Result<QueryResult, StoreError> {
+        self.ensure_current_schema()?;
+        self.execute_unchecked(sql, parameters)
+    }
+
+    /// Runs one statement whatever the schema's version: for migrations and for the
+    /// transaction statements around them.
+    fn execute_unchecked(
+        &self,
+        sql: &str,
+        parameters: &[Value],
+    ) -> Result<QueryResult, StoreError> {
         Ok(self.connection.execute(sql, parameters)?)
+    }
+
+    /// Runs a request's first statement, whose first column is the schema version
+    /// (selected from `pragma_user_version`): one round trip reads the data and checks the
+    /// schema. If the schema is behind, or not there at all, the migrations run and the
+    /// statement runs again.
+    fn execute_checking_schema(
+        &self,
+        sql: &str,
+        parameters: &[Value],
+    ) -> Result<QueryResult, StoreError> {
+        if !self.schema_current.get() {
+            match self.connection.execute(sql, parameters) {
+                Ok(result) if migrations::reports_latest_version(&result) => {
+                    self.schema_current.set(true);
+                    return Ok(result);
+                }
+                Ok(_) => {}
+                Err(SqliteError::Io(message)) if message.contains("no such table") => {}
+                Err(error) => return Err(error.into()),
+            }
+            self.ensure_current_schema()?;
+        }
+        self.execute_unchecked(sql, parameters)
+    }
+
+    fn ensure_current_schema(&self) -> Result<(), StoreError> {
+        if !self.schema_current.get() {
+            migrations::apply_pending(self)?;
+            self.schema_current.set(true);
+        }
+        Ok(())
     }
 
     /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on every error path,
@@ -85,9 +135,18 @@ impl Db {
         &self,
         work: impl FnOnce(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.ensure_current_schema()?;
+        self.transaction_unchecked(work)
+    }
+
+    /// `transaction` whatever the schema's version: for the migrations themselves.
+    fn transaction_unchecked<T, E: From<StoreError>>(
+        &self,
+        work: impl FnOnce(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.begin_immediate()?;
         match work(self) {
-            Ok(value) => match self.execute("COMMIT", &[]) {
+            Ok(value) => match self.execute_unchecked("COMMIT", &[]) {
                 Ok(_) => Ok(value),
                 Err(error) => {
                     self.rollback();
@@ -105,11 +164,11 @@ impl Db {
     /// Backends without these pragmas (remote libSQL) keep their own durability and
     /// locking, so refusing them is not an error.
     fn begin_immediate(&self) -> Result<(), StoreError> {
-        let _ = self.execute(SYNCHRONOUS_FULL, &[]);
-        let _ = self.execute(SHORT_BUSY_TIMEOUT, &[]);
+        let _ = self.execute_unchecked(SYNCHRONOUS_FULL, &[]);
+        let _ = self.execute_unchecked(SHORT_BUSY_TIMEOUT, &[]);
         let started = Instant::now();
         loop {
-            match self.execute("BEGIN IMMEDIATE", &[]) {
+            match self.execute_unchecked("BEGIN IMMEDIATE", &[]) {
                 Err(StoreError::Busy) if started.elapsed() < WRITE_LOCK_PATIENCE => {
                     let random = wasi::random::insecure::get_insecure_random_u64();
                     std::thread::sleep(Duration::from_micros(random % MAX_RETRY_SLEEP_MICROS));
@@ -125,7 +184,8 @@ impl Db {
         &self,
         work: impl FnOnce(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.execute("BEGIN", &[])?;
+        self.ensure_current_schema()?;
+        self.execute_unchecked("BEGIN", &[])?;
         let outcome = work(self);
         self.rollback();
         outcome
@@ -134,12 +194,13 @@ impl Db {
     fn rollback(&self) {
         // A failed ROLLBACK means the transaction is already gone (SQLite rolls back
         // itself on some errors); Spin also rolls back whatever is left at request end.
-        let _ = self.execute("ROLLBACK", &[]);
+        let _ = self.execute_unchecked("ROLLBACK", &[]);
     }
 
-    /// A cheap round trip proving the database answers.
+    /// A cheap round trip proving the database answers with an up-to-date schema.
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.execute("SELECT 1", &[]).map(|_| ())
+        self.execute_checking_schema(migrations::READ_VERSION_AS_ROW, &[])
+            .map(|_| ())
     }
 }
 

@@ -3,20 +3,21 @@
 //! - Only the component's `sqlite_databases` labels can be opened; others are
 //!   `access-denied`.
 //! - Every `open` is a new rusqlite connection, so rowid, change counts and transactions
-//!   are per connection. An instance holds at most 256; dropping the instance closes them,
-//!   which rolls back a transaction left open.
+//!   are per connection; as in Spin, it connects on first use, on the calling thread. An
+//!   instance holds at most 256; dropping the instance closes them, which rolls back a
+//!   transaction left open.
 //! - rusqlite's defaults are kept, as Spin sets no pragmas: busy timeout 5 s and (in the
 //!   bundled SQLite) foreign keys on. Unless the runtime configuration allows it,
 //!   `ATTACH` may only name `''` or `':memory:'`.
 //! - `execute` prepares the SQL and steps it, so only its first statement runs; anything
 //!   after is ignored without an error. Parameters bind by position.
 //! - Every SQL failure is `io(<SQLite's message>)`.
-//! - SQLite blocks (up to the busy timeout), so each call runs on tokio's blocking pool,
-//!   as Spin does, and never stalls the executor serving other requests.
+//! - SQLite blocks (up to the busy timeout), so each statement runs on tokio's blocking
+//!   pool, as Spin does, and never stalls the executor serving other requests.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use wasmtime::component::Resource;
@@ -104,9 +105,29 @@ fn deny_attaching_files(context: AuthContext<'_>) -> Authorization {
     }
 }
 
-/// One open connection. The mutex only lets the connection move to the blocking pool;
+/// One connection as the guest sees it. Like Spin, `open` only checks the label: the
+/// SQLite connection is made by the first call that needs it, on the calling thread, and
+/// kept for the handle's life.
+struct LazyConnection {
+    database: Arc<Database>,
+    connection: OnceLock<OpenConnection>,
+}
+
+/// A connected handle. The mutex only lets the connection move to the blocking pool;
 /// the guest's calls on it never overlap.
-type SharedConnection = Arc<Mutex<rusqlite::Connection>>;
+type OpenConnection = Arc<Mutex<rusqlite::Connection>>;
+
+impl LazyConnection {
+    fn connected(&self) -> Result<OpenConnection, Error> {
+        if let Some(connection) = self.connection.get() {
+            return Ok(connection.clone());
+        }
+        let connection = Arc::new(Mutex::new(self.database.connect().map_err(io_error)?));
+        Ok(self.connection.get_or_init(|| connection).clone())
+    }
+}
+
+type SharedConnection = Arc<LazyConnection>;
 
 /// The SQLite state of one instance: its open connections.
 pub struct SqliteInstance {
@@ -126,6 +147,17 @@ impl SqliteInstance {
     fn connection(&self, handle: &Resource<Connection>) -> Option<SharedConnection> {
         self.connections.get(handle.rep()).cloned()
     }
+
+    /// The connection behind `handle`, connecting it if this is its first use; a trap
+    /// for a stale handle or a database that cannot be opened.
+    fn connected(&self, handle: &Resource<Connection>) -> wasmtime::Result<OpenConnection> {
+        let connection = self
+            .connection(handle)
+            .ok_or_else(|| wasmtime::format_err!("invalid sqlite connection"))?;
+        connection
+            .connected()
+            .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}"))
+    }
 }
 
 impl Host for SqliteInstance {}
@@ -142,11 +174,10 @@ impl HostConnection for SqliteInstance {
         if self.connections.is_full() {
             return Ok(Err(too_many_connections()));
         }
-        let connection = tokio::task::spawn_blocking(move || database.connect()).await?;
-        let connection = match connection {
-            Ok(connection) => Arc::new(Mutex::new(connection)),
-            Err(err) => return Ok(Err(Error::Io(err.to_string()))),
-        };
+        let connection = Arc::new(LazyConnection {
+            database,
+            connection: OnceLock::new(),
+        });
         Ok(self
             .connections
             .push(connection)
@@ -163,6 +194,10 @@ impl HostConnection for SqliteInstance {
         let Some(connection) = self.connection(&handle) else {
             return Ok(Err(Error::InvalidConnection));
         };
+        let connection = match connection.connected() {
+            Ok(connection) => connection,
+            Err(err) => return Ok(Err(err)),
+        };
         let result = tokio::task::spawn_blocking(move || {
             let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
             run_statement(&connection, &statement, parameters)
@@ -172,9 +207,7 @@ impl HostConnection for SqliteInstance {
     }
 
     async fn last_insert_rowid(&mut self, handle: Resource<Connection>) -> wasmtime::Result<i64> {
-        let connection = self
-            .connection(&handle)
-            .ok_or_else(|| wasmtime::format_err!("invalid sqlite connection"))?;
+        let connection = self.connected(&handle)?;
         // Reads a field of the connection: nothing blocks.
         let rowid = connection
             .lock()
@@ -184,9 +217,7 @@ impl HostConnection for SqliteInstance {
     }
 
     async fn changes(&mut self, handle: Resource<Connection>) -> wasmtime::Result<u64> {
-        let connection = self
-            .connection(&handle)
-            .ok_or_else(|| wasmtime::format_err!("invalid sqlite connection"))?;
+        let connection = self.connected(&handle)?;
         let changes = connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
