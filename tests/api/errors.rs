@@ -107,6 +107,25 @@ async fn malformed_json_returns_400_invalid_json() {
 }
 
 #[tokio::test]
+async fn deeply_nested_json_is_a_400_not_a_crash() {
+    // The component runs on a 256 KiB stack (.cargo/config.toml): the JSON parser's
+    // recursion must stay within it at its nesting limit and beyond.
+    let app = spawn_app().await;
+    for depth in [120, 127, 5_000] {
+        let nested = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        let body = format!("{{\"owner\":{nested},\"role\":\"viewer\"}}");
+        let response = send(
+            app.request(Method::POST, "/api/v1/auth/keys", Some(&app.admin_key))
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+        .await;
+        let status = response.status().as_u16();
+        assert_eq!(status, 400, "nesting depth {depth}");
+    }
+}
+
+#[tokio::test]
 async fn every_response_carries_a_request_id_and_echoes_a_safe_client_id() {
     let app = spawn_app().await;
     let generated = app.get("/api/v1/auth/me", &app.admin_key).await;
