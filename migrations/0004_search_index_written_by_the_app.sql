@@ -3,10 +3,16 @@
 --
 -- Why: Spin opens a new SQLite connection for every request, and every new connection
 -- parses the whole schema before its first statement. Trigger bodies are the costliest
--- part of that parse, and it was paid on every request, reads included. Products are
--- written in exactly two places (insert and field update; soft deletes keep the index
--- row, as searches join `products` and filter on `deleted_at`), both in store/products.rs.
+-- part of that parse, and it was paid on every request, reads included. The searchable
+-- columns are written in store/products.rs only: insert, field update, soft delete and
+-- restore.
+--
+-- From now on the index holds active products only (a soft delete takes the row out, a
+-- restore puts it back), so a search without filters can take its page from the index
+-- alone and join just that page to `products`.
 
 DROP TRIGGER products_fts_after_insert;
 DROP TRIGGER products_fts_after_update;
 DROP TRIGGER products_fts_after_delete;
+
+DELETE FROM products_fts WHERE rowid IN (SELECT id FROM products WHERE deleted_at IS NOT NULL);

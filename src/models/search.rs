@@ -58,6 +58,16 @@ pub struct ProductFilter {
     pub in_stock: Option<bool>,
 }
 
+impl ProductFilter {
+    /// True when no filter is set.
+    pub fn is_empty(&self) -> bool {
+        self.category.is_none()
+            && self.min_price.is_none()
+            && self.max_price.is_none()
+            && self.in_stock.is_none()
+    }
+}
+
 /// Parses `true`/`false` (also `1`/`0`) query values.
 pub fn parse_flag(text: &str) -> Result<bool, String> {
     match text.to_ascii_lowercase().as_str() {

@@ -23,8 +23,9 @@ const INSERT_PRODUCT: &str = concat!(
     product_columns!()
 );
 
-// The full-text index is written here, next to every write of its columns, in the same
-// transaction (migration 0004 says why not triggers). `sku_compact` is the SKU without
+// The full-text index is written here, in the same transaction as the product row, and
+// holds active products only: insert and field updates write it, soft delete takes the
+// row out and restore puts it back (migration 0004 says why not triggers). `sku_compact` is the SKU without
 // separators, so "AB-12", "ab12" and "AB 12" all find SKU AB-12.
 const INDEX_FOR_SEARCH: &str = "INSERT INTO products_fts
         (rowid, sku, sku_compact, name, description, category)
@@ -35,6 +36,8 @@ const REINDEX_FOR_SEARCH: &str = "UPDATE products_fts
     SET sku = ?2, sku_compact = replace(replace(replace(?2, '-', ''), '_', ''), '.', ''),
         name = ?3, description = ?4, category = coalesce(?5, '')
     WHERE rowid = ?1";
+
+const UNINDEX_FOR_SEARCH: &str = "DELETE FROM products_fts WHERE rowid = ?1";
 
 const FIND_PRODUCT: &str = concat!("SELECT ", product_columns!(), " FROM products WHERE id = ?");
 
@@ -56,7 +59,26 @@ const LIST_PRODUCTS: &str = concat!(
 
 // bm25 weights per column (sku, sku_compact, name, description, category): a hit in
 // the SKU or name counts far more than one in the description. Lower rank is better.
-// The keyset (rank, id) pages through results in rank order.
+// The keyset (rank, id) pages through results in rank order. The index holds active
+// products only, so without filters the page comes from the index alone and only its
+// rows are joined to `products` (bm25 still ranks every match).
+const SEARCH_ACTIVE_PRODUCTS: &str = concat!(
+    "SELECT ",
+    product_columns!(),
+    ", matched.match_rank
+     FROM (SELECT match_id, match_rank
+           FROM (SELECT rowid AS match_id,
+                        bm25(products_fts, 10.0, 10.0, 5.0, 1.0, 2.0) AS match_rank
+                 FROM products_fts WHERE products_fts MATCH ?1)
+           WHERE ?2 IS NULL OR match_rank > ?2 OR (match_rank = ?2 AND match_id > ?3)
+           ORDER BY match_rank, match_id
+           LIMIT ?4) AS matched
+     JOIN products ON products.id = matched.match_id
+     WHERE products.deleted_at IS NULL
+     ORDER BY matched.match_rank, products.id"
+);
+
+// With filters, every match is joined and filtered before the page is taken.
 const SEARCH_PRODUCTS: &str = concat!(
     "SELECT ",
     product_columns!(),
@@ -158,9 +180,14 @@ pub fn search(
         None => (Value::Null, Value::Null),
     };
     let mut parameters = vec![Value::Text(query.as_fts().into())];
-    parameters.extend(filter_parameters(filter));
+    let statement = if filter.is_empty() {
+        SEARCH_ACTIVE_PRODUCTS
+    } else {
+        parameters.extend(filter_parameters(filter));
+        SEARCH_PRODUCTS
+    };
     parameters.extend([after_rank, after_id, Value::Integer(limit.into())]);
-    let result = db.execute(SEARCH_PRODUCTS, &parameters)?;
+    let result = db.execute(statement, &parameters)?;
     Row::all(&result)
         .map(|row| Ok((decode_product(&row)?, row.real(12)?)))
         .collect()
@@ -221,7 +248,8 @@ fn search_parameters(product: &Product) -> [Value; 5] {
 }
 
 /// Soft-deletes (`deleted_at` given) or restores (`None`) a product that is in the
-/// opposite state, if `expected_version` (when given) is current.
+/// opposite state, if `expected_version` (when given) is current; the search index
+/// follows.
 pub fn set_deleted(
     db: &Db,
     id: i64,
@@ -235,7 +263,14 @@ pub fn set_deleted(
         Value::Integer(id),
         optional_integer(expected_version),
     ];
-    single_product(db.execute(SET_DELETED, &parameters)?)
+    let product = single_product(db.execute(SET_DELETED, &parameters)?)?;
+    if let Some(product) = &product {
+        match product.deleted_at {
+            Some(_) => db.execute(UNINDEX_FOR_SEARCH, &[Value::Integer(product.id)])?,
+            None => db.execute(INDEX_FOR_SEARCH, &search_parameters(product))?,
+        };
+    }
+    Ok(product)
 }
 
 /// Adds `delta` to an active product's stock when the result stays within

@@ -17,7 +17,7 @@ const VERSION_3: [&str; 3] = [
     "0003_orders.sql",
 ];
 
-/// Products P1 (10.00) and P2 (2.50); orders on 2026-01-01: o1 at 10:15 P1×2 P2×1
+/// Products P1 (10.00), P2 (2.50) and P3 (soft-deleted); orders on 2026-01-01: o1 at 10:15 P1×2 P2×1
 /// (pending), o2 at 10:45 P1×5 (cancelled), o3 at 11:05 P2×4 (shipped).
 fn database_at_version_3(state_dir: &Path) {
     let connection = rusqlite::Connection::open(state_dir.join("inventory.db")).unwrap();
@@ -38,6 +38,10 @@ fn database_at_version_3(state_dir: &Path) {
                      '2026-01-01T09:00:00.000Z'),
                     (2, 'UPGRADE-2', 'P2', 250, 100, 5, '2026-01-01T09:00:00.000Z',
                      '2026-01-01T09:00:00.000Z');
+             INSERT INTO products (id, sku, name, price_cents, stock_quantity,
+                                   low_stock_threshold, created_at, updated_at, deleted_at)
+             VALUES (3, 'UPGRADE-3', 'P3 deleted', 100, 1, 5, '2026-01-01T09:00:00.000Z',
+                     '2026-01-01T09:30:00.000Z', '2026-01-01T09:30:00.000Z');
              INSERT INTO orders (seq, id, key_id, status, customer_name, customer_email,
                                  total_cents, created_at, updated_at)
              VALUES (1, 'ord_00000000000000000000000000000001', 1, 'pending', 'A',
@@ -159,4 +163,35 @@ async fn upgrading_rolls_up_existing_orders_exactly_and_keeps_them_up_to_date() 
     assert_eq!(top.as_array().unwrap().len(), 1);
     assert_eq!(top[0]["product_id"], 2);
     assert_eq!(top[0]["units_sold"], 4);
+}
+
+#[tokio::test]
+async fn upgrading_keeps_only_active_products_in_the_search_index() {
+    let app = spawn_local_app_on(database_at_version_3).await;
+    // The first request (minting the test's key) has migrated the database.
+    let indexed: Vec<i64> = {
+        let connection = rusqlite::Connection::open(app.database_file().unwrap()).unwrap();
+        let mut statement = connection
+            .prepare("SELECT rowid FROM products_fts ORDER BY rowid")
+            .unwrap();
+        statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(indexed, vec![1, 2]);
+    let found = expect_json(
+        app.get("/api/v1/products?search=upgrade", &app.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    let ids: Vec<i64> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|product| product["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
 }
