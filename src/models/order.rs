@@ -84,6 +84,11 @@ impl OrderStatus {
         }
     }
 
+    /// Whether an order in this status counts as a sale: every status but cancelled.
+    pub fn is_sale(self) -> bool {
+        self != Self::Cancelled
+    }
+
     /// Whether `trigger` may move an order from this status to `next`.
     pub fn allows(self, next: Self, trigger: Trigger) -> bool {
         TRANSITIONS.contains(&(self, next, trigger))

@@ -187,11 +187,7 @@ pub struct StatusSales {
 impl SalesSummary {
     /// The summary of a window from its orders per status and its best sellers.
     pub fn from_status_sales(by_status: &[StatusSales], top_products: Vec<ProductSales>) -> Self {
-        let sales = || {
-            by_status
-                .iter()
-                .filter(|figures| figures.status != OrderStatus::Cancelled)
-        };
+        let sales = || by_status.iter().filter(|figures| figures.status.is_sale());
         let mut orders_by_status: BTreeMap<&'static str, i64> = OrderStatus::ALL
             .iter()
             .map(|status| (status.as_str(), 0))

@@ -95,6 +95,7 @@ pub fn place(
         if taken.len() != request.lines.len() {
             return Err(refusal(db, &request.lines, &taken)?);
         }
+        let taken = taken_in_line_order(&request.lines, &taken);
         let items = snapshot_items(&request.lines, &taken);
         let order_id = new_order_id();
         let total = Money::from_cents(items.iter().map(|item| item.line_total.cents()).sum());
@@ -113,7 +114,7 @@ pub fn place(
         )?;
         let order_movements: Vec<ProductMovement> = items
             .iter()
-            .zip(&taken_in_line_order(&request.lines, &taken))
+            .zip(&taken)
             .map(|(item, taken)| ProductMovement {
                 product_id: item.product_id,
                 delta: -item.quantity,
@@ -281,11 +282,12 @@ fn taken_in_line_order<'a>(lines: &[OrderLine], taken: &'a [TakenStock]) -> Vec<
         .collect()
 }
 
-/// The order's lines, priced with the snapshot taken with the stock.
-fn snapshot_items(lines: &[OrderLine], taken: &[TakenStock]) -> Vec<OrderItem> {
+/// The order's lines, priced with the snapshot taken with the stock (`taken` is in line
+/// order).
+fn snapshot_items(lines: &[OrderLine], taken: &[&TakenStock]) -> Vec<OrderItem> {
     lines
         .iter()
-        .zip(taken_in_line_order(lines, taken))
+        .zip(taken)
         .map(|(line, product)| OrderItem {
             product_id: line.product_id,
             sku: product.sku.clone(),

@@ -301,9 +301,8 @@ pub fn set_status(
             Value::Text(to.as_str().into()),
         ],
     )?;
-    let is_sale = |status: OrderStatus| status != OrderStatus::Cancelled;
-    if is_sale(from) != is_sale(to) {
-        let sign = if is_sale(to) { 1 } else { -1 };
+    if from.is_sale() != to.is_sale() {
+        let sign = if to.is_sale() { 1 } else { -1 };
         db.execute(
             ROLL_UP_LINES_OF_ORDER,
             &[Value::Integer(order_seq), Value::Integer(sign)],

@@ -25,17 +25,29 @@ const INSERT_PRODUCT: &str = concat!(
 
 // The full-text index is written here, in the same transaction as the product row, and
 // holds active products only: insert and field updates write it, soft delete takes the
-// row out and restore puts it back (migration 0004 says why not triggers). `sku_compact` is the SKU without
-// separators, so "AB-12", "ab12" and "AB 12" all find SKU AB-12.
-const INDEX_FOR_SEARCH: &str = "INSERT INTO products_fts
-        (rowid, sku, sku_compact, name, description, category)
-    VALUES (?1, ?2, replace(replace(replace(?2, '-', ''), '_', ''), '.', ''), ?3, ?4,
-            coalesce(?5, ''))";
+// row out and restore puts it back (migration 0004 says why not triggers). Parameters
+// are `search_parameters`.
 
-const REINDEX_FOR_SEARCH: &str = "UPDATE products_fts
-    SET sku = ?2, sku_compact = replace(replace(replace(?2, '-', ''), '_', ''), '.', ''),
-        name = ?3, description = ?4, category = coalesce(?5, '')
-    WHERE rowid = ?1";
+/// `sku_compact`: the SKU (?2) without separators, so "AB-12", "ab12" and "AB 12" all
+/// find SKU AB-12.
+macro_rules! compact_sku {
+    () => {
+        "replace(replace(replace(?2, '-', ''), '_', ''), '.', '')"
+    };
+}
+
+const INDEX_FOR_SEARCH: &str = concat!(
+    "INSERT INTO products_fts (rowid, sku, sku_compact, name, description, category)
+     VALUES (?1, ?2, ",
+    compact_sku!(),
+    ", ?3, ?4, coalesce(?5, ''))"
+);
+
+const REINDEX_FOR_SEARCH: &str = concat!(
+    "UPDATE products_fts SET sku = ?2, sku_compact = ",
+    compact_sku!(),
+    ", name = ?3, description = ?4, category = coalesce(?5, '') WHERE rowid = ?1"
+);
 
 const UNINDEX_FOR_SEARCH: &str = "DELETE FROM products_fts WHERE rowid = ?1";
 
@@ -235,7 +247,7 @@ pub fn update_fields(
     Ok(product)
 }
 
-/// The searchable columns of a product, for `INDEX_FOR_SEARCH`/`REINDEX_FOR_SEARCH`.
+/// The searchable columns of a product (?1–?5), for `INDEX_FOR_SEARCH`/`REINDEX_FOR_SEARCH`.
 fn search_parameters(product: &Product) -> [Value; 5] {
     let fields = &product.fields;
     [

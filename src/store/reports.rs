@@ -9,8 +9,8 @@ use crate::models::order::OrderStatus;
 use crate::models::report::{ProductSales, StatusSales, TopProductsBy, Window};
 
 // Every report reads the window in two parts (see `Window::parts`): whole hours from the
-// hourly rollups that migration 0004's triggers maintain, and the partial hours at the
-// edges straight from the orders, through the created_at index. ?1 says whether the
+// hourly rollups of migration 0005 (kept by store/orders.rs), and the partial hours at
+// the edges straight from the orders, through the created_at index. ?1 says whether the
 // window holds whole hours, ?2/?3 are their bounds (NULL = open), ?4 is a JSON array of
 // [from, to) pairs for the partial hours.
 

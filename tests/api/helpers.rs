@@ -75,22 +75,10 @@ pub async fn spawn_local_app_on(prepare: impl FnOnce(&Path)) -> TestApp {
     prepare(&state_dir);
     let local = start_local_host(state_dir, &bootstrap_key, &[]);
     let base_url = format!("http://{}", local.host.addr());
-    let mut app = TestApp {
-        base_url,
-        bootstrap_key: bootstrap_key.clone(),
-        admin_key: bootstrap_key.clone(),
-        client: client_with_own_address(),
-        local: Some(local),
-    };
-    app.admin_key = app
-        .create_key_with(&bootstrap_key, "admin", None)
-        .await
-        .secret;
-    app
+    connect(base_url, bootstrap_key, Some(local), true).await
 }
 
 async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp {
-    let client = client_with_own_address();
     let (base_url, bootstrap_key, local) = match std::env::var("APP_BASE_URL") {
         Ok(url) => {
             let key = std::env::var("APP_ADMIN_KEY")
@@ -104,11 +92,21 @@ async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp 
             (url, bootstrap_key, Some(local))
         }
     };
+    connect(base_url, bootstrap_key, local, mint_admin_key).await
+}
+
+/// A client for the app at `base_url`, with its own admin key when `mint_admin_key`.
+async fn connect(
+    base_url: String,
+    bootstrap_key: String,
+    local: Option<LocalApp>,
+    mint_admin_key: bool,
+) -> TestApp {
     let mut app = TestApp {
         base_url,
         bootstrap_key: bootstrap_key.clone(),
         admin_key: bootstrap_key.clone(),
-        client,
+        client: client_with_own_address(),
         local,
     };
     if mint_admin_key {
