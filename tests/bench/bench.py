@@ -5,8 +5,8 @@ Starts the service — on real `spin up` when `spin` is on PATH, otherwise on th
 build of the `spin_host` example — with a fresh database and a high rate limit, seeds
 10,000 products and 100,000 orders through the API, times every report, then drives each
 scenario with wrk (fixed duration, fixed connections) and prints a table of requests/s,
-latency percentiles and errors. The table, the report timings and the machine's
-description are written to BENCHMARKS.md.
+latency percentiles, errors and the machine's CPU use during the scenario. The table, the
+report timings and the machine's description are written to BENCHMARKS.md.
 
     python3 tests/bench/bench.py [--duration 15] [--products 10000] [--orders 100000]
 """
@@ -245,7 +245,9 @@ def run_wrk(scenario, connections, duration, key, product_range, server, sample_
     sampler = threading.Thread(target=sample)
     if sample_memory:
         sampler.start()
+    cpu_before = cpu_times()
     output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    cpu_after = cpu_times()
     stop.set()
     if sample_memory:
         sampler.join()
@@ -253,7 +255,23 @@ def run_wrk(scenario, connections, duration, key, product_range, server, sample_
     figures = json.loads(line[len("BENCH_JSON "):])
     figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
     figures["peak_rss_kib"] = peak[0]
+    figures["cpu_busy"] = busy_share(cpu_before, cpu_after)
     return figures
+
+
+def cpu_times():
+    """(busy, total) jiffies of all cores from /proc/stat; idle and iowait count as idle."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:9]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_share(before, after):
+    """The machine's CPU use between two `cpu_times` readings, in percent. Well below 100
+    means the scenario waits (locks, sleeps, hand-offs) rather than computes."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return 100 * busy / total if total else 0
 
 
 def machine_description(server):
@@ -304,11 +322,12 @@ def main():
 
     health = rows[1][2]["rps"]
     product = rows[2][2]
-    table = ["| scenario | conns | requests/s | p50 ms | p95 ms | p99 ms | errors |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    table = ["| scenario | conns | requests/s | p50 ms | p95 ms | p99 ms | errors | CPU busy |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, connections, figures in rows:
         table.append(f"| {name} | {connections} | {figures['rps']:.0f} | {figures['p50_us'] / 1000:.2f} | "
-                     f"{figures['p95_us'] / 1000:.2f} | {figures['p99_us'] / 1000:.2f} | {figures['errors']} |")
+                     f"{figures['p95_us'] / 1000:.2f} | {figures['p99_us'] / 1000:.2f} | {figures['errors']} | "
+                     f"{figures['cpu_busy']:.0f} % |")
     report_table = ["| report | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|"]
     for path, p50, p95, worst in reports:
         report_table.append(f"| `{path}` | {p50:.1f} | {p95:.1f} | {worst:.1f} |")
@@ -333,7 +352,8 @@ def main():
     with open(args.output, "w") as output:
         output.write("# Benchmarks\n\n"
                      "Produced by `python3 tests/bench/bench.py` (see its docstring). Figures are from one "
-                     "run; the load generator shares the machine with the server.\n\n"
+                     "run; the load generator shares the machine with the server. CPU busy is the share of "
+                     "both cores in use during the scenario (server and wrk together).\n\n"
                      f"Machine: {machine_description(server)}.\n\n"
                      f"Data: {args.products} products, {args.orders} orders (10% cancelled), "
                      f"{args.duration} s per scenario.\n\n" + text + "\n" + reading)
