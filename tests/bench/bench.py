@@ -353,7 +353,7 @@ def main():
         output.write("# Benchmarks\n\n"
                      "Produced by `python3 tests/bench/bench.py` (see its docstring). Figures are from one "
                      "run; the load generator shares the machine with the server. CPU busy is the share of "
-                     "both cores in use during the scenario (server and wrk together).\n\n"
+                     "all cores in use during the scenario (server and wrk together).\n\n"
                      f"Machine: {machine_description(server)}.\n\n"
                      f"Data: {args.products} products, {args.orders} orders (10% cancelled), "
                      f"{args.duration} s per scenario.\n\n" + text + "\n" + reading)
