@@ -54,8 +54,13 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 429 `RATE_LIMITED`: over the per-key or failed-authentication limit.
     RateLimited { retry_after_seconds: u64 },
-    /// 503 `SERVICE_UNAVAILABLE`: the database is busy or unreachable; safe to retry.
-    ServiceUnavailable { retry_after_seconds: u64 },
+    /// 503 `SERVICE_UNAVAILABLE`: the database or counter store is busy or unreachable;
+    /// nothing was changed and the request may be retried. The cause, when known, is
+    /// logged (never shown).
+    ServiceUnavailable {
+        retry_after_seconds: u64,
+        cause: Option<String>,
+    },
     /// 500 `INTERNAL_ERROR`: anything unexpected. Logged, never shown.
     Internal(anyhow::Error),
 }
@@ -167,11 +172,18 @@ impl ApiError {
     /// Builds the error response: status, body and the headers some errors require.
     /// Internal errors are logged here, with their whole chain, and nowhere else.
     pub fn into_response(self, request_id: &str) -> ApiResponse {
-        if let Self::Internal(error) = &self {
-            eprintln!(
+        match &self {
+            Self::Internal(error) => eprintln!(
                 "{}",
                 json!({ "level": "error", "request_id": request_id, "error": format!("{error:#}") })
-            );
+            ),
+            Self::ServiceUnavailable {
+                cause: Some(cause), ..
+            } => eprintln!(
+                "{}",
+                json!({ "level": "warn", "request_id": request_id, "unavailable": cause })
+            ),
+            _ => {}
         }
         let mut body = json!({ "error": self.message(), "code": self.code() });
         if let Some(details) = self.details() {
@@ -187,6 +199,7 @@ impl ApiError {
             }
             | Self::ServiceUnavailable {
                 retry_after_seconds,
+                ..
             } => {
                 response = response.with_header("Retry-After", retry_after_seconds.to_string());
             }
@@ -203,13 +216,19 @@ impl From<anyhow::Error> for ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
-    /// Lock contention is a 503 the client may retry; a unique violation that reaches
-    /// here was not expected by the service that caused it, so it is internal.
+    /// Lock contention and a backend's transient refusal are 503s the client may retry;
+    /// a unique violation that reaches here was not expected by the service that caused
+    /// it, so it is internal.
     fn from(error: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
         match error {
             StoreError::Busy => Self::ServiceUnavailable {
                 retry_after_seconds: 1,
+                cause: None,
+            },
+            StoreError::Unavailable(cause) => Self::ServiceUnavailable {
+                retry_after_seconds: 1,
+                cause: Some(cause),
             },
             StoreError::UniqueViolation(columns) => {
                 Self::Internal(anyhow::anyhow!("unexpected unique violation on {columns}"))

@@ -18,7 +18,7 @@ pub fn enforce(
     let limit = principal
         .rate_limit_per_minute
         .unwrap_or(config.rate_limit_per_minute);
-    let subject = format!("key:{}", principal.key_id);
+    let subject = format!("key:{}", principal.key_hash);
     Ok(rate_limit::take(counters, &subject, limit, now)?)
 }
 

@@ -52,17 +52,28 @@ impl Cursor {
         }
     }
 
-    /// The position of a list sorted by a score, then id: `[score, id]`.
-    pub fn scored(&self) -> Result<(f64, i64), String> {
+    /// A cursor `position` results into a ranked list (see `ranked_position`).
+    pub fn at_rank(position: u32) -> Self {
+        Self(vec![RANKED_TAG.into(), position.into()])
+    }
+
+    /// How many results of a ranked list (search) came before: `["ranked", n]`. A
+    /// ranked list pages by position, not by score: scores such as bm25 depend on the
+    /// whole catalog, so a score carried over from an earlier page is on another scale
+    /// as soon as any product is written, while the order of the matches is not.
+    pub fn ranked_position(&self) -> Result<u32, String> {
         match self.0.as_slice() {
-            [score, id] => Ok((
-                score.as_f64().ok_or_else(wrong_list)?,
-                id.as_i64().ok_or_else(wrong_list)?,
-            )),
+            [tag, position] if tag == RANKED_TAG => position
+                .as_u64()
+                .and_then(|position| u32::try_from(position).ok())
+                .ok_or_else(wrong_list),
             _ => Err(wrong_list()),
         }
     }
 }
+
+/// The first element of a ranked list's cursor, so that no other list's cursor parses.
+const RANKED_TAG: &str = "ranked";
 
 fn wrong_list() -> String {
     "is not a cursor for this list".into()
@@ -78,6 +89,20 @@ mod tests {
         for key in [vec![json!(1)], vec![json!(-2.5), json!("é\"x"), json!(99)]] {
             let cursor = Cursor::after(key);
             assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
+        }
+    }
+
+    #[test]
+    fn ranked_positions_parse_only_from_ranked_cursors() {
+        let cursor = Cursor::decode(&Cursor::at_rank(40).encode()).unwrap();
+        assert_eq!(cursor.ranked_position(), Ok(40));
+        for other in [
+            vec![json!(40)],
+            vec![json!(-1.5), json!(3)],
+            vec![json!("ranked"), json!(-1)],
+            vec![json!("ranked"), json!(2.5)],
+        ] {
+            assert!(Cursor::after(other).ranked_position().is_err());
         }
     }
 

@@ -29,6 +29,16 @@ impl<T> Page<T> {
         };
         Self { items: rows, next }
     }
+
+    /// Builds a page of a ranked list (search) from up to `limit + 1` rows found after
+    /// skipping `skip` matches: the next page starts `limit` matches further on.
+    pub fn from_ranked_rows(rows: Vec<T>, limit: PageLimit, skip: u32) -> Self {
+        let mut page = Self::from_rows(rows, limit, |_| Vec::new());
+        page.next = page
+            .next
+            .map(|_| Cursor::at_rank(skip.saturating_add(limit.get())));
+        page
+    }
 }
 
 /// How many rows one page holds.

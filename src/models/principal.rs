@@ -61,16 +61,22 @@ pub struct Principal {
     pub role: Role,
     /// The key's own requests-per-minute limit, when it overrides the service default.
     pub rate_limit_per_minute: Option<u32>,
+    /// The key's SHA-256 (lower-case hex): names its rate-limit counters. Unlike the id it
+    /// is unique across databases, so counters kept in a shared store (Redis) outlive a
+    /// recreated database without being inherited by the next key that gets the same id.
+    pub key_hash: String,
 }
 
 impl Principal {
-    /// The bootstrap admin, authenticated by the `admin_api_key` variable.
-    pub fn bootstrap() -> Self {
+    /// The bootstrap admin, authenticated by the `admin_api_key` variable (whose hash
+    /// this is).
+    pub fn bootstrap(key_hash: String) -> Self {
         Self {
             key_id: BOOTSTRAP_KEY_ID,
             owner: "bootstrap".into(),
             role: Role::Admin,
             rate_limit_per_minute: None,
+            key_hash,
         }
     }
 
@@ -97,10 +103,10 @@ mod tests {
 
     #[test]
     fn the_role_matrix_matches_the_api_contract() {
-        let admin = Principal::bootstrap();
+        let admin = Principal::bootstrap("ab".repeat(32));
         let viewer = Principal {
             role: Role::Viewer,
-            ..Principal::bootstrap()
+            ..admin.clone()
         };
         let matrix = [
             (Action::ManageKeys, false),

@@ -14,15 +14,10 @@ const OPENAPI_YAML: &[u8] = include_bytes!("../../swagger.yaml");
 pub fn health(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
     match Db::open().and_then(|db| db.ping()) {
         Ok(()) => Ok(ApiResponse::json(200, &json!({ "status": "ok" }))),
-        Err(error) => {
-            eprintln!(
-                "{}",
-                json!({ "level": "error", "health": format!("{error:?}") })
-            );
-            Err(ApiError::ServiceUnavailable {
-                retry_after_seconds: 1,
-            })
-        }
+        Err(error) => Err(ApiError::ServiceUnavailable {
+            retry_after_seconds: 1,
+            cause: Some(format!("health: {error:?}")),
+        }),
     }
 }
 

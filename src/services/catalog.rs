@@ -91,20 +91,15 @@ pub fn list(db: &Db, query: ProductQuery) -> Result<Page<Product>, ApiError> {
             |_: &Product| vec![],
         ));
     };
-    let after = query
+    let skip = query
         .cursor
         .as_ref()
-        .map(Cursor::scored)
+        .map(Cursor::ranked_position)
         .transpose()
-        .map_err(invalid_cursor)?;
-    let rows = products::search(db, &search, &query.filter, after, query.limit.fetch_count())?;
-    let page = Page::from_rows(rows, query.limit, |(product, rank)| {
-        vec![(*rank).into(), product.id.into()]
-    });
-    Ok(Page {
-        items: page.items.into_iter().map(|(product, _)| product).collect(),
-        next: page.next,
-    })
+        .map_err(invalid_cursor)?
+        .unwrap_or(0);
+    let rows = products::search(db, &search, &query.filter, skip, query.limit.fetch_count())?;
+    Ok(Page::from_ranked_rows(rows, query.limit, skip))
 }
 
 /// Updates an active product's writable fields (a no-op update keeps the version). With
@@ -121,9 +116,9 @@ pub fn update(
     db.transaction(|db| {
         let current = get(db, id)?;
         check_precondition(&current, if_match)?;
-        let fields = match update {
-            ProductUpdate::Replace(fields) => fields,
-            ProductUpdate::Patch(patch) => patch.apply_to(current.fields.clone()),
+        let fields = match &update {
+            ProductUpdate::Replace(fields) => fields.clone(),
+            ProductUpdate::Patch(patch) => patch.clone().apply_to(current.fields.clone()),
         };
         if fields == current.fields {
             // Nothing changes, so neither does the version: other clients' ETags stay valid.

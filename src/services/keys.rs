@@ -87,7 +87,7 @@ pub fn authenticate(
 ) -> Result<Option<Principal>, ApiError> {
     let presented_hash = hash_secret(presented);
     if bootstrap_key_hash == Some(presented_hash.as_str()) {
-        return Ok(Some(Principal::bootstrap()));
+        return Ok(Some(Principal::bootstrap(presented_hash)));
     }
     Ok(api_keys::find_active_by_hash(db, &presented_hash)?)
 }

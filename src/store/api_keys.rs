@@ -77,6 +77,7 @@ pub fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Principal>,
         owner: row.text(2)?,
         role: decode_role(&row, 3)?,
         rate_limit_per_minute: decode_rate_limit(&row, 4)?,
+        key_hash: key_hash.to_owned(),
     }))
 }
 

@@ -1,11 +1,14 @@
-//! Atomic counters in the Spin key-value store `rate_limits` (`wasi:keyvalue` atomics).
+//! Counters in the Spin key-value store `rate_limits` (`wasi:keyvalue` store and atomics).
 //!
-//! Spin stores a counter as an 8-byte little-endian i64, and `increment` and
-//! compare-and-swap are atomic in the host, so concurrent requests never lose a count.
-//! Operators can point the store at memory or Redis in runtime config.
+//! Only `increment` is relied on for atomicity: Spin implements it atomically on every
+//! backend (a transaction on its SQLite-backed stores, `INCRBY` on Redis). Its stored
+//! encoding differs by backend (8 little-endian bytes vs decimal text), so counters are
+//! only ever read back through `increment`; the plain values this module writes with
+//! `set` are decimal text of its own. Operators point the store at memory, a file or
+//! Redis in runtime config.
 
 use anyhow::anyhow;
-use spin_sdk::wit::wasi::keyvalue::atomics::{self, Cas, CasError};
+use spin_sdk::wit::wasi::keyvalue::atomics;
 use spin_sdk::wit::wasi::keyvalue::store::{self, Bucket};
 
 use super::StoreError;
@@ -13,15 +16,17 @@ use super::StoreError;
 /// The key-value store label, as listed in `spin.toml`.
 const STORE_LABEL: &str = "rate_limits";
 
-/// The outcome of `Counters::replace_if`.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Replacement {
-    /// The counter held the value `decide` accepted and now holds the new one.
-    Replaced,
-    /// `decide` declined the current value (carried here).
-    Declined(i64),
-    /// Another request changed the counter between the read and the swap.
-    Raced,
+/// What the rate limiter needs of a key-value store; `Counters` is the real one, and the
+/// limiter's unit tests bring a store in memory.
+pub trait CounterStore {
+    /// Atomically adds one to `key` and returns the new value (a missing key counts as 0).
+    fn increment(&self, key: &str) -> Result<i64, StoreError>;
+    /// The number `set` stored under `key`, if any.
+    fn get(&self, key: &str) -> Result<Option<i64>, StoreError>;
+    /// Stores `value` under `key`.
+    fn set(&self, key: &str, value: i64) -> Result<(), StoreError>;
+    /// Removes `key`; removing a missing key is not an error.
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// An open handle on the counter store.
@@ -32,99 +37,48 @@ pub struct Counters {
 impl Counters {
     /// Opens the `rate_limits` store.
     pub fn open() -> Result<Self, StoreError> {
-        let bucket = store::open(STORE_LABEL).map_err(kv_error)?;
+        let bucket = store::open(STORE_LABEL).map_err(unavailable)?;
         Ok(Self { bucket })
     }
+}
 
-    /// Atomically adds `delta` and returns the new value (a missing key counts as 0).
-    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
-        atomics::increment(&self.bucket, key, delta).map_err(kv_error)
+impl CounterStore for Counters {
+    fn increment(&self, key: &str) -> Result<i64, StoreError> {
+        atomics::increment(&self.bucket, key, 1).map_err(unavailable)
     }
 
-    /// Reads the counter and, when `decide` maps its value to a new one, swaps it in only
-    /// if nobody changed it meanwhile. The key must exist (Spin's swap is unconditional
-    /// when there was nothing to compare against).
-    pub fn replace_if(
-        &self,
-        key: &str,
-        decide: impl FnOnce(i64) -> Option<i64>,
-    ) -> Result<Replacement, StoreError> {
-        let cas = Cas::new(&self.bucket, key).map_err(kv_error)?;
-        let current = cas
-            .current()
-            .map_err(kv_error)?
-            .ok_or_else(|| StoreError::Other(anyhow!("counter {key} vanished")))?;
-        let (current, encoding) = decode(&current)?;
-        let Some(replacement) = decide(current) else {
-            return Ok(Replacement::Declined(current));
+    fn get(&self, key: &str) -> Result<Option<i64>, StoreError> {
+        let Some(bytes) = self.bucket.get(key).map_err(unavailable)? else {
+            return Ok(None);
         };
-        match atomics::swap(cas, &encoding.encode(replacement)) {
-            Ok(()) => Ok(Replacement::Replaced),
-            Err(CasError::CasFailed(_)) => Ok(Replacement::Raced),
-            Err(CasError::StoreError(error)) => Err(kv_error(error)),
-        }
+        std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .map(Some)
+            .ok_or_else(|| {
+                StoreError::Other(anyhow!("{key} holds {} bytes, not a number", bytes.len()))
+            })
+    }
+
+    fn set(&self, key: &str, value: i64) -> Result<(), StoreError> {
+        self.bucket
+            .set(key, value.to_string().as_bytes())
+            .map_err(unavailable)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.bucket.delete(key).map_err(unavailable)
     }
 }
 
-/// How a backend stores the counters its `increment` maintains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    /// Spin's own (SQLite-backed) store: 8 bytes, little-endian.
-    LittleEndian,
-    /// Redis (`INCRBY`): decimal text.
-    Decimal,
-}
-
-impl Encoding {
-    fn encode(self, value: i64) -> Vec<u8> {
-        match self {
-            Self::LittleEndian => value.to_le_bytes().to_vec(),
-            Self::Decimal => value.to_string().into_bytes(),
-        }
-    }
-}
-
-/// Reads a counter in whichever encoding the backend's `increment` wrote, so a reset can
-/// be written back in the same encoding. Eight bytes that are not all ASCII digits are
-/// Spin's binary form; anything else must be decimal text (an eight-digit decimal would
-/// be a count of ten million in window zero, which never happens).
-fn decode(bytes: &[u8]) -> Result<(i64, Encoding), StoreError> {
-    if let Ok(little_endian) = <[u8; 8]>::try_from(bytes)
-        && !bytes.iter().all(u8::is_ascii_digit)
-    {
-        return Ok((i64::from_le_bytes(little_endian), Encoding::LittleEndian));
-    }
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|text| text.parse::<i64>().ok())
-        .map(|value| (value, Encoding::Decimal))
-        .ok_or_else(|| {
-            StoreError::Other(anyhow!("counter of {} bytes is not a number", bytes.len()))
-        })
-}
-
-fn kv_error(error: store::Error) -> StoreError {
-    StoreError::Other(anyhow!("key-value store {STORE_LABEL}: {error:?}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counters_decode_from_either_backend_and_encode_back_the_same_way() {
-        let packed = (29_930_000i64 << 32) | 7;
-        for encoding in [Encoding::LittleEndian, Encoding::Decimal] {
-            let decoded = decode(&encoding.encode(packed)).ok();
-            assert_eq!(decoded, Some((packed, encoding)));
-        }
-        assert_eq!(decode(b"1").ok(), Some((1, Encoding::Decimal)));
-        assert_eq!(
-            decode(&1i64.to_le_bytes()).ok(),
-            Some((1, Encoding::LittleEndian))
-        );
-        for bad in [&b""[..], b"abc", b"12345678901234567890123"] {
-            assert!(decode(bad).is_err(), "{bad:?}");
+/// A backend's own failure (`other`: a Redis connection lost, a file locked) is transient
+/// and the request may be retried; a store the component may not open is a bug.
+fn unavailable(error: store::Error) -> StoreError {
+    let message = format!("key-value store {STORE_LABEL}: {error:?}");
+    match error {
+        store::Error::Other(_) => StoreError::Unavailable(message),
+        store::Error::AccessDenied | store::Error::NoSuchStore => {
+            StoreError::Other(anyhow!(message))
         }
     }
 }

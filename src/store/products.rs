@@ -70,21 +70,21 @@ const LIST_PRODUCTS: &str = concat!(
 );
 
 // bm25 weights per column (sku, sku_compact, name, description, category): a hit in
-// the SKU or name counts far more than one in the description. Lower rank is better.
-// The keyset (rank, id) pages through results in rank order. The index holds active
-// products only, so without filters the page comes from the index alone and only its
-// rows are joined to `products` (bm25 still ranks every match).
+// the SKU or name counts far more than one in the description. Lower rank is better;
+// equal ranks go by id. Pages are taken by position (OFFSET), because bm25 values
+// depend on the whole catalog and shift whenever any product is written (see
+// `Cursor::ranked_position`). The index holds active products only, so without filters
+// the page comes from the index alone and only its rows are joined to `products`
+// (bm25 still ranks every match).
 const SEARCH_ACTIVE_PRODUCTS: &str = concat!(
     "SELECT ",
     product_columns!(),
-    ", matched.match_rank
-     FROM (SELECT match_id, match_rank
+    " FROM (SELECT match_id, match_rank
            FROM (SELECT rowid AS match_id,
                         bm25(products_fts, 10.0, 10.0, 5.0, 1.0, 2.0) AS match_rank
                  FROM products_fts WHERE products_fts MATCH ?1)
-           WHERE ?2 IS NULL OR match_rank > ?2 OR (match_rank = ?2 AND match_id > ?3)
            ORDER BY match_rank, match_id
-           LIMIT ?4) AS matched
+           LIMIT ?3 OFFSET ?2) AS matched
      JOIN products ON products.id = matched.match_id
      WHERE products.deleted_at IS NULL
      ORDER BY matched.match_rank, products.id"
@@ -94,7 +94,7 @@ const SEARCH_ACTIVE_PRODUCTS: &str = concat!(
 const SEARCH_PRODUCTS: &str = concat!(
     "SELECT ",
     product_columns!(),
-    ", match_rank FROM products
+    " FROM products
      JOIN (SELECT rowid AS match_id, bm25(products_fts, 10.0, 10.0, 5.0, 1.0, 2.0) AS match_rank
            FROM products_fts WHERE products_fts MATCH ?1) ON id = match_id
      WHERE deleted_at IS NULL
@@ -102,9 +102,8 @@ const SEARCH_PRODUCTS: &str = concat!(
        AND (?3 IS NULL OR price_cents >= ?3)
        AND (?4 IS NULL OR price_cents <= ?4)
        AND (?5 IS NULL OR (stock_quantity > 0) = ?5)
-       AND (?6 IS NULL OR match_rank > ?6 OR (match_rank = ?6 AND id > ?7))
      ORDER BY match_rank, id
-     LIMIT ?8"
+     LIMIT ?7 OFFSET ?6"
 );
 
 // Lowest stock first; the keyset (stock_quantity, id) follows the partial index
@@ -178,19 +177,15 @@ pub fn list(
     Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
-/// Up to `limit` active products matching `query` and `filter`, best match first, each
-/// with its rank, after the (rank, id) position `after`.
+/// Up to `limit` active products matching `query` and `filter`, best match first,
+/// skipping the first `skip` of them.
 pub fn search(
     db: &Db,
     query: &SearchQuery,
     filter: &ProductFilter,
-    after: Option<(f64, i64)>,
+    skip: u32,
     limit: u32,
-) -> Result<Vec<(Product, f64)>, StoreError> {
-    let (after_rank, after_id) = match after {
-        Some((rank, id)) => (Value::Real(rank), Value::Integer(id)),
-        None => (Value::Null, Value::Null),
-    };
+) -> Result<Vec<Product>, StoreError> {
     let mut parameters = vec![Value::Text(query.as_fts().into())];
     let statement = if filter.is_empty() {
         SEARCH_ACTIVE_PRODUCTS
@@ -198,11 +193,9 @@ pub fn search(
         parameters.extend(filter_parameters(filter));
         SEARCH_PRODUCTS
     };
-    parameters.extend([after_rank, after_id, Value::Integer(limit.into())]);
+    parameters.extend([Value::Integer(skip.into()), Value::Integer(limit.into())]);
     let result = db.execute(statement, &parameters)?;
-    Row::all(&result)
-        .map(|row| Ok((decode_product(&row)?, row.real(12)?)))
-        .collect()
+    Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
 /// Up to `limit` active products whose stock is below `threshold` (or, without one,

@@ -9,82 +9,19 @@
 //! targets a live server.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::helpers::unique_suffix;
-use crate::host;
+use crate::host_process::HostProcess;
 
 const ADMIN_KEY: &str = "crash-test-bootstrap-key";
 const PRODUCTS: usize = 4;
 const INITIAL_STOCK: i64 = 100_000;
 const WORKERS: usize = 8;
 const LOAD_BEFORE_KILL: Duration = Duration::from_secs(4);
-
-/// A host running as a child process, killed on drop if still alive.
-struct HostProcess {
-    child: Child,
-    base_url: String,
-}
-
-impl HostProcess {
-    fn start(state_dir: &Path) -> Self {
-        let component = host::build_component().expect("building the component");
-        let mut child = Command::new(example_binary())
-            .args(["--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state_dir)
-            .arg("--component")
-            .arg(component)
-            .args(["--variable", &format!("admin_api_key={ADMIN_KEY}")])
-            .args(["--variable", "rate_limit_per_minute=1000000"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the spin_host example");
-        let stdout = child.stdout.take().expect("child stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let base_url = loop {
-            let line = lines
-                .next()
-                .expect("the host printed its address")
-                .expect("reading the host's stdout");
-            if let Some(url) = line.strip_prefix("Serving ") {
-                break url.trim().to_string();
-            }
-        };
-        // Keep draining the access log so the child never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, base_url }
-    }
-
-    fn kill(&mut self) {
-        // `Child::kill` is SIGKILL on Unix: no shutdown code runs in the host.
-        self.child.kill().expect("SIGKILL the host");
-        self.child.wait().expect("reap the host");
-    }
-}
-
-impl Drop for HostProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The `spin_host` example next to this test binary (target/<profile>/examples/).
-fn example_binary() -> PathBuf {
-    let test_binary = std::env::current_exe().expect("test binary path");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    profile_dir.join("examples").join("spin_host")
-}
 
 /// What the load generator saw acknowledged.
 #[derive(Default)]
@@ -234,7 +171,7 @@ async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    let mut host = HostProcess::start(&state_dir);
+    let mut host = HostProcess::start(&state_dir, ADMIN_KEY, &[]);
     let base_url = host.base_url.clone();
 
     let mut products = Vec::new();
@@ -275,7 +212,7 @@ async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
     }
     assert!(started.elapsed() < Duration::from_secs(60));
 
-    let host = HostProcess::start(&state_dir);
+    let host = HostProcess::start(&state_dir, ADMIN_KEY, &[]);
     let base_url = host.base_url.clone();
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
     assert!(

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 
-use crate::host::{self, HostConfig, RunningHost};
+use crate::host::{self, HostConfig, KeyValueStoreConfig, RunningHost, SqliteDatabaseConfig};
 
 /// The per-key limit local hosts run with, high enough that functional tests are never
 /// throttled; rate-limit tests give their keys a small limit of their own.
@@ -29,10 +29,21 @@ pub struct TestApp {
 struct LocalApp {
     host: RunningHost,
     state_dir: PathBuf,
+    /// Whether the database is a libSQL server that other tests share.
+    shared_database: bool,
 }
 
 impl Drop for LocalApp {
     fn drop(&mut self) {
+        // A failing test shows what the app logged besides its access log: the cause of
+        // a 500 or 503 is only there.
+        if std::thread::panicking() {
+            for line in self.host.logs().lines() {
+                if !line.contains("\"level\":\"info\"") {
+                    eprintln!("host log: {line}");
+                }
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.state_dir);
     }
 }
@@ -73,7 +84,7 @@ pub async fn spawn_local_app_on(prepare: impl FnOnce(&Path)) -> TestApp {
     let state_dir = new_state_dir();
     std::fs::create_dir_all(&state_dir).expect("creating the state directory");
     prepare(&state_dir);
-    let local = start_local_host(state_dir, &bootstrap_key, &[]);
+    let local = start_local_host(state_dir, &bootstrap_key, &[], DatabasePlacement::StateDir);
     let base_url = format!("http://{}", local.host.addr());
     connect(base_url, bootstrap_key, Some(local), true).await
 }
@@ -87,7 +98,12 @@ async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp 
         }
         Err(_) => {
             let bootstrap_key = format!("bootstrap-{}", unique_suffix());
-            let local = start_local_host(new_state_dir(), &bootstrap_key, variables);
+            let local = start_local_host(
+                new_state_dir(),
+                &bootstrap_key,
+                variables,
+                DatabasePlacement::FromEnvironment,
+            );
             let url = format!("http://{}", local.host.addr());
             (url, bootstrap_key, Some(local))
         }
@@ -122,7 +138,35 @@ fn new_state_dir() -> PathBuf {
     std::env::temp_dir().join(format!("inventory-api-test-{}", unique_suffix()))
 }
 
-fn start_local_host(state_dir: PathBuf, bootstrap_key: &str, extra: &[(&str, &str)]) -> LocalApp {
+/// The libSQL server the suite runs its database on (`SQLD_URL`, e.g.
+/// `http://127.0.0.1:8080`), instead of a file in each test's state directory.
+pub fn sqld_url() -> Option<String> {
+    std::env::var("SQLD_URL").ok().filter(|url| !url.is_empty())
+}
+
+/// The Redis server the suite keeps the rate-limit counters on (`REDIS_URL`, e.g.
+/// `redis://127.0.0.1:6379`), instead of each host's memory.
+pub fn redis_url() -> Option<String> {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// Where a local host's `default` database lives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DatabasePlacement {
+    /// On the libSQL server of `SQLD_URL` when set, else in the state directory.
+    FromEnvironment,
+    /// Always in the state directory (tests that prepare or inspect the file).
+    StateDir,
+}
+
+fn start_local_host(
+    state_dir: PathBuf,
+    bootstrap_key: &str,
+    extra: &[(&str, &str)],
+    placement: DatabasePlacement,
+) -> LocalApp {
     let component = host::build_component().expect("building the wasm component");
     let mut variables = vec![
         ("admin_api_key".to_string(), bootstrap_key.to_string()),
@@ -137,8 +181,21 @@ fn start_local_host(state_dir: PathBuf, bootstrap_key: &str, extra: &[(&str, &st
     }
     let mut config = HostConfig::for_project(&state_dir, variables);
     config.component = component;
+    let sqld = sqld_url().filter(|_| placement == DatabasePlacement::FromEnvironment);
+    if let Some(url) = &sqld {
+        let database = SqliteDatabaseConfig::from_override(url);
+        config.sqlite_databases.push(("default".into(), database));
+    }
+    if let Some(url) = redis_url() {
+        let store = KeyValueStoreConfig::from_override(&url);
+        config.key_value_stores.push(("rate_limits".into(), store));
+    }
     let host = host::start(config).expect("starting the test host");
-    LocalApp { host, state_dir }
+    LocalApp {
+        host,
+        state_dir,
+        shared_database: sqld.is_some(),
+    }
 }
 
 /// Each test's client connects from its own loopback address (127.x.y.z), so per-address
@@ -186,15 +243,25 @@ impl TestApp {
         self.local.is_none()
     }
 
+    /// True when other tests write to the same database (a live server, or a local host
+    /// on `SQLD_URL`): only deltas and this test's own data can be checked, never
+    /// global counts.
+    pub fn shares_database(&self) -> bool {
+        self.local
+            .as_ref()
+            .is_none_or(|local| local.shared_database)
+    }
+
     /// The local host's captured logs (`None` against a live server).
     pub fn logs(&self) -> Option<String> {
         self.local.as_ref().map(|local| local.host.logs())
     }
 
-    /// The local host's SQLite database file (`None` against a live server).
+    /// The local host's SQLite database file (`None` against a live server or libSQL).
     pub fn database_file(&self) -> Option<PathBuf> {
         self.local
             .as_ref()
+            .filter(|local| !local.shared_database)
             .map(|local| local.state_dir.join("inventory.db"))
     }
 
@@ -350,6 +417,22 @@ pub fn product_body(tag: &str, name: &str, price: f64, stock: i64) -> Value {
         "price": price,
         "stock_quantity": stock,
     })
+}
+
+/// Sends every request at once and returns their statuses, in request order.
+pub async fn statuses_of(
+    requests: impl IntoIterator<Item = impl std::future::Future<Output = Response>>,
+) -> Vec<u16> {
+    futures::future::join_all(requests)
+        .await
+        .iter()
+        .map(|response| response.status().as_u16())
+        .collect()
+}
+
+/// How many of `statuses` are `wanted`.
+pub fn count(statuses: &[u16], wanted: u16) -> usize {
+    statuses.iter().filter(|status| **status == wanted).count()
 }
 
 /// Sends a request, failing the test on a transport error.

@@ -10,6 +10,7 @@
 mod host;
 
 mod helpers;
+mod host_process;
 
 mod auth_keys;
 mod crash;
@@ -21,6 +22,7 @@ mod orders;
 mod products;
 mod rate_limits;
 mod reports;
+mod scale_out;
 mod search;
 mod service;
 mod stock;

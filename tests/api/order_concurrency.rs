@@ -5,11 +5,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{expect_json, send, spawn_app};
-
-fn count(statuses: &[u16], wanted: u16) -> usize {
-    statuses.iter().filter(|status| **status == wanted).count()
-}
+use crate::helpers::{count, expect_json, send, spawn_app};
 
 async fn ledger_sum(app: &crate::helpers::TestApp, product: i64) -> i64 {
     app.movements_of(product)

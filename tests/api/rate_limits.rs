@@ -1,12 +1,11 @@
 //! Per-key rate limits (exact under concurrency, with IETF RateLimit headers) and the
 //! per-address guard on failed authentication.
 
-use futures::future::join_all;
 use reqwest::Method;
 
 use crate::helpers::{
-    expect_error, expect_status, rate_limit_field, send, spawn_app, spawn_app_with,
-    wait_for_room_in_window,
+    count, expect_error, expect_status, rate_limit_field, send, spawn_app, spawn_app_with,
+    statuses_of, wait_for_room_in_window,
 };
 
 #[tokio::test]
@@ -54,16 +53,28 @@ async fn twice_the_limit_in_concurrent_requests_accepts_exactly_the_limit() {
     wait_for_room_in_window(&app, &app.admin_key, 30).await;
 
     let requests = (0..2 * limit).map(|_| app.get("/api/v1/auth/me", &key.secret));
-    let statuses: Vec<u16> = join_all(requests)
-        .await
-        .iter()
-        .map(|response| response.status().as_u16())
-        .collect();
+    let statuses = statuses_of(requests).await;
 
-    let accepted = statuses.iter().filter(|status| **status == 200).count();
-    let limited = statuses.iter().filter(|status| **status == 429).count();
+    let (accepted, limited) = (count(&statuses, 200), count(&statuses, 429));
     assert_eq!(accepted, limit as usize, "statuses: {statuses:?}");
     assert_eq!(limited, limit as usize, "statuses: {statuses:?}");
+}
+
+#[tokio::test]
+async fn a_limit_of_one_admits_exactly_one_request_sequentially_and_in_a_burst() {
+    let app = spawn_app().await;
+    wait_for_room_in_window(&app, &app.admin_key, 20).await;
+
+    let sequential = app.create_limited_key("viewer", 1).await;
+    expect_status(app.get("/api/v1/auth/me", &sequential.secret).await, 200).await;
+    let response = app.get("/api/v1/auth/me", &sequential.secret).await;
+    expect_error(response, 429, "RATE_LIMITED").await;
+
+    let burst = app.create_limited_key("viewer", 1).await;
+    let requests = (0..6).map(|_| app.get("/api/v1/auth/me", &burst.secret));
+    let statuses = statuses_of(requests).await;
+    let (accepted, limited) = (count(&statuses, 200), count(&statuses, 429));
+    assert_eq!((accepted, limited), (1, 5), "statuses: {statuses:?}");
 }
 
 #[tokio::test]

@@ -242,7 +242,7 @@ async fn search_combines_with_filters_and_pages_in_rank_order() {
     assert_eq!(walked, first_page, "paging keeps the ranked order");
     assert_eq!(walked.len(), 5);
 
-    let mut in_stock = crate::helpers::TestApp::ids(
+    let mut in_stock = TestApp::ids(
         &app.get_all_pages(&format!(
             "/api/v1/products?search={tag}&in_stock=true&min_price=2"
         ))
@@ -250,4 +250,40 @@ async fn search_combines_with_filters_and_pages_in_rank_order() {
     );
     in_stock.sort();
     assert_eq!(in_stock, vec![ids[1], ids[3]]);
+}
+
+#[tokio::test]
+async fn paging_a_search_is_not_disturbed_by_writes_to_other_products() {
+    let app = spawn_app().await;
+    let tag = unique_word();
+    for index in 0..5 {
+        let name = format!("Lantern {index}");
+        create(&app, product_body(&tag, &name, 3.0, 1)).await;
+    }
+    let ranked = search_ids(&app, &tag).await;
+    let response = app
+        .get(
+            &format!("/api/v1/products?search={tag}&limit=2"),
+            &app.admin_key,
+        )
+        .await;
+    let mut next = crate::helpers::next_link(&response);
+    let mut walked = TestApp::ids(expect_json(response, 200).await.as_array().unwrap());
+
+    // bm25 depends on the whole catalog: these change its word statistics (the number
+    // of products and their average length), so every rank of the search above shifts.
+    let other = unique_word();
+    for index in 0..12 {
+        let mut body = product_body(&other, &format!("Unrelated {index}"), 1.0, 1);
+        body["description"] = json!("a long description with many words ".repeat(index + 1));
+        create(&app, body).await;
+    }
+
+    while let Some(path) = next.take() {
+        let response = app.get(&path, &app.admin_key).await;
+        next = crate::helpers::next_link(&response);
+        let page = expect_json(response, 200).await;
+        walked.extend(TestApp::ids(page.as_array().unwrap()));
+    }
+    assert_eq!(walked, ranked, "every match once, in rank order");
 }

@@ -1,9 +1,8 @@
 //! Service endpoints (`/health`, `/api/v1/openapi.yaml`) and first-start behaviour.
 
-use futures::future::join_all;
 use reqwest::Method;
 
-use crate::helpers::{expect_json, send, spawn_app, spawn_bare_app};
+use crate::helpers::{expect_json, send, spawn_app, spawn_bare_app, statuses_of};
 
 #[tokio::test]
 async fn health_answers_ok_without_a_key() {
@@ -47,11 +46,7 @@ async fn twenty_concurrent_first_requests_on_an_empty_database_all_succeed() {
         };
         send(fresh.request(method, path, key))
     });
-    let statuses: Vec<u16> = join_all(requests)
-        .await
-        .iter()
-        .map(|response| response.status().as_u16())
-        .collect();
+    let statuses = statuses_of(requests).await;
     assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
 }
 

@@ -9,6 +9,16 @@ latency percentiles, errors and the machine's CPU use during the scenario. The t
 report timings and the machine's description are written to BENCHMARKS.md.
 
     python3 tests/bench/bench.py [--duration 15] [--products 10000] [--orders 100000]
+
+With `--scale-out`, it instead compares the shared backends several instances run on
+(README, "Scaling out"), each on a fresh database, with a smaller data set: one instance
+on a local file; two instances on one file with the counters on Redis (`--key-value`,
+default: a `redis-server` started here); and, when `--sqlite` names a libSQL server (or
+`sqld` is on PATH, started here), that server with Redis. Requests alternate between the
+instances (one wrk per instance, the connections split between them). The table replaces
+the "## Scale-out" section of BENCHMARKS.md.
+
+    python3 tests/bench/bench.py --scale-out [--key-value redis://…] [--sqlite http://…]
 """
 
 import argparse
@@ -55,6 +65,14 @@ FEATURES = ["easy to clean", "two-year warranty", "gift box included", "dishwash
             "non-slip base", "fair trade", "ships flat", "limited edition"]
 
 READING_HEADING = "## Reading"
+SCALE_OUT_HEADING = "## Scale-out"
+
+# (name, wrk scenario, connections): what the scale-out comparison drives.
+SCALE_OUT_SCENARIOS = [
+    ("GET /health", "health", 32),
+    ("GET /api/v1/products/{id}", "product", 32),
+    ("POST /api/v1/orders (1 line)", "order1", 8),
+]
 
 # (name, wrk scenario, connections): the scenarios of the performance issue.
 SCENARIOS = [
@@ -79,13 +97,15 @@ def free_port():
 
 
 class Server:
-    """The service under test, started fresh in a temporary state directory."""
+    """The service under test, started fresh in a temporary state directory (or on
+    `state_dir`, shared with another instance), optionally on shared backends."""
 
-    def __init__(self):
+    def __init__(self, state_dir=None, key_value=None, sqlite=None):
         self.port = free_port()
-        self.state_dir = tempfile.mkdtemp(prefix="inventory-bench-")
+        self.owns_state = state_dir is None
+        self.state_dir = state_dir or tempfile.mkdtemp(prefix="inventory-bench-")
         variables = [("admin_api_key", ADMIN_KEY), ("rate_limit_per_minute", "100000000")]
-        if shutil.which("spin"):
+        if shutil.which("spin") and not (key_value or sqlite or not self.owns_state):
             self.kind = "spin up (" + subprocess.run(["spin", "--version"], capture_output=True,
                                                      text=True).stdout.strip() + ")"
             subprocess.run(["spin", "build"], cwd=ROOT, check=True)
@@ -101,6 +121,10 @@ class Server:
             subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=ROOT, check=True)
             command = [HOST_BINARY, "--listen", f"127.0.0.1:{self.port}", "--state-dir", self.state_dir,
                        "--component", COMPONENT]
+            if key_value:
+                command += ["--key-value", f"rate_limits={key_value}"]
+            if sqlite:
+                command += ["--sqlite", f"default={sqlite}"]
         for name, value in variables:
             command += ["--variable", f"{name}={value}"]
         self.process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -139,7 +163,38 @@ class Server:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        if self.owns_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+class Backend:
+    """A Redis or sqld started for the scale-out comparison, on a free port."""
+
+    def __init__(self, kind):
+        self.port = free_port()
+        self.data_dir = tempfile.mkdtemp(prefix=f"inventory-bench-{kind}-")
+        if kind == "redis":
+            command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port),
+                       "--save", "", "--appendonly", "no"]
+            self.url = f"redis://127.0.0.1:{self.port}"
+        else:
+            command = ["sqld", "--db-path", os.path.join(self.data_dir, "db"),
+                       "--http-listen-addr", f"127.0.0.1:{self.port}"]
+            self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit(f"{kind} did not start")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 _local = threading.local()
@@ -230,30 +285,44 @@ def time_reports(key, samples=20):
     return results
 
 
-def run_wrk(scenario, connections, duration, key, product_range, server, sample_memory=False):
+def run_wrk(scenario, connections, duration, key, product_range, servers, sample_memory=False):
+    """Drives `servers` at once, one wrk each with its share of `connections`; the figures
+    are summed (requests/s, errors) or the worst instance's (latency percentiles)."""
     env = dict(os.environ, SCENARIO=scenario, API_KEY=key, BENCH_DIR=BENCH_DIR,
                PRODUCT_IDS=f"{product_range[0]}:{product_range[1]}")
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-               "-s", os.path.join(BENCH_DIR, "scenario.lua"), f"http://{server.base}"]
+    share = max(1, connections // len(servers))
+    commands = [["wrk", "-t2" if len(servers) == 1 else "-t1", f"-c{share}", f"-d{duration}s",
+                 "--timeout", "10s", "-s", os.path.join(BENCH_DIR, "scenario.lua"),
+                 f"http://{server.base}"] for server in servers]
     peak = [0]
     stop = threading.Event()
 
     def sample():
         while not stop.wait(0.25):
-            peak[0] = max(peak[0], server.rss_kib())
+            peak[0] = max(peak[0], sum(server.rss_kib() for server in servers))
 
     sampler = threading.Thread(target=sample)
     if sample_memory:
         sampler.start()
     cpu_before = cpu_times()
-    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+                 for command in commands]
+    outputs = [process.communicate()[0] for process in processes]
     cpu_after = cpu_times()
     stop.set()
     if sample_memory:
         sampler.join()
-    line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
-    figures = json.loads(line[len("BENCH_JSON "):])
-    figures["rps"] = figures["requests"] / (figures["duration_us"] / 1e6)
+    if any(process.returncode for process in processes):
+        raise SystemExit(f"wrk failed in scenario {scenario}")
+    per_server = []
+    for output in outputs:
+        line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
+        per_server.append(json.loads(line[len("BENCH_JSON "):]))
+    figures = {
+        "rps": sum(part["requests"] / (part["duration_us"] / 1e6) for part in per_server),
+        "errors": sum(part["errors"] for part in per_server),
+        **{field: max(part[field] for part in per_server) for field in ("p50_us", "p95_us", "p99_us")},
+    }
     figures["peak_rss_kib"] = peak[0]
     figures["cpu_busy"] = busy_share(cpu_before, cpu_after)
     return figures
@@ -274,7 +343,7 @@ def busy_share(before, after):
     return 100 * busy / total if total else 0
 
 
-def machine_description(server):
+def machine_description(server_kind):
     model = "unknown CPU"
     with open("/proc/cpuinfo") as cpuinfo:
         for line in cpuinfo:
@@ -285,7 +354,7 @@ def machine_description(server):
         memory_gib = int(meminfo.readline().split()[1]) / 1024 / 1024
     rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
     return (f"{os.cpu_count()} cores ({model}), {memory_gib:.0f} GiB RAM, Linux {platform.release()}, "
-            f"{rustc}; server: {server.kind}; load generator: wrk (2 threads) on the same machine")
+            f"{rustc}; server: {server_kind}; load generator: wrk (2 threads) on the same machine")
 
 
 def main():
@@ -295,11 +364,18 @@ def main():
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    parser.add_argument("--scale-out", action="store_true",
+                        help="compare the shared backends instead (see above)")
+    parser.add_argument("--key-value", help="Redis for the counters: redis://HOST:PORT")
+    parser.add_argument("--sqlite", help="libSQL server for the database: http://HOST:PORT")
     args = parser.parse_args()
 
     if shutil.which("wrk") is None:
         log("installing wrk (Debian package)")
         subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
+    if args.scale_out:
+        scale_out(args)
+        return
 
     server = Server()
     SERVER_PORT = server.port
@@ -314,7 +390,7 @@ def main():
         rows = []
         for name, scenario, connections in SCENARIOS:
             log(f"running {name} at {connections} connections for {args.duration} s")
-            figures = run_wrk(scenario, connections, args.duration, key, product_range, server,
+            figures = run_wrk(scenario, connections, args.duration, key, product_range, [server],
                               sample_memory=(scenario == "product"))
             rows.append((name, connections, figures))
     finally:
@@ -341,23 +417,103 @@ def main():
                                                   f"{args.orders} orders (20 sequential requests each):", ""]
                      + report_table)
     print(text)
-    # The hand-written analysis (from "## Reading" on) survives a rerun; only the figures
-    # above it are replaced.
+    # The scale-out comparison and the hand-written analysis (from "## Scale-out" or
+    # "## Reading" on) survive a rerun; only the figures above them are replaced.
     reading = ""
     if os.path.exists(args.output):
         with open(args.output) as previous:
             old = previous.read()
-        if READING_HEADING in old:
-            reading = "\n" + old[old.index(READING_HEADING):]
+        kept = [old.index(heading) for heading in (SCALE_OUT_HEADING, READING_HEADING) if heading in old]
+        if kept:
+            reading = "\n" + old[min(kept):]
     with open(args.output, "w") as output:
         output.write("# Benchmarks\n\n"
                      "Produced by `python3 tests/bench/bench.py` (see its docstring). Figures are from one "
                      "run; the load generator shares the machine with the server. CPU busy is the share of "
                      "all cores in use during the scenario (server and wrk together).\n\n"
-                     f"Machine: {machine_description(server)}.\n\n"
+                     f"Machine: {machine_description(server.kind)}.\n\n"
                      f"Data: {args.products} products, {args.orders} orders (10% cancelled), "
                      f"{args.duration} s per scenario.\n\n" + text + "\n" + reading)
     log(f"wrote {args.output}")
+
+
+def scale_out(args):
+    """The scale-out comparison: see the module docstring."""
+    global SERVER_PORT
+    products, orders = min(args.products, 1000), min(args.orders, 1000)
+    subprocess.run(["cargo", "build", "--release", "--example", "spin_host"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=ROOT, check=True)
+    started = []
+    redis_url, sqlite_url = args.key_value, args.sqlite
+    if not redis_url:
+        started.append(Backend("redis"))
+        redis_url = started[-1].url
+    if not sqlite_url and shutil.which("sqld"):
+        started.append(Backend("sqld"))
+        sqlite_url = started[-1].url
+    setups = [("1 instance, local SQLite file, counters in memory", 1, None, None),
+              ("2 instances, one local SQLite file, counters on Redis", 2, redis_url, None)]
+    if sqlite_url:
+        setups.append(("2 instances, libSQL server (sqld), counters on Redis", 2, redis_url, sqlite_url))
+    rows = []
+    try:
+        for setup, instances, key_value, sqlite in setups:
+            state_dir = tempfile.mkdtemp(prefix="inventory-bench-scale-")
+            servers = []
+            try:
+                for _ in range(instances):
+                    servers.append(Server(state_dir, key_value, sqlite))
+                SERVER_PORT = servers[0].port
+                status, key = request("POST", "/api/v1/auth/keys",
+                                      {"owner": "benchmark", "role": "admin",
+                                       "rate_limit_per_minute": 1_000_000}, ADMIN_KEY, port=SERVER_PORT)
+                assert status == 201, key
+                key = key["api_key"]
+                log(f"{setup}: seeding")
+                product_range = seed(products, orders, key)
+                for name, scenario, connections in SCALE_OUT_SCENARIOS:
+                    log(f"{setup}: {name} at {connections} connections for {args.duration} s")
+                    figures = run_wrk(scenario, connections, args.duration, key, product_range, servers)
+                    rows.append((setup, name, connections, figures))
+            finally:
+                for server in servers:
+                    server.stop()
+                shutil.rmtree(state_dir, ignore_errors=True)
+    finally:
+        for backend in started:
+            backend.stop()
+
+    table = ["| setup | scenario | conns | requests/s | p50 ms | p99 ms | errors | CPU busy |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for setup, name, connections, figures in rows:
+        table.append(f"| {setup} | {name} | {connections} | {figures['rps']:.0f} | "
+                     f"{figures['p50_us'] / 1000:.2f} | {figures['p99_us'] / 1000:.2f} | "
+                     f"{figures['errors']} | {figures['cpu_busy']:.0f} % |")
+    section = (f"{SCALE_OUT_HEADING}\n\n"
+               "Produced by `python3 tests/bench/bench.py --scale-out`: each setup on a fresh database "
+               f"with {products} products and {orders} orders, {args.duration} s per scenario, every "
+               "process (instances, Redis, sqld, wrk) on this one machine. With two instances, one wrk "
+               "drives each with half the connections: requests/s and errors are summed, latencies "
+               "are the slower instance's.\n\n"
+               f"Machine: {machine_description('spin_host example (wasmtime, release build)')}.\n\n"
+               + "\n".join(table) + "\n")
+    print(section)
+    old = ""
+    if os.path.exists(args.output):
+        with open(args.output) as previous:
+            old = previous.read()
+    if SCALE_OUT_HEADING in old:
+        start = old.index(SCALE_OUT_HEADING)
+        end = old.index(READING_HEADING) if READING_HEADING in old[start:] else len(old)
+        new = old[:start] + section + "\n" + old[end:]
+    elif READING_HEADING in old:
+        at = old.index(READING_HEADING)
+        new = old[:at] + section + "\n" + old[at:]
+    else:
+        new = old + "\n" + section
+    with open(args.output, "w") as output:
+        output.write(new)
+    log(f"wrote the scale-out section of {args.output}")
 
 
 if __name__ == "__main__":

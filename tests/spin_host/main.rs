@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --release --example spin_host -- --listen 127.0.0.1:3000 --state-dir DIR \
-//!     --variable admin_api_key=KEY --variable rate_limit_per_minute=N
+//!     --variable admin_api_key=KEY --variable rate_limit_per_minute=N \
+//!     [--key-value rate_limits=redis://127.0.0.1:6379] [--sqlite default=http://127.0.0.1:8080]
 //! ```
 //!
 //! Prints `Serving http://ADDR` once listening, passes the guest's stdout/stderr
@@ -25,7 +26,11 @@ usage: spin_host [--listen ADDR] [--state-dir DIR] [--variable NAME=VALUE]...
   --variable NAME=VALUE  an application variable's value (repeatable)
   --component PATH       the component to serve (default: the release build, built if missing)
   --manifest PATH        the app manifest (default <project>/spin.toml)
-  --runtime-config PATH  the runtime configuration (default <project>/runtime-config.toml)";
+  --runtime-config PATH  the runtime configuration (default <project>/runtime-config.toml)
+  --key-value LABEL=URL  put a key-value store on redis://HOST:PORT, `memory`, or a file
+                         (repeatable; overrides the runtime configuration)
+  --sqlite LABEL=URL     put a database on a libSQL server (http://HOST:PORT) or a file
+                         (repeatable; overrides the runtime configuration)";
 
 fn main() -> anyhow::Result<()> {
     let Some(config) = parse_args(std::env::args().skip(1))? else {
@@ -86,6 +91,16 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<h
             "--component" => component = Some(PathBuf::from(value)),
             "--manifest" => config.manifest = value.into(),
             "--runtime-config" => config.runtime_config = Some(value.into()),
+            "--key-value" => {
+                let (label, backend) = label_and_backend(&name, &value)?;
+                let store = host::KeyValueStoreConfig::from_override(backend);
+                config.key_value_stores.push((label.to_owned(), store));
+            }
+            "--sqlite" => {
+                let (label, backend) = label_and_backend(&name, &value)?;
+                let database = host::SqliteDatabaseConfig::from_override(backend);
+                config.sqlite_databases.push((label.to_owned(), database));
+            }
             _ => bail!("unknown option {name}\n\n{USAGE}"),
         }
     }
@@ -96,6 +111,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<h
         None => host::build_component()?,
     };
     Ok(Some(config))
+}
+
+/// `LABEL=URL` of `--key-value` and `--sqlite`.
+fn label_and_backend<'a>(option: &str, value: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
+    value
+        .split_once('=')
+        .with_context(|| format!("{option}: {value:?} is not LABEL=URL"))
 }
 
 /// Blocks until SIGINT (Ctrl-C) or SIGTERM.

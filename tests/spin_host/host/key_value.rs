@@ -1,5 +1,6 @@
 //! `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2`,
-//! with the semantics of Spin's built-in (`type = "spin"`) key-value stores.
+//! with the semantics of Spin's built-in (`type = "spin"`) key-value stores, described
+//! below, or of its Redis stores (`type = "redis"`, see `redis_store.rs`).
 //!
 //! - Only the component's `key_value_stores` labels can be opened; others are
 //!   `access-denied` from both interfaces.
@@ -28,7 +29,8 @@ use wasmtime::component::Resource;
 use super::engine::bindings::fermyon::spin::key_value as spin_kv;
 use super::engine::bindings::wasi::keyvalue::{atomics, batch, store as wasi_kv};
 use super::handle_table::HandleTable;
-use super::manifest::{App, state_file};
+use super::manifest::{App, KeyValueStoreConfig, state_file};
+use super::redis_store::{self, RedisStore};
 
 /// Spin's limit on stores (Spin and WASI together) open in one instance.
 const MAX_OPEN_STORES_PER_INSTANCE: usize = 256;
@@ -45,19 +47,33 @@ const DEFAULT_STORE_FILE: &str = "sqlite_key_value.db";
 
 /// The stores one host's component may open, by label.
 pub struct Stores {
-    by_label: HashMap<String, Arc<Database>>,
+    by_label: HashMap<String, Arc<Backend>>,
+}
+
+/// Where a store label's keys live.
+enum Backend {
+    /// Spin's own SQLite-backed store, in memory or in a file.
+    Local(Database),
+    /// A Redis server.
+    Redis(RedisStore),
 }
 
 impl Stores {
-    /// Opens the component's stores: a configured store with a `path` is that file name
-    /// in `state_dir`, one without is in memory (fresh for each started host), and an
-    /// unconfigured `default` is `sqlite_key_value.db` in `state_dir`.
+    /// Opens the component's stores: a configured local store with a `path` is that
+    /// file name in `state_dir`, one without is in memory (fresh for each started host),
+    /// an unconfigured `default` is `sqlite_key_value.db` in `state_dir`, and a Redis
+    /// store connects when the component first opens it.
     pub fn new(app: &App, state_dir: &Path) -> anyhow::Result<Self> {
         let mut by_label = HashMap::new();
         for label in &app.component.key_value_stores {
             let file = match app.runtime_config.key_value_stores.get(label) {
-                Some(config) => config
-                    .path
+                Some(KeyValueStoreConfig::Redis { url }) => {
+                    let store = RedisStore::new(url)
+                        .with_context(|| format!("key-value store {label:?}"))?;
+                    by_label.insert(label.clone(), Arc::new(Backend::Redis(store)));
+                    continue;
+                }
+                Some(KeyValueStoreConfig::Local { path }) => path
                     .as_deref()
                     .map(|path| state_file(state_dir, path))
                     .transpose()?,
@@ -69,7 +85,7 @@ impl Stores {
             };
             let database = Database::open(file.as_deref())
                 .with_context(|| format!("failed to open key-value store {label:?}"))?;
-            by_label.insert(label.clone(), Arc::new(database));
+            by_label.insert(label.clone(), Arc::new(Backend::Local(database)));
         }
         Ok(Self { by_label })
     }
@@ -117,11 +133,11 @@ const UPSERT_VALUE: &str = "INSERT INTO spin_key_value (store, key, value) VALUE
      ON CONFLICT (store, key) DO UPDATE SET value = ?3";
 const DELETE_VALUE: &str = "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2";
 
-/// An open store: a label and its database.
+/// An open store: a label and its backend.
 #[derive(Clone)]
 struct OpenStore {
     label: Arc<str>,
-    database: Arc<Database>,
+    backend: Arc<Backend>,
 }
 
 /// Why an operation failed, in words the guest gets as `other(..)`.
@@ -147,7 +163,7 @@ enum IncrementError {
     NotACounter { length: usize },
 }
 
-impl OpenStore {
+impl Database {
     fn read(
         connection: &rusqlite::Connection,
         label: &str,
@@ -159,43 +175,39 @@ impl OpenStore {
             .optional()
     }
 
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, label: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let value = self
-            .database
-            .with_connection(|connection| Self::read(connection, &self.label, key))
+            .with_connection(|connection| Self::read(connection, label, key))
             .map_err(store_error)?;
         check_size(value)
     }
 
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.database
-            .with_connection(|connection| {
-                connection
-                    .prepare_cached(UPSERT_VALUE)?
-                    .execute((&*self.label, key, value))
-            })
-            .map(drop)
-            .map_err(store_error)
+    fn set(&self, label: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.with_connection(|connection| {
+            connection
+                .prepare_cached(UPSERT_VALUE)?
+                .execute((label, key, value))
+        })
+        .map(drop)
+        .map_err(store_error)
     }
 
-    fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.database
-            .with_connection(|connection| {
-                connection
-                    .prepare_cached(DELETE_VALUE)?
-                    .execute((&*self.label, key))
-            })
-            .map(drop)
-            .map_err(store_error)
+    fn delete(&self, label: &str, key: &str) -> Result<(), StoreError> {
+        self.with_connection(|connection| {
+            connection
+                .prepare_cached(DELETE_VALUE)?
+                .execute((label, key))
+        })
+        .map(drop)
+        .map_err(store_error)
     }
 
-    fn keys(&self) -> Result<Vec<String>, StoreError> {
+    fn keys(&self, label: &str) -> Result<Vec<String>, StoreError> {
         let keys = self
-            .database
             .with_connection(|connection| {
                 connection
                     .prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1 ORDER BY key")?
-                    .query_map([&*self.label], |row| row.get::<_, String>(0))?
+                    .query_map([label], |row| row.get::<_, String>(0))?
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(store_error)?;
@@ -210,13 +222,12 @@ impl OpenStore {
     }
 
     /// The stored keys among `keys`, with their values; missing keys are left out.
-    fn get_many(&self, keys: Vec<String>) -> Result<FoundValues, StoreError> {
+    fn get_many(&self, label: &str, keys: Vec<String>) -> Result<FoundValues, StoreError> {
         let found = self
-            .database
             .with_connection(|connection| {
                 let mut found = Vec::new();
                 for key in keys {
-                    if let Some(value) = Self::read(connection, &self.label, &key)? {
+                    if let Some(value) = Self::read(connection, label, &key)? {
                         found.push((key, Some(value)));
                     }
                 }
@@ -234,41 +245,37 @@ impl OpenStore {
     }
 
     /// Sets every pair in one transaction.
-    fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
-        self.database
-            .with_connection(|connection| {
-                let transaction = connection.transaction()?;
-                for (key, value) in &pairs {
-                    transaction.prepare_cached(UPSERT_VALUE)?.execute((
-                        &*self.label,
-                        key,
-                        value,
-                    ))?;
-                }
-                transaction.commit()
-            })
-            .map_err(store_error)
+    fn set_many(&self, label: &str, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        self.with_connection(|connection| {
+            let transaction = connection.transaction()?;
+            for (key, value) in &pairs {
+                transaction
+                    .prepare_cached(UPSERT_VALUE)?
+                    .execute((label, key, value))?;
+            }
+            transaction.commit()
+        })
+        .map_err(store_error)
     }
 
-    fn delete_many(&self, keys: Vec<String>) -> Result<(), StoreError> {
-        self.database
-            .with_connection(|connection| {
-                let transaction = connection.transaction()?;
-                for key in &keys {
-                    transaction
-                        .prepare_cached(DELETE_VALUE)?
-                        .execute((&*self.label, key))?;
-                }
-                transaction.commit()
-            })
-            .map_err(store_error)
+    fn delete_many(&self, label: &str, keys: Vec<String>) -> Result<(), StoreError> {
+        self.with_connection(|connection| {
+            let transaction = connection.transaction()?;
+            for key in &keys {
+                transaction
+                    .prepare_cached(DELETE_VALUE)?
+                    .execute((label, key))?;
+            }
+            transaction.commit()
+        })
+        .map_err(store_error)
     }
 
-    fn increment(&self, key: &str, delta: i64) -> Result<i64, IncrementError> {
-        self.database.with_connection(|connection| {
+    fn increment(&self, label: &str, key: &str, delta: i64) -> Result<i64, IncrementError> {
+        self.with_connection(|connection| {
             let store = |err| IncrementError::Store(store_error(err));
             let transaction = connection.transaction().map_err(store)?;
-            let current = match Self::read(&transaction, &self.label, key).map_err(store)? {
+            let current = match Self::read(&transaction, label, key).map_err(store)? {
                 None => 0,
                 Some(bytes) => {
                     i64::from_le_bytes(<[u8; 8]>::try_from(bytes.as_slice()).map_err(|_| {
@@ -281,9 +288,7 @@ impl OpenStore {
             let new_value = current.wrapping_add(delta);
             transaction
                 .prepare_cached(UPSERT_VALUE)
-                .and_then(|mut statement| {
-                    statement.execute((&*self.label, key, new_value.to_le_bytes()))
-                })
+                .and_then(|mut statement| statement.execute((label, key, new_value.to_le_bytes())))
                 .map_err(store)?;
             transaction.commit().map_err(store)?;
             Ok(new_value)
@@ -294,24 +299,22 @@ impl OpenStore {
     /// unconditionally when `expected` is `None`); whether it did.
     fn compare_and_swap(
         &self,
+        label: &str,
         key: &str,
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<bool, StoreError> {
         let changed_rows = self
-            .database
             .with_connection(|connection| match expected {
                 Some(expected) => connection
                     .prepare_cached(
                         "UPDATE spin_key_value SET value = ?4
                          WHERE store = ?1 AND key = ?2 AND value = ?3",
                     )?
-                    .execute((&*self.label, key, expected, value)),
-                None => {
-                    connection
-                        .prepare_cached(UPSERT_VALUE)?
-                        .execute((&*self.label, key, value))
-                }
+                    .execute((label, key, expected, value)),
+                None => connection
+                    .prepare_cached(UPSERT_VALUE)?
+                    .execute((label, key, value)),
             })
             .map_err(store_error)?;
         Ok(changed_rows == 1)
@@ -325,11 +328,89 @@ fn check_size(value: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, StoreError> {
     }
 }
 
-/// A CAS handle: the key and the value `current` last read, if it was called.
+impl OpenStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match &*self.backend {
+            Backend::Local(database) => database.get(&self.label, key),
+            Backend::Redis(redis) => check_size(redis.get(key).await?),
+        }
+    }
+
+    async fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Local(database) => database.set(&self.label, key, value),
+            Backend::Redis(redis) => redis.set(key, value).await,
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Local(database) => database.delete(&self.label, key),
+            Backend::Redis(redis) => redis.delete(key).await,
+        }
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        match &*self.backend {
+            Backend::Local(database) => Ok(database.get(&self.label, key)?.is_some()),
+            Backend::Redis(redis) => redis.exists(key).await,
+        }
+    }
+
+    async fn keys(&self) -> Result<Vec<String>, StoreError> {
+        match &*self.backend {
+            Backend::Local(database) => database.keys(&self.label),
+            Backend::Redis(redis) => redis.keys().await,
+        }
+    }
+
+    async fn get_many(&self, keys: Vec<String>) -> Result<FoundValues, StoreError> {
+        match &*self.backend {
+            Backend::Local(database) => database.get_many(&self.label, keys),
+            Backend::Redis(redis) => redis.get_many(keys).await,
+        }
+    }
+
+    async fn set_many(&self, pairs: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Local(database) => database.set_many(&self.label, pairs),
+            Backend::Redis(redis) => redis.set_many(pairs).await,
+        }
+    }
+
+    async fn delete_many(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        match &*self.backend {
+            Backend::Local(database) => database.delete_many(&self.label, keys),
+            Backend::Redis(redis) => redis.delete_many(keys).await,
+        }
+    }
+
+    async fn increment(&self, key: &str, delta: i64) -> Result<i64, IncrementError> {
+        match &*self.backend {
+            Backend::Local(database) => database.increment(&self.label, key, delta),
+            Backend::Redis(redis) => redis
+                .increment(key, delta)
+                .await
+                .map_err(IncrementError::Store),
+        }
+    }
+}
+
+/// A CAS handle: its store and key, and what its backend keeps between `current` and
+/// `swap`.
 struct CompareAndSwap {
     store: OpenStore,
     key: String,
-    remembered: Option<Vec<u8>>,
+    state: CasState,
+}
+
+enum CasState {
+    /// A local store: the value `current` last read, if it was called.
+    Local { remembered: Option<Vec<u8>> },
+    /// Redis: the handle's own connection, on which `current` WATCHes the key.
+    Redis {
+        connection: redis::aio::ConnectionManager,
+    },
 }
 
 /// The key-value state of one instance: its open stores and CAS handles.
@@ -338,6 +419,16 @@ pub struct KeyValueInstance {
     /// Spin's and WASI's open stores share one table (and its capacity), as in Spin.
     open_stores: HandleTable<OpenStore>,
     compare_and_swaps: HandleTable<CompareAndSwap>,
+}
+
+/// Why `open` failed.
+enum OpenError {
+    /// The component may not open this label.
+    AccessDenied,
+    /// The instance has too many stores open.
+    TableFull,
+    /// The backend could not be reached (Redis).
+    Backend(StoreError),
 }
 
 impl KeyValueInstance {
@@ -350,14 +441,24 @@ impl KeyValueInstance {
         }
     }
 
-    /// Opens `label` if the component may; `None` when it may not.
-    fn open(&mut self, label: &str) -> Option<Result<u32, ()>> {
-        let database = self.stores.by_label.get(label)?.clone();
+    /// Opens `label` if the component may.
+    async fn open(&mut self, label: &str) -> Result<u32, OpenError> {
+        let backend = self
+            .stores
+            .by_label
+            .get(label)
+            .ok_or(OpenError::AccessDenied)?
+            .clone();
+        if let Backend::Redis(redis) = &*backend {
+            redis.open().await.map_err(OpenError::Backend)?;
+        }
         let store = OpenStore {
             label: label.into(),
-            database,
+            backend,
         };
-        Some(self.open_stores.push(store).map_err(drop))
+        self.open_stores
+            .push(store)
+            .map_err(|_| OpenError::TableFull)
     }
 
     /// The store behind a Spin handle; an unknown handle traps, as in Spin.
@@ -376,27 +477,57 @@ impl KeyValueInstance {
             .ok_or(wasi_kv::Error::NoSuchStore)
     }
 
-    /// A CAS handle for `key`, remembering nothing yet.
-    fn new_cas(&mut self, store: OpenStore, key: String) -> Result<u32, wasi_kv::Error> {
-        let cas = CompareAndSwap {
-            store,
-            key,
-            remembered: None,
+    /// A CAS handle for `key`, remembering nothing yet (on Redis: with its own
+    /// connection).
+    async fn new_cas(&mut self, store: OpenStore, key: String) -> Result<u32, wasi_kv::Error> {
+        let state = match &*store.backend {
+            Backend::Local(_) => CasState::Local { remembered: None },
+            Backend::Redis(redis) => CasState::Redis {
+                connection: redis.new_cas_connection().await.map_err(wasi_error)?,
+            },
         };
+        let cas = CompareAndSwap { store, key, state };
         self.compare_and_swaps
             .push(cas)
             .map_err(|_| wasi_kv::Error::Other("too many compare_and_swaps opened".to_owned()))
     }
 
-    /// `current`: reads the value and remembers it for `swap`.
-    fn cas_current(&mut self, rep: u32) -> Result<Option<Vec<u8>>, wasi_kv::Error> {
+    /// `current`: reads the value and remembers it for `swap` (on Redis: WATCHes it).
+    async fn cas_current(&mut self, rep: u32) -> Result<Option<Vec<u8>>, wasi_kv::Error> {
         let cas = self
             .compare_and_swaps
             .get_mut(rep)
             .ok_or_else(|| wasi_kv::Error::Other("compare and swap not found".to_owned()))?;
-        let value = cas.store.get(&cas.key).map_err(wasi_kv::Error::Other)?;
-        cas.remembered.clone_from(&value);
-        Ok(value)
+        match &mut cas.state {
+            CasState::Local { remembered } => {
+                let value = cas.store.get(&cas.key).await.map_err(wasi_error)?;
+                remembered.clone_from(&value);
+                Ok(value)
+            }
+            CasState::Redis { connection } => {
+                let value = redis_store::cas_current(connection, &cas.key)
+                    .await
+                    .map_err(wasi_error)?;
+                check_size(value).map_err(wasi_error)
+            }
+        }
+    }
+}
+
+/// The guest's view of a failed `open`, through either interface.
+fn spin_open_error(error: OpenError) -> spin_kv::Error {
+    match error {
+        OpenError::AccessDenied => spin_kv::Error::AccessDenied,
+        OpenError::TableFull => spin_kv::Error::StoreTableFull,
+        OpenError::Backend(message) => spin_kv::Error::Other(message),
+    }
+}
+
+fn wasi_open_error(error: OpenError) -> wasi_kv::Error {
+    match error {
+        OpenError::AccessDenied => wasi_kv::Error::AccessDenied,
+        OpenError::TableFull => wasi_kv::Error::Other("store table full".to_owned()),
+        OpenError::Backend(message) => wasi_kv::Error::Other(message),
     }
 }
 
@@ -415,11 +546,10 @@ impl spin_kv::HostStore for KeyValueInstance {
         &mut self,
         label: String,
     ) -> wasmtime::Result<Result<Resource<spin_kv::Store>, spin_kv::Error>> {
-        Ok(match KeyValueInstance::open(self, &label) {
-            None => Err(spin_kv::Error::AccessDenied),
-            Some(Err(())) => Err(spin_kv::Error::StoreTableFull),
-            Some(Ok(rep)) => Ok(Resource::new_own(rep)),
-        })
+        Ok(KeyValueInstance::open(self, &label)
+            .await
+            .map(Resource::new_own)
+            .map_err(spin_open_error))
     }
 
     async fn get(
@@ -427,7 +557,7 @@ impl spin_kv::HostStore for KeyValueInstance {
         store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv::Error>> {
-        Ok(self.spin_store(&store)?.get(&key).map_err(spin_error))
+        Ok(self.spin_store(&store)?.get(&key).await.map_err(spin_error))
     }
 
     async fn set(
@@ -436,10 +566,8 @@ impl spin_kv::HostStore for KeyValueInstance {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        Ok(self
-            .spin_store(&store)?
-            .set(&key, &value)
-            .map_err(spin_error))
+        let store = self.spin_store(&store)?;
+        Ok(store.set(&key, &value).await.map_err(spin_error))
     }
 
     async fn delete(
@@ -447,7 +575,8 @@ impl spin_kv::HostStore for KeyValueInstance {
         store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<(), spin_kv::Error>> {
-        Ok(self.spin_store(&store)?.delete(&key).map_err(spin_error))
+        let store = self.spin_store(&store)?;
+        Ok(store.delete(&key).await.map_err(spin_error))
     }
 
     async fn exists(
@@ -455,15 +584,16 @@ impl spin_kv::HostStore for KeyValueInstance {
         store: Resource<spin_kv::Store>,
         key: String,
     ) -> wasmtime::Result<Result<bool, spin_kv::Error>> {
-        let value = self.spin_store(&store)?.get(&key);
-        Ok(value.map(|value| value.is_some()).map_err(spin_error))
+        let store = self.spin_store(&store)?;
+        Ok(store.exists(&key).await.map_err(spin_error))
     }
 
     async fn get_keys(
         &mut self,
         store: Resource<spin_kv::Store>,
     ) -> wasmtime::Result<Result<Vec<String>, spin_kv::Error>> {
-        Ok(self.spin_store(&store)?.keys().map_err(spin_error))
+        let store = self.spin_store(&store)?;
+        Ok(store.keys().await.map_err(spin_error))
     }
 
     async fn drop(&mut self, store: Resource<spin_kv::Store>) -> wasmtime::Result<()> {
@@ -477,11 +607,10 @@ impl wasi_kv::Host for KeyValueInstance {
         &mut self,
         identifier: String,
     ) -> wasmtime::Result<Result<Resource<wasi_kv::Bucket>, wasi_kv::Error>> {
-        Ok(match KeyValueInstance::open(self, &identifier) {
-            None => Err(wasi_kv::Error::AccessDenied),
-            Some(Err(())) => Err(wasi_kv::Error::Other("store table full".to_owned())),
-            Some(Ok(rep)) => Ok(Resource::new_own(rep)),
-        })
+        Ok(KeyValueInstance::open(self, &identifier)
+            .await
+            .map(Resource::new_own)
+            .map_err(wasi_open_error))
     }
 }
 
@@ -491,9 +620,11 @@ impl wasi_kv::HostBucket for KeyValueInstance {
         bucket: Resource<wasi_kv::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
-        Ok(self
-            .bucket(&bucket)
-            .and_then(|store| store.get(&key).map_err(wasi_error)))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.get(&key).await.map_err(wasi_error))
     }
 
     async fn set(
@@ -502,9 +633,11 @@ impl wasi_kv::HostBucket for KeyValueInstance {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        Ok(self
-            .bucket(&bucket)
-            .and_then(|store| store.set(&key, &value).map_err(wasi_error)))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.set(&key, &value).await.map_err(wasi_error))
     }
 
     async fn delete(
@@ -512,9 +645,11 @@ impl wasi_kv::HostBucket for KeyValueInstance {
         bucket: Resource<wasi_kv::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        Ok(self
-            .bucket(&bucket)
-            .and_then(|store| store.delete(&key).map_err(wasi_error)))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.delete(&key).await.map_err(wasi_error))
     }
 
     async fn exists(
@@ -522,12 +657,11 @@ impl wasi_kv::HostBucket for KeyValueInstance {
         bucket: Resource<wasi_kv::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<bool, wasi_kv::Error>> {
-        Ok(self.bucket(&bucket).and_then(|store| {
-            store
-                .get(&key)
-                .map(|value| value.is_some())
-                .map_err(wasi_error)
-        }))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.exists(&key).await.map_err(wasi_error))
     }
 
     async fn list_keys(
@@ -540,10 +674,15 @@ impl wasi_kv::HostBucket for KeyValueInstance {
                 "list_keys: cursor not supported".to_owned(),
             )));
         }
-        Ok(self.bucket(&bucket).and_then(|store| {
-            let keys = store.keys().map_err(wasi_error)?;
-            Ok(wasi_kv::KeyResponse { keys, cursor: None })
-        }))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store
+            .keys()
+            .await
+            .map(|keys| wasi_kv::KeyResponse { keys, cursor: None })
+            .map_err(wasi_error))
     }
 
     async fn drop(&mut self, bucket: Resource<wasi_kv::Bucket>) -> wasmtime::Result<()> {
@@ -558,9 +697,11 @@ impl batch::Host for KeyValueInstance {
         bucket: Resource<wasi_kv::Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<FoundValues, wasi_kv::Error>> {
-        Ok(self
-            .bucket(&bucket)
-            .and_then(|store| store.get_many(keys).map_err(wasi_error)))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.get_many(keys).await.map_err(wasi_error))
     }
 
     async fn set_many(
@@ -568,9 +709,11 @@ impl batch::Host for KeyValueInstance {
         bucket: Resource<wasi_kv::Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        Ok(self
-            .bucket(&bucket)
-            .and_then(|store| store.set_many(key_values).map_err(wasi_error)))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.set_many(key_values).await.map_err(wasi_error))
     }
 
     async fn delete_many(
@@ -578,9 +721,11 @@ impl batch::Host for KeyValueInstance {
         bucket: Resource<wasi_kv::Bucket>,
         keys: Vec<String>,
     ) -> wasmtime::Result<Result<(), wasi_kv::Error>> {
-        Ok(self
-            .bucket(&bucket)
-            .and_then(|store| store.delete_many(keys).map_err(wasi_error)))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.delete_many(keys).await.map_err(wasi_error))
     }
 }
 
@@ -590,17 +735,18 @@ impl atomics::HostCas for KeyValueInstance {
         bucket: Resource<wasi_kv::Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<Resource<atomics::Cas>, wasi_kv::Error>> {
-        Ok(self
-            .bucket(&bucket)
-            .and_then(|store| self.new_cas(store, key))
-            .map(Resource::new_own))
+        let store = match self.bucket(&bucket) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(self.new_cas(store, key).await.map(Resource::new_own))
     }
 
     async fn current(
         &mut self,
         cas: Resource<atomics::Cas>,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, wasi_kv::Error>> {
-        Ok(self.cas_current(cas.rep()))
+        Ok(self.cas_current(cas.rep()).await)
     }
 
     async fn drop(&mut self, cas: Resource<atomics::Cas>) -> wasmtime::Result<()> {
@@ -620,7 +766,7 @@ impl atomics::Host for KeyValueInstance {
             Ok(store) => store,
             Err(err) => return Ok(Err(err)),
         };
-        match store.increment(&key, delta) {
+        match store.increment(&key, delta).await {
             Ok(value) => Ok(Ok(value)),
             Err(IncrementError::Store(message)) => Ok(Err(wasi_error(message))),
             Err(IncrementError::NotACounter { length }) => Err(wasmtime::format_err!(
@@ -642,15 +788,25 @@ impl atomics::Host for KeyValueInstance {
                 "invalid compare and swap".to_owned(),
             ))));
         };
-        let swapped = cas
-            .store
-            .compare_and_swap(&cas.key, cas.remembered.as_deref(), &value);
+        let swapped = match (&*cas.store.backend, &cas.state) {
+            (Backend::Local(database), CasState::Local { remembered }) => database
+                .compare_and_swap(&cas.store.label, &cas.key, remembered.as_deref(), &value)
+                .map_err(|message| atomics::CasError::StoreError(wasi_error(message))),
+            // Spin reports every Redis swap failure as `cas-failed`, never a store error.
+            (Backend::Redis(_), CasState::Redis { connection }) => {
+                Ok(redis_store::cas_swap(connection, &cas.key, value)
+                    .await
+                    .is_ok())
+            }
+            _ => unreachable!("a CAS handle's state always matches its store's backend"),
+        };
         Ok(match swapped {
             Ok(true) => Ok(()),
-            Ok(false) => self
-                .retry_handle(cas)
-                .and_then(|retry| Err(atomics::CasError::CasFailed(Resource::new_own(retry)))),
-            Err(message) => Err(atomics::CasError::StoreError(wasi_error(message))),
+            Ok(false) => match self.retry_handle(cas).await {
+                Ok(retry) => Err(atomics::CasError::CasFailed(Resource::new_own(retry))),
+                Err(error) => Err(error),
+            },
+            Err(error) => Err(error),
         })
     }
 }
@@ -659,11 +815,13 @@ impl KeyValueInstance {
     /// After a failed swap: a new handle for the same key, primed with the current value
     /// so that swapping again succeeds unless the value changes again. Failing to make it
     /// is a store error, as in Spin.
-    fn retry_handle(&mut self, failed: CompareAndSwap) -> Result<u32, atomics::CasError> {
+    async fn retry_handle(&mut self, failed: CompareAndSwap) -> Result<u32, atomics::CasError> {
         let rep = self
             .new_cas(failed.store, failed.key)
+            .await
             .map_err(atomics::CasError::StoreError)?;
         self.cas_current(rep)
+            .await
             .map_err(atomics::CasError::StoreError)?;
         Ok(rep)
     }

@@ -1,9 +1,9 @@
 //! Reading `spin.toml` and the runtime configuration file.
 //!
 //! Only what the test host implements is accepted: one component behind a single
-//! catch-all (`/...`) HTTP route, no outbound HTTP, and `spin`-type SQLite databases and
-//! key-value stores. Anything else fails `start`, so the host can never silently serve an
-//! app differently from Spin.
+//! catch-all (`/...`) HTTP route, no outbound HTTP, SQLite databases of `type = "spin"`
+//! or `"libsql"` and key-value stores of `type = "spin"` or `"redis"`. Anything else
+//! fails `start`, so the host can never silently serve an app differently from Spin.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,18 +46,74 @@ pub struct RuntimeConfig {
     pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
 }
 
-/// A `[sqlite_database.<label>]` of `type = "spin"`.
-pub struct SqliteDatabaseConfig {
-    /// The database file; `None` makes every connection a fresh in-memory database.
-    pub path: Option<PathBuf>,
-    /// Whether `ATTACH` may name a file (Spin denies it by default).
-    pub allow_attach_file: bool,
+/// A `[sqlite_database.<label>]`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqliteDatabaseConfig {
+    /// `type = "spin"`: SQLite in this process.
+    Local {
+        /// The database file; `None` makes every connection a fresh in-memory database.
+        path: Option<PathBuf>,
+        /// Whether `ATTACH` may name a file (Spin denies it by default).
+        allow_attach_file: bool,
+    },
+    /// `type = "libsql"`: a libSQL server (sqld, Turso) reached over HTTP.
+    LibSql {
+        /// The server's `http://` or `https://` URL.
+        url: String,
+        /// The auth token (any value for a local sqld without auth).
+        token: String,
+    },
 }
 
-/// A `[key_value_store.<label>]` of `type = "spin"`.
-pub struct KeyValueStoreConfig {
-    /// The store's file; `None` keeps the store in memory.
-    pub path: Option<PathBuf>,
+/// A `[key_value_store.<label>]`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyValueStoreConfig {
+    /// `type = "spin"`: SQLite-backed, in this process.
+    Local {
+        /// The store's file; `None` keeps the store in memory.
+        path: Option<PathBuf>,
+    },
+    /// `type = "redis"`: a Redis server.
+    Redis {
+        /// `redis://host:port[/db]`.
+        url: String,
+    },
+}
+
+impl SqliteDatabaseConfig {
+    /// The backend a `--sqlite LABEL=URL` override names: libSQL for an `http(s)://`
+    /// URL (no auth token), else a file in the state directory.
+    pub fn from_override(value: &str) -> Self {
+        if value.starts_with("http://") || value.starts_with("https://") {
+            Self::LibSql {
+                url: value.to_owned(),
+                token: String::new(),
+            }
+        } else {
+            Self::Local {
+                path: Some(PathBuf::from(value)),
+                allow_attach_file: false,
+            }
+        }
+    }
+}
+
+impl KeyValueStoreConfig {
+    /// The backend a `--key-value LABEL=URL` override names: Redis for a `redis://`
+    /// URL, memory for `memory`, else a file in the state directory.
+    pub fn from_override(value: &str) -> Self {
+        if value.starts_with("redis://") || value.starts_with("rediss://") {
+            Self::Redis {
+                url: value.to_owned(),
+            }
+        } else if value == "memory" {
+            Self::Local { path: None }
+        } else {
+            Self::Local {
+                path: Some(PathBuf::from(value)),
+            }
+        }
+    }
 }
 
 /// The component keys the host understands; the others change behaviour it does not
@@ -213,34 +269,55 @@ impl RuntimeConfig {
             .into_iter()
             .flatten()
         {
-            let config = spin_type_config(config, &format!("sqlite_database.{label}"))?;
-            sqlite_databases.insert(
-                label.clone(),
-                SqliteDatabaseConfig {
-                    path: optional_path(config, "path", label)?,
-                    allow_attach_file: match config.get("allow_attach_file") {
-                        Some(allow) => allow.as_bool().with_context(|| {
-                            format!("sqlite_database.{label}.allow_attach_file must be a boolean")
-                        })?,
-                        None => false,
-                    },
-                },
-            );
-            reject_unknown_keys(config, &["type", "path", "allow_attach_file"], label)?;
+            let name = format!("sqlite_database.{label}");
+            let (kind, config) = typed_config(config, &name)?;
+            let database = match kind {
+                "spin" => {
+                    reject_unknown_keys(config, &["type", "path", "allow_attach_file"], label)?;
+                    SqliteDatabaseConfig::Local {
+                        path: optional_path(config, "path", label)?,
+                        allow_attach_file: match config.get("allow_attach_file") {
+                            Some(allow) => allow.as_bool().with_context(|| {
+                                format!("{name}.allow_attach_file must be a boolean")
+                            })?,
+                            None => false,
+                        },
+                    }
+                }
+                "libsql" => {
+                    reject_unknown_keys(config, &["type", "url", "token"], label)?;
+                    SqliteDatabaseConfig::LibSql {
+                        url: required_str(config, "url", &name)?,
+                        token: required_str(config, "token", &name)?,
+                    }
+                }
+                other => bail!("{name}: type {other:?} is not supported by the test host"),
+            };
+            sqlite_databases.insert(label.clone(), database);
         }
         let mut key_value_stores = BTreeMap::new();
         for (label, config) in optional_table(table, "key_value_store")?
             .into_iter()
             .flatten()
         {
-            let config = spin_type_config(config, &format!("key_value_store.{label}"))?;
-            key_value_stores.insert(
-                label.clone(),
-                KeyValueStoreConfig {
-                    path: optional_path(config, "path", label)?,
-                },
-            );
-            reject_unknown_keys(config, &["type", "path"], label)?;
+            let name = format!("key_value_store.{label}");
+            let (kind, config) = typed_config(config, &name)?;
+            let store = match kind {
+                "spin" => {
+                    reject_unknown_keys(config, &["type", "path"], label)?;
+                    KeyValueStoreConfig::Local {
+                        path: optional_path(config, "path", label)?,
+                    }
+                }
+                "redis" => {
+                    reject_unknown_keys(config, &["type", "url"], label)?;
+                    KeyValueStoreConfig::Redis {
+                        url: required_str(config, "url", &name)?,
+                    }
+                }
+                other => bail!("{name}: type {other:?} is not supported by the test host"),
+            };
+            key_value_stores.insert(label.clone(), store);
         }
         Ok(Self {
             sqlite_databases,
@@ -249,18 +326,22 @@ impl RuntimeConfig {
     }
 }
 
-/// A store or database table, which must be of Spin's built-in `type = "spin"`.
-fn spin_type_config<'a>(config: &'a Value, name: &str) -> anyhow::Result<&'a Table> {
+/// A store or database table and its `type`.
+fn typed_config<'a>(config: &'a Value, name: &str) -> anyhow::Result<(&'a str, &'a Table)> {
     let config = config
         .as_table()
         .with_context(|| format!("[{name}] must be a table"))?;
     let kind = config
         .get("type")
         .with_context(|| format!("{name}.type is missing"))?;
-    if as_str(kind, &format!("{name}.type"))? != "spin" {
-        bail!("{name}: only type = \"spin\" is supported by the test host");
-    }
-    Ok(config)
+    Ok((as_str(kind, &format!("{name}.type"))?, config))
+}
+
+fn required_str(config: &Table, key: &str, name: &str) -> anyhow::Result<String> {
+    let value = config
+        .get(key)
+        .with_context(|| format!("{name}.{key} is missing"))?;
+    Ok(as_str(value, &format!("{name}.{key}"))?.to_owned())
 }
 
 /// Where a store or database configured with `path` lives: the path's file name inside

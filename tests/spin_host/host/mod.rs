@@ -18,7 +18,9 @@ mod engine;
 mod guest_output;
 mod handle_table;
 mod key_value;
+mod libsql_connection;
 mod manifest;
+mod redis_store;
 mod request_state;
 mod server;
 mod sqlite;
@@ -33,6 +35,7 @@ use anyhow::Context as _;
 use tokio::sync::oneshot;
 
 pub use build::build_component;
+pub use manifest::{KeyValueStoreConfig, SqliteDatabaseConfig};
 
 use guest_output::GuestOutput;
 
@@ -54,6 +57,12 @@ pub struct HostConfig {
     pub manifest: PathBuf,
     /// The runtime configuration file, like `spin up --runtime-config-file`.
     pub runtime_config: Option<PathBuf>,
+    /// Databases that replace the runtime configuration's, by label: what a
+    /// `[sqlite_database.<label>]` table would say.
+    pub sqlite_databases: Vec<(String, SqliteDatabaseConfig)>,
+    /// Key-value stores that replace the runtime configuration's, by label: what a
+    /// `[key_value_store.<label>]` table would say.
+    pub key_value_stores: Vec<(String, KeyValueStoreConfig)>,
     /// Collect the guest's stdout and stderr (and the host's own error reports) for
     /// [`RunningHost::logs`] instead of writing them to this process's stdout/stderr.
     pub capture_logs: bool,
@@ -77,6 +86,8 @@ impl HostConfig {
             component: build::default_component_path(),
             manifest: build::project_dir().join("spin.toml"),
             runtime_config: Some(build::project_dir().join("runtime-config.toml")),
+            sqlite_databases: Vec::new(),
+            key_value_stores: Vec::new(),
             capture_logs: true,
         }
     }
@@ -125,7 +136,14 @@ impl Drop for RunningHost {
 /// required variable has no value, a store or database label is not configured, or the
 /// component cannot be compiled or linked.
 pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
-    let app = manifest::App::load(&config.manifest, config.runtime_config.as_deref())?;
+    let mut app = manifest::App::load(&config.manifest, config.runtime_config.as_deref())?;
+    let runtime_config = &mut app.runtime_config;
+    for (label, database) in &config.sqlite_databases {
+        (runtime_config.sqlite_databases).insert(label.clone(), database.clone());
+    }
+    for (label, store) in &config.key_value_stores {
+        (runtime_config.key_value_stores).insert(label.clone(), store.clone());
+    }
     let variables = variables::Variables::new(&app, &config.variables)?;
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
         format!(

@@ -1,4 +1,6 @@
-//! `spin:sqlite/sqlite@3.0.0` on rusqlite, with the semantics of Spin's in-process SQLite.
+//! `spin:sqlite/sqlite@3.0.0` on rusqlite, with the semantics of Spin's in-process SQLite
+//! (described below), or on a libSQL server (`type = "libsql"`, see
+//! `libsql_connection.rs`).
 //!
 //! - Only the component's `sqlite_databases` labels can be opened; others are
 //!   `access-denied`.
@@ -26,7 +28,8 @@ use super::engine::bindings::spin::sqlite::sqlite::{
     Connection, Error, Host, HostConnection, QueryResult, RowResult, Value,
 };
 use super::handle_table::HandleTable;
-use super::manifest::{App, state_file};
+use super::libsql_connection::LibSqlConnection;
+use super::manifest::{App, SqliteDatabaseConfig, state_file};
 
 /// Spin's limit on open connections per instance.
 const MAX_CONNECTIONS_PER_INSTANCE: usize = 256;
@@ -44,10 +47,16 @@ pub struct Databases {
 }
 
 /// How to open connections to one database.
-struct Database {
-    /// The database file; `None` gives every connection its own empty in-memory database.
-    file: Option<PathBuf>,
-    allow_attach_file: bool,
+enum Database {
+    /// SQLite in this process.
+    Local {
+        /// The database file; `None` gives every connection its own empty in-memory
+        /// database.
+        file: Option<PathBuf>,
+        allow_attach_file: bool,
+    },
+    /// A libSQL server.
+    LibSql { url: String, token: String },
 }
 
 impl Databases {
@@ -59,15 +68,21 @@ impl Databases {
         let mut by_label = HashMap::new();
         for label in &app.component.sqlite_databases {
             let database = match app.runtime_config.sqlite_databases.get(label) {
-                Some(config) => Database {
-                    file: config
-                        .path
+                Some(SqliteDatabaseConfig::Local {
+                    path,
+                    allow_attach_file,
+                }) => Database::Local {
+                    file: path
                         .as_deref()
                         .map(|path| state_file(state_dir, path))
                         .transpose()?,
-                    allow_attach_file: config.allow_attach_file,
+                    allow_attach_file: *allow_attach_file,
                 },
-                None if label == "default" => Database {
+                Some(SqliteDatabaseConfig::LibSql { url, token }) => Database::LibSql {
+                    url: url.clone(),
+                    token: token.clone(),
+                },
+                None if label == "default" => Database::Local {
                     file: Some(state_dir.join(DEFAULT_DATABASE_FILE)),
                     allow_attach_file: false,
                 },
@@ -82,17 +97,19 @@ impl Databases {
     }
 }
 
-impl Database {
-    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
-        let connection = match &self.file {
-            Some(file) => rusqlite::Connection::open(file)?,
-            None => rusqlite::Connection::open_in_memory()?,
-        };
-        if !self.allow_attach_file {
-            connection.authorizer(Some(deny_attaching_files));
-        }
-        Ok(connection)
+/// Opens a local database file (or a fresh in-memory database).
+fn connect_local(
+    file: Option<&Path>,
+    allow_attach_file: bool,
+) -> rusqlite::Result<rusqlite::Connection> {
+    let connection = match file {
+        Some(file) => rusqlite::Connection::open(file)?,
+        None => rusqlite::Connection::open_in_memory()?,
+    };
+    if !allow_attach_file {
+        connection.authorizer(Some(deny_attaching_files));
     }
+    Ok(connection)
 }
 
 /// SQLite authorizer allowing everything except `ATTACH` of a named file.
@@ -106,10 +123,17 @@ fn deny_attaching_files(context: AuthContext<'_>) -> Authorization {
 }
 
 /// One connection as the guest sees it. Like Spin, `open` only checks the label: the
-/// SQLite connection is made by the first call that needs it, on the calling thread, and
-/// kept for the handle's life.
-struct LazyConnection {
-    database: Arc<Database>,
+/// SQLite connection (or libSQL client) is made by the first call that needs it, on the
+/// calling thread, and kept for the handle's life.
+enum LazyConnection {
+    Local(LocalConnection),
+    LibSql(LibSqlConnection),
+}
+
+/// A connection to a local database file, made on first use.
+struct LocalConnection {
+    file: Option<PathBuf>,
+    allow_attach_file: bool,
     connection: OnceLock<OpenConnection>,
 }
 
@@ -118,12 +142,42 @@ struct LazyConnection {
 type OpenConnection = Arc<Mutex<rusqlite::Connection>>;
 
 impl LazyConnection {
+    fn new(database: &Database) -> Self {
+        match database {
+            Database::Local {
+                file,
+                allow_attach_file,
+            } => Self::Local(LocalConnection {
+                file: file.clone(),
+                allow_attach_file: *allow_attach_file,
+                connection: OnceLock::new(),
+            }),
+            Database::LibSql { url, token } => Self::LibSql(LibSqlConnection::new(url, token)),
+        }
+    }
+}
+
+impl LocalConnection {
     fn connected(&self) -> Result<OpenConnection, Error> {
         if let Some(connection) = self.connection.get() {
             return Ok(connection.clone());
         }
-        let connection = Arc::new(Mutex::new(self.database.connect().map_err(io_error)?));
-        Ok(self.connection.get_or_init(|| connection).clone())
+        let connection =
+            connect_local(self.file.as_deref(), self.allow_attach_file).map_err(io_error)?;
+        Ok(self
+            .connection
+            .get_or_init(|| Arc::new(Mutex::new(connection)))
+            .clone())
+    }
+
+    /// Reads a field of the connection (nothing blocks); a trap when the database cannot
+    /// be opened.
+    fn read<R>(&self, read: impl FnOnce(&rusqlite::Connection) -> R) -> wasmtime::Result<R> {
+        let connection = self
+            .connected()
+            .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}"))?;
+        let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(read(&connection))
     }
 }
 
@@ -148,15 +202,10 @@ impl SqliteInstance {
         self.connections.get(handle.rep()).cloned()
     }
 
-    /// The connection behind `handle`, connecting it if this is its first use; a trap
-    /// for a stale handle or a database that cannot be opened.
-    fn connected(&self, handle: &Resource<Connection>) -> wasmtime::Result<OpenConnection> {
-        let connection = self
-            .connection(handle)
-            .ok_or_else(|| wasmtime::format_err!("invalid sqlite connection"))?;
-        connection
-            .connected()
-            .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}"))
+    /// The connection behind `handle`; a trap for a stale handle, as in Spin.
+    fn live_connection(&self, handle: &Resource<Connection>) -> wasmtime::Result<SharedConnection> {
+        self.connection(handle)
+            .ok_or_else(|| wasmtime::format_err!("invalid sqlite connection"))
     }
 }
 
@@ -174,10 +223,7 @@ impl HostConnection for SqliteInstance {
         if self.connections.is_full() {
             return Ok(Err(too_many_connections()));
         }
-        let connection = Arc::new(LazyConnection {
-            database,
-            connection: OnceLock::new(),
-        });
+        let connection = Arc::new(LazyConnection::new(&database));
         Ok(self
             .connections
             .push(connection)
@@ -194,12 +240,19 @@ impl HostConnection for SqliteInstance {
         let Some(connection) = self.connection(&handle) else {
             return Ok(Err(Error::InvalidConnection));
         };
-        let connection = match connection.connected() {
-            Ok(connection) => connection,
-            Err(err) => return Ok(Err(err)),
+        let local = match &*connection {
+            LazyConnection::LibSql(libsql) => {
+                return Ok(libsql
+                    .execute(&statement, parameters, MAX_RESULT_BYTES)
+                    .await);
+            }
+            LazyConnection::Local(local) => match local.connected() {
+                Ok(local) => local,
+                Err(err) => return Ok(Err(err)),
+            },
         };
         let result = tokio::task::spawn_blocking(move || {
-            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            let connection = local.lock().unwrap_or_else(PoisonError::into_inner);
             run_statement(&connection, &statement, parameters)
         })
         .await?;
@@ -207,22 +260,23 @@ impl HostConnection for SqliteInstance {
     }
 
     async fn last_insert_rowid(&mut self, handle: Resource<Connection>) -> wasmtime::Result<i64> {
-        let connection = self.connected(&handle)?;
-        // Reads a field of the connection: nothing blocks.
-        let rowid = connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .last_insert_rowid();
-        Ok(rowid)
+        match &*self.live_connection(&handle)? {
+            LazyConnection::Local(local) => local.read(rusqlite::Connection::last_insert_rowid),
+            LazyConnection::LibSql(libsql) => libsql
+                .last_insert_rowid()
+                .await
+                .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}")),
+        }
     }
 
     async fn changes(&mut self, handle: Resource<Connection>) -> wasmtime::Result<u64> {
-        let connection = self.connected(&handle)?;
-        let changes = connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .changes();
-        Ok(changes)
+        match &*self.live_connection(&handle)? {
+            LazyConnection::Local(local) => local.read(rusqlite::Connection::changes),
+            LazyConnection::LibSql(libsql) => libsql
+                .changes()
+                .await
+                .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}")),
+        }
     }
 
     async fn drop(&mut self, handle: Resource<Connection>) -> wasmtime::Result<()> {
@@ -303,7 +357,7 @@ fn from_sqlite_value(value: rusqlite::types::ValueRef<'_>) -> Result<Value, Erro
 }
 
 /// The host memory a value takes, as Spin counts it against [`MAX_RESULT_BYTES`].
-fn value_size(value: &Value) -> usize {
+pub(super) fn value_size(value: &Value) -> usize {
     std::mem::size_of::<Value>()
         + match value {
             Value::Text(text) => text.len(),

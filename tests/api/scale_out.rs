@@ -1,0 +1,460 @@
+//! Scale-out: two host processes serving one SQLite file and one Redis (the counters),
+//! as two `spin up` processes or two replicas would. Requests alternate between the
+//! instances; together they must behave exactly like one.
+//!
+//! The Redis is `REDIS_URL`'s when set (`.ci/run` starts one), else a `redis-server`
+//! from PATH started for the test. These tests start their own hosts, so they always run
+//! locally, even when the rest of the suite targets a live server. The last tests check
+//! what an instance does when its database server cannot be reached, and that the
+//! deployment configurations in `deploy/` are ones Spin accepts.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::{
+    count, expect_json, rate_limit_reset_seconds, redis_url, statuses_of, unique_suffix,
+};
+use crate::host::{HostConfig, RunningHost, SqliteDatabaseConfig};
+use crate::host_process::HostProcess;
+
+/// A Redis for one test, stopped on drop if this test started it.
+struct TestRedis {
+    url: String,
+    server: Option<Child>,
+}
+
+impl TestRedis {
+    fn start() -> Self {
+        if let Some(url) = redis_url() {
+            return Self { url, server: None };
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let server = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "the scale-out tests need Redis: set REDIS_URL, or install redis-server \
+                 (Debian: apt-get install redis-server)",
+            );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            url: format!("redis://127.0.0.1:{port}"),
+            server: Some(server),
+        }
+    }
+
+    /// The keys matching `pattern`, read straight from Redis.
+    async fn keys(&self, pattern: &str) -> Vec<String> {
+        let client = redis::Client::open(self.url.as_str()).expect("Redis URL");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connecting to Redis");
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query_async(&mut connection)
+            .await
+            .expect("KEYS");
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for TestRedis {
+    fn drop(&mut self) {
+        if let Some(server) = &mut self.server {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
+    }
+}
+
+/// Two instances on one database file and one Redis.
+struct TwoInstances {
+    instances: [HostProcess; 2],
+    bootstrap_key: String,
+    /// An admin key minted through the first instance.
+    admin_key: String,
+    client: reqwest::Client,
+    state_dir: PathBuf,
+    redis: TestRedis,
+}
+
+impl TwoInstances {
+    /// Starts both instances on a fresh state directory; no request has been made yet.
+    fn start_bare() -> Self {
+        let state_dir =
+            std::env::temp_dir().join(format!("inventory-api-scale-out-{}", unique_suffix()));
+        std::fs::create_dir_all(&state_dir).expect("creating the state directory");
+        let redis = TestRedis::start();
+        let bootstrap_key = format!("bootstrap-{}", unique_suffix());
+        let args = [format!("--key-value=rate_limits={}", redis.url)];
+        let instances = [
+            HostProcess::start(&state_dir, &bootstrap_key, &args),
+            HostProcess::start(&state_dir, &bootstrap_key, &args),
+        ];
+        Self {
+            instances,
+            admin_key: bootstrap_key.clone(),
+            bootstrap_key,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("HTTP client"),
+            state_dir,
+            redis,
+        }
+    }
+
+    /// Starts both instances and mints an admin key for the test.
+    async fn start() -> Self {
+        let mut cluster = Self::start_bare();
+        cluster.admin_key = cluster.create_key("admin", None).await.0;
+        cluster
+    }
+
+    /// A request to instance `index % 2`.
+    fn request(&self, index: usize, method: Method, path: &str, key: &str) -> RequestBuilder {
+        let instance = &self.instances[index % 2];
+        self.client
+            .request(method, format!("{}{path}", instance.base_url))
+            .header("X-API-Key", key)
+    }
+
+    async fn send(builder: RequestBuilder) -> Response {
+        builder
+            .send()
+            .await
+            .expect("the request reached an instance")
+    }
+
+    /// Creates a key through the first instance with the admin key: (secret, id).
+    async fn create_key(&self, role: &str, limit: Option<u32>) -> (String, i64) {
+        let mut body = json!({ "owner": format!("scale-{}", unique_suffix()), "role": role });
+        if let Some(limit) = limit {
+            body["rate_limit_per_minute"] = json!(limit);
+        }
+        let response = Self::send(
+            self.request(0, Method::POST, "/api/v1/auth/keys", &self.admin_key)
+                .json(&body),
+        )
+        .await;
+        let body = expect_json(response, 201).await;
+        (
+            body["api_key"].as_str().expect("api_key").to_owned(),
+            body["id"].as_i64().expect("id"),
+        )
+    }
+
+    /// A product with `stock` units, created through the second instance.
+    async fn product(&self, stock: i64) -> i64 {
+        let body = json!({
+            "sku": format!("SCALE-{}", unique_suffix()),
+            "name": "Scale-out widget",
+            "price": 2.5,
+            "stock_quantity": stock,
+        });
+        let response = Self::send(
+            self.request(1, Method::POST, "/api/v1/products", &self.admin_key)
+                .json(&body),
+        )
+        .await;
+        expect_json(response, 201).await["id"].as_i64().expect("id")
+    }
+
+    async fn stock_of(&self, product: i64) -> i64 {
+        let path = format!("/api/v1/products/{product}");
+        let response = Self::send(self.request(0, Method::GET, &path, &self.admin_key)).await;
+        expect_json(response, 200).await["stock_quantity"]
+            .as_i64()
+            .expect("stock_quantity")
+    }
+
+    /// Waits until the rate-limit window has at least `needed` seconds left.
+    async fn wait_for_room_in_window(&self, needed: u64) {
+        let response =
+            Self::send(self.request(0, Method::GET, "/api/v1/auth/me", &self.admin_key)).await;
+        let left = rate_limit_reset_seconds(&response).expect("RateLimit header");
+        if left < needed {
+            tokio::time::sleep(Duration::from_secs(left + 1)).await;
+        }
+    }
+}
+
+impl Drop for TwoInstances {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+fn order_body(product: i64) -> Value {
+    json!({
+        "customer_name": "Scale Out",
+        "customer_email": "scale@example.com",
+        "items": [{ "product_id": product, "quantity": 1 }],
+    })
+}
+
+#[tokio::test]
+async fn two_instances_sell_exactly_the_stock_under_200_concurrent_orders() {
+    let cluster = TwoInstances::start().await;
+    let product = cluster.product(50).await;
+    let body = order_body(product);
+    let orders = (0..200).map(|index| {
+        TwoInstances::send(
+            cluster
+                .request(index, Method::POST, "/api/v1/orders", &cluster.admin_key)
+                .json(&body),
+        )
+    });
+    let statuses = statuses_of(orders).await;
+    assert_eq!(count(&statuses, 201), 50, "{statuses:?}");
+    assert_eq!(count(&statuses, 409), 150, "{statuses:?}");
+    assert_eq!(cluster.stock_of(product).await, 0);
+}
+
+#[tokio::test]
+async fn a_limit_of_n_admits_exactly_n_of_2n_concurrent_requests_across_instances() {
+    let cluster = TwoInstances::start().await;
+    cluster.wait_for_room_in_window(30).await;
+    for limit in [1, 3, 25] {
+        let (key, _) = cluster.create_key("viewer", Some(limit)).await;
+        let requests = (0..2 * limit as usize).map(|index| {
+            TwoInstances::send(cluster.request(index, Method::GET, "/api/v1/auth/me", &key))
+        });
+        let statuses = statuses_of(requests).await;
+        assert_eq!(
+            count(&statuses, 200),
+            limit as usize,
+            "limit {limit}: {statuses:?}"
+        );
+        assert_eq!(
+            count(&statuses, 429),
+            limit as usize,
+            "limit {limit}: {statuses:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_limit_of_n_admits_exactly_n_sequential_requests_across_instances() {
+    let cluster = TwoInstances::start().await;
+    cluster.wait_for_room_in_window(30).await;
+    for limit in [1, 2, 7] {
+        let (key, _) = cluster.create_key("viewer", Some(limit)).await;
+        let mut statuses = Vec::new();
+        for index in 0..limit as usize + 2 {
+            let response =
+                TwoInstances::send(cluster.request(index, Method::GET, "/api/v1/auth/me", &key))
+                    .await;
+            statuses.push(response.status().as_u16());
+        }
+        let mut expected = vec![200; limit as usize];
+        expected.extend([429, 429]);
+        assert_eq!(statuses, expected, "limit {limit}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_revoked_through_one_instance_is_refused_by_the_other_at_once() {
+    let cluster = TwoInstances::start().await;
+    let (key, id) = cluster.create_key("viewer", None).await;
+    for index in 0..2 {
+        let response =
+            TwoInstances::send(cluster.request(index, Method::GET, "/api/v1/auth/me", &key)).await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let path = format!("/api/v1/auth/keys/{id}");
+    let response =
+        TwoInstances::send(cluster.request(0, Method::DELETE, &path, &cluster.admin_key)).await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let response =
+        TwoInstances::send(cluster.request(1, Method::GET, "/api/v1/auth/me", &key)).await;
+    assert_eq!(response.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn one_idempotency_key_sent_to_both_instances_at_once_places_one_order() {
+    let cluster = TwoInstances::start().await;
+    let product = cluster.product(100).await;
+    let body = order_body(product);
+    let idempotency_key = format!("both-{}", unique_suffix());
+    let requests = (0..10).map(|index| {
+        TwoInstances::send(
+            cluster
+                .request(index, Method::POST, "/api/v1/orders", &cluster.admin_key)
+                .header("Idempotency-Key", &idempotency_key)
+                .json(&body),
+        )
+    });
+    let mut ids = Vec::new();
+    for response in join_all(requests).await {
+        let order = expect_json(response, 201).await;
+        ids.push(order["id"].as_str().expect("order id").to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every response names the same order: {ids:?}");
+    assert_eq!(cluster.stock_of(product).await, 99, "stock taken once");
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_to_both_instances_migrate_an_empty_database_once() {
+    let cluster = TwoInstances::start_bare();
+    let requests = (0..20).map(|index| {
+        let builder = if index % 4 < 2 {
+            cluster
+                .client
+                .get(format!("{}/health", cluster.instances[index % 2].base_url))
+        } else {
+            cluster.request(
+                index,
+                Method::GET,
+                "/api/v1/auth/keys",
+                &cluster.bootstrap_key,
+            )
+        };
+        TwoInstances::send(builder)
+    });
+    let statuses = statuses_of(requests).await;
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+
+    let database = rusqlite::Connection::open(cluster.state_dir.join("inventory.db"))
+        .expect("opening the database");
+    let applied: Vec<(i64, i64)> = database
+        .prepare(
+            "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .expect("reading schema_migrations");
+    let migration_files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .expect("migrations/")
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .is_ok_and(|entry| entry.path().extension().is_some_and(|ext| ext == "sql"))
+        })
+        .count();
+    assert_eq!(applied.len(), migration_files, "{applied:?}");
+    assert!(applied.iter().all(|(_, times)| *times == 1), "{applied:?}");
+}
+
+#[tokio::test]
+async fn a_key_leaves_two_counter_keys_in_redis_after_its_window_turns() {
+    let cluster = TwoInstances::start().await;
+    let (key, _) = cluster.create_key("viewer", None).await;
+    let hash = format!("{:x}", Sha256::digest(key.as_bytes()));
+    let pattern = format!("rate-limit:key:{hash}:*");
+
+    let response =
+        TwoInstances::send(cluster.request(0, Method::GET, "/api/v1/auth/me", &key)).await;
+    let first_window_left = rate_limit_reset_seconds(&response).expect("RateLimit");
+    let first_keys = cluster.redis.keys(&pattern).await;
+    assert_eq!(
+        first_keys.len(),
+        2,
+        "window counter and marker: {first_keys:?}"
+    );
+
+    // The next window, opened through the other instance, retires the first.
+    tokio::time::sleep(Duration::from_secs(first_window_left + 1)).await;
+    let response =
+        TwoInstances::send(cluster.request(1, Method::GET, "/api/v1/auth/me", &key)).await;
+    assert_eq!(response.status().as_u16(), 200);
+    let second_keys = cluster.redis.keys(&pattern).await;
+    assert_eq!(second_keys.len(), 2, "{second_keys:?}");
+    assert_ne!(first_keys, second_keys, "the window counter moved on");
+    assert!(second_keys.contains(&format!("rate-limit:key:{hash}:latest")));
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A host on this test's own state directory with `configure` applied.
+fn local_host(configure: impl FnOnce(&mut HostConfig)) -> (RunningHost, String, PathBuf) {
+    let state_dir =
+        std::env::temp_dir().join(format!("inventory-api-backends-{}", unique_suffix()));
+    let bootstrap_key = format!("bootstrap-{}", unique_suffix());
+    let mut config = HostConfig::for_project(&state_dir, [("admin_api_key", &bootstrap_key)]);
+    config.component = crate::host::build_component().expect("building the component");
+    configure(&mut config);
+    let host = crate::host::start(config).expect("starting the host");
+    (host, bootstrap_key, state_dir)
+}
+
+// An unreachable Redis is not tested here because it does not fail: Spin's Redis store
+// (redis-rs 0.32 `ConnectionManager`, no timeouts) keeps reconnecting with backoff for
+// minutes, and requests wait that long (README, "Scaling out").
+#[tokio::test]
+async fn an_unreachable_database_server_is_503_with_retry_after_and_the_cause_logged() {
+    let (host, key, state_dir) = local_host(|config| {
+        let url = format!("http://127.0.0.1:{}", closed_port());
+        let database = SqliteDatabaseConfig::from_override(&url);
+        config.sqlite_databases.push(("default".into(), database));
+    });
+    let response = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/products", host.addr()))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .expect("the host answers");
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
+    let logs = host.logs();
+    assert!(
+        logs.contains("Connection refused"),
+        "the cause is logged: {logs}"
+    );
+    drop(host);
+    let _ = std::fs::remove_dir_all(state_dir);
+}
+
+#[test]
+fn the_deployment_runtime_configs_are_accepted_as_spin_reads_them() {
+    let deploy = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy"));
+    let configs: Vec<PathBuf> = std::fs::read_dir(&deploy)
+        .expect("deploy/")
+        .map(|entry| entry.expect("a deploy/ entry").path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("runtime-config") && name.ends_with(".toml"))
+        })
+        .collect();
+    assert!(configs.len() >= 2, "{configs:?}");
+    for runtime_config in configs {
+        // Both backends connect on first use, so the placeholders are never dialled.
+        let (host, _, state_dir) = local_host(|config| {
+            config.runtime_config = Some(runtime_config.clone());
+        });
+        drop(host);
+        let _ = std::fs::remove_dir_all(state_dir);
+    }
+}
