@@ -77,12 +77,12 @@ fn serve(
     };
     let mut quota = None;
     let outcome = (|| {
-        let config = Config::load()?;
+        let config = Config;
         let db = Db::open()?;
         let counters = Counters::open()?;
-        let principal = auth::authenticate(request, &db, &counters, &config, now)?;
+        let principal = auth::authenticate(request, &db, &counters, config, now)?;
         *key_id = Some(principal.key_id);
-        let granted = rate_limit::enforce(&counters, &principal, &config, now)?;
+        let granted = rate_limit::enforce(&counters, &principal, config, now)?;
         quota = Some(granted);
         if !granted.allowed {
             return Err(rate_limit::rejection(&granted));

@@ -2,8 +2,13 @@
 //!
 //! Unknown paths are 404 `NOT_FOUND`; a known path with another method is 405 with an
 //! `Allow` header. Public routes (health, the spec) need no API key.
-
-use routefinder::Router;
+//!
+//! Matching walks the table segment by segment, allocating nothing but the captured
+//! parameters. Every request is a new instance, so no routing structure can be built
+//! once and kept: building a router (routefinder, before) was the largest single cost
+//! of a request that touches no database (BENCHMARKS.md, "Profiles"). No two patterns
+//! can match the same path (a unit test below checks it), so the first match is the
+//! only one.
 
 use self::Endpoint::{Authenticated, Public};
 use crate::error::ApiError;
@@ -27,6 +32,7 @@ pub enum Endpoint {
 /// Every route of the service: (method, path pattern, endpoint).
 #[rustfmt::skip]
 pub const ROUTES: &[(&str, &str, Endpoint)] = &[
+    ("GET",    "/",                                    Public(service::root)),
     ("GET",    "/health",                              Public(service::health)),
     ("GET",    "/api/v1/openapi.yaml",                 Public(service::openapi)),
     ("POST",   "/api/v1/auth/keys",                    Authenticated(keys::create)),
@@ -50,6 +56,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET",    "/api/v1/reports/low-stock",            Authenticated(reports::low_stock)),
     ("GET",    "/api/v1/reports/sales-summary",        Authenticated(reports::sales_summary)),
     ("GET",    "/api/v1/reports/top-products",         Authenticated(reports::top_products)),
+    ("GET",    "/api/v1/reports/sales-series",         Authenticated(reports::sales_series)),
 ];
 
 /// A request matched to its endpoint, with the path parameters it captured.
@@ -62,20 +69,20 @@ pub struct RouteMatch {
 
 /// Finds the endpoint for a method and path.
 pub fn resolve(method: &str, path: &str) -> Result<RouteMatch, ApiError> {
-    let router = build_router()?;
-    let found = router
-        .best_match(path)
-        .ok_or_else(|| ApiError::NotFound("Route".into()))?;
-    let methods = found.handler();
-    let Some((_, endpoint)) = methods.iter().find(|(allowed, _)| *allowed == method) else {
+    let pattern = matching_pattern(path).ok_or_else(|| ApiError::NotFound("Route".into()))?;
+    let Some((_, _, endpoint)) = routes_of(pattern).find(|(allowed, _, _)| *allowed == method)
+    else {
         return Err(ApiError::MethodNotAllowed {
-            allow: methods.iter().map(|(allowed, _)| *allowed).collect(),
+            allow: routes_of(pattern).map(|(allowed, _, _)| *allowed).collect(),
         });
     };
-    let params = found
-        .captures()
-        .iter()
-        .map(|(name, value)| (name.to_string(), value.to_string()))
+    let params = pattern
+        .split('/')
+        .zip(path.split('/'))
+        .filter_map(|(segment, value)| {
+            let name = segment.strip_prefix(':')?;
+            Some((name.to_string(), value.to_string()))
+        })
         .collect();
     Ok(RouteMatch {
         endpoint: *endpoint,
@@ -85,33 +92,39 @@ pub fn resolve(method: &str, path: &str) -> Result<RouteMatch, ApiError> {
 
 /// True when every route at `path` is public, so its routing errors need no API key.
 pub fn is_public_path(path: &str) -> bool {
-    let Ok(router) = build_router() else {
-        return false;
-    };
-    router.best_match(path).is_some_and(|found| {
-        found
-            .handler()
-            .iter()
-            .all(|(_, endpoint)| matches!(endpoint, Public(_)))
+    matching_pattern(path).is_some_and(|pattern| {
+        routes_of(pattern).all(|(_, _, endpoint)| matches!(endpoint, Public(_)))
     })
 }
 
-/// Groups `ROUTES` by path pattern into a routefinder table.
-fn build_router() -> Result<Router<Vec<(&'static str, Endpoint)>>, ApiError> {
-    let mut by_pattern: Vec<(&str, Vec<(&'static str, Endpoint)>)> = Vec::new();
-    for (method, pattern, endpoint) in ROUTES {
-        match by_pattern.iter_mut().find(|(known, _)| known == pattern) {
-            Some((_, methods)) => methods.push((method, *endpoint)),
-            None => by_pattern.push((pattern, vec![(method, *endpoint)])),
+/// The pattern of the table that `path` matches, if any.
+fn matching_pattern(path: &str) -> Option<&'static str> {
+    ROUTES
+        .iter()
+        .map(|(_, pattern, _)| *pattern)
+        .find(|pattern| pattern_matches(pattern, path))
+}
+
+/// The routes (one per method) of one pattern, in table order.
+fn routes_of(
+    pattern: &'static str,
+) -> impl Iterator<Item = &'static (&'static str, &'static str, Endpoint)> {
+    ROUTES.iter().filter(move |(_, known, _)| *known == pattern)
+}
+
+/// Whether `path` has the pattern's segments: literal ones equal, `:name` ones any
+/// non-empty text.
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    let mut segments = pattern.split('/');
+    let mut values = path.split('/');
+    loop {
+        match (segments.next(), values.next()) {
+            (None, None) => return true,
+            (Some(segment), Some(value)) if segment.starts_with(':') && !value.is_empty() => {}
+            (Some(segment), Some(value)) if segment == value => {}
+            _ => return false,
         }
     }
-    let mut router = Router::new();
-    for (pattern, methods) in by_pattern {
-        router
-            .add(pattern, methods)
-            .map_err(|error| anyhow::anyhow!("route pattern {pattern}: {error}"))?;
-    }
-    Ok(router)
 }
 
 #[cfg(test)]
@@ -127,6 +140,36 @@ mod tests {
                 assert_eq!(found.params, vec![("id".to_string(), "42".to_string())]);
             }
         }
+    }
+
+    #[test]
+    fn no_two_patterns_match_the_same_path() {
+        // Two patterns clash when they have as many segments and every segment pair
+        // could be equal (a parameter matches anything).
+        let patterns: std::collections::BTreeSet<&str> =
+            ROUTES.iter().map(|(_, pattern, _)| *pattern).collect();
+        for first in &patterns {
+            for second in patterns.iter().filter(|second| *second > first) {
+                let (a, b): (Vec<_>, Vec<_>) =
+                    (first.split('/').collect(), second.split('/').collect());
+                let clash = a.len() == b.len()
+                    && a.iter()
+                        .zip(&b)
+                        .all(|(x, y)| x == y || x.starts_with(':') || y.starts_with(':'));
+                assert!(!clash, "{first} and {second} can match the same path");
+            }
+        }
+    }
+
+    #[test]
+    fn paths_match_segment_by_segment() {
+        assert!(resolve("GET", "/api/v1/products/").is_err());
+        assert!(resolve("GET", "/api/v1/products/42/").is_err());
+        assert!(resolve("GET", "/api/v1/products//stock").is_err());
+        assert!(resolve("GET", "/api/v1/products/42/stock-movements/x").is_err());
+        assert!(resolve("GET", "/api/v1/product").is_err());
+        assert!(resolve("GET", "//").is_err());
+        assert!(resolve("GET", "").is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One structured (JSON) access-log line per request on stdout. It names the key by id,
 //! never the key itself, and never logs headers or bodies.
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::models::time::Timestamp;
 
@@ -25,17 +25,31 @@ pub struct AccessRecord<'a> {
 
 /// Writes the record as one JSON line.
 pub fn write(record: &AccessRecord) {
-    println!(
-        "{}",
-        json!({
-            "ts": record.at.to_string(),
-            "level": "info",
-            "request_id": record.request_id,
-            "method": record.method,
-            "path": record.path,
-            "status": record.status,
-            "duration_ms": record.duration_micros as f64 / 1000.0,
-            "key_id": record.key_id,
-        })
-    );
+    let line = LogLine {
+        ts: record.at.to_string(),
+        level: "info",
+        request_id: record.request_id,
+        method: record.method,
+        path: record.path,
+        status: record.status,
+        duration_ms: record.duration_micros as f64 / 1000.0,
+        key_id: record.key_id,
+    };
+    // A struct serializes straight into the line; `json!` built a map per request first.
+    if let Ok(text) = serde_json::to_string(&line) {
+        println!("{text}");
+    }
+}
+
+/// The line's fields, in the order they are written.
+#[derive(Serialize)]
+struct LogLine<'a> {
+    ts: String,
+    level: &'static str,
+    request_id: &'a str,
+    method: &'a str,
+    path: &'a str,
+    status: u16,
+    duration_ms: f64,
+    key_id: Option<i64>,
 }

@@ -18,7 +18,7 @@ pub fn authenticate(
     request: &ApiRequest,
     db: &Db,
     counters: &Counters,
-    config: &Config,
+    config: Config,
     now: Timestamp,
 ) -> Result<Principal, ApiError> {
     let Some(presented) = request
@@ -28,13 +28,11 @@ pub fn authenticate(
     else {
         return Err(ApiError::Unauthorized);
     };
-    if let Some(principal) =
-        keys::authenticate(db, config.bootstrap_key_hash.as_deref(), presented)?
-    {
+    if let Some(principal) = keys::authenticate(db, config, presented)? {
         return Ok(principal);
     }
     let subject = format!("auth-failures:{}", request.client_ip());
-    let quota = rate_limit::take(counters, &subject, config.auth_failures_per_minute, now)?;
+    let quota = rate_limit::take(counters, &subject, config.auth_failures_per_minute()?, now)?;
     if quota.allowed {
         Err(ApiError::Unauthorized)
     } else {

@@ -12,12 +12,13 @@ use crate::store::counters::Counters;
 pub fn enforce(
     counters: &Counters,
     principal: &Principal,
-    config: &Config,
+    config: Config,
     now: Timestamp,
 ) -> Result<Quota, ApiError> {
-    let limit = principal
-        .rate_limit_per_minute
-        .unwrap_or(config.rate_limit_per_minute);
+    let limit = match principal.rate_limit_per_minute {
+        Some(own_limit) => own_limit,
+        None => config.rate_limit_per_minute()?,
+    };
     let subject = format!("key:{}", principal.key_hash);
     Ok(rate_limit::take(counters, &subject, limit, now)?)
 }

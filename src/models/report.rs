@@ -93,6 +93,143 @@ fn hour_key(at: Timestamp) -> String {
     text
 }
 
+/// The bucket width of a sales series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeriesBucket {
+    /// One bucket per UTC hour.
+    Hour,
+    /// One bucket per UTC day.
+    Day,
+}
+
+impl SeriesBucket {
+    /// `hour` or `day`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "hour" => Ok(Self::Hour),
+            "day" => Ok(Self::Day),
+            _ => Err("must be 'hour' or 'day'".into()),
+        }
+    }
+
+    fn millis(self) -> i64 {
+        match self {
+            Self::Hour => HOUR_MILLIS,
+            Self::Day => 24 * HOUR_MILLIS,
+        }
+    }
+
+    /// How many leading characters of a stored time name its bucket
+    /// (`2026-11-26T09` for an hour, `2026-11-26` for a day).
+    pub fn key_length(self) -> usize {
+        match self {
+            Self::Hour => "2026-11-26T09".len(),
+            Self::Day => "2026-11-26".len(),
+        }
+    }
+}
+
+/// The most buckets one series may hold (41 days of hours, 2.7 years of days).
+pub const MAX_SERIES_BUCKETS: i64 = 1000;
+
+/// A validated series request: `[from, to)` cut into whole buckets. Both bounds must
+/// fall on bucket boundaries (UTC), so every bucket is whole hours of the rollup and the
+/// buckets add up exactly to the sales summary of the same window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesWindow {
+    from: Timestamp,
+    to: Timestamp,
+    bucket: SeriesBucket,
+}
+
+impl SeriesWindow {
+    /// Checks alignment, order and size; the error names the offending parameter.
+    pub fn new(
+        from: Timestamp,
+        to: Timestamp,
+        bucket: SeriesBucket,
+    ) -> Result<Self, (&'static str, String)> {
+        let width = bucket.millis();
+        let unit = match bucket {
+            SeriesBucket::Hour => "a whole UTC hour",
+            SeriesBucket::Day => "a UTC midnight",
+        };
+        for (name, bound) in [("from", from), ("to", to)] {
+            if bound.unix_millis().rem_euclid(width) != 0 {
+                return Err((name, format!("must be {unit} for bucket={}", bucket.name())));
+            }
+        }
+        if from >= to {
+            return Err(("from", "must be before 'to'".into()));
+        }
+        if (to.unix_millis() - from.unix_millis()) / width > MAX_SERIES_BUCKETS {
+            return Err((
+                "to",
+                format!("the window holds more than {MAX_SERIES_BUCKETS} buckets"),
+            ));
+        }
+        Ok(Self { from, to, bucket })
+    }
+
+    /// The bucket width.
+    pub fn bucket(&self) -> SeriesBucket {
+        self.bucket
+    }
+
+    /// The window as a report window (for the rollup query).
+    pub fn window(&self) -> Window {
+        Window {
+            from: Some(self.from),
+            to: Some(self.to),
+        }
+    }
+
+    /// The start of every bucket, in order.
+    pub fn bucket_starts(&self) -> impl Iterator<Item = Timestamp> + use<> {
+        let width = self.bucket.millis();
+        let (from, to) = (self.from.unix_millis(), self.to.unix_millis());
+        (0..)
+            .map(move |index| from + index * width)
+            .take_while(move |start| *start < to)
+            .map(Timestamp::from_unix_millis)
+    }
+}
+
+impl SeriesBucket {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+        }
+    }
+}
+
+/// The sales of one bucket of a series (non-cancelled orders, like the summary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesPoint {
+    /// The bucket's first instant.
+    pub start: Timestamp,
+    /// Orders created in the bucket.
+    pub order_count: i64,
+    /// Units in those orders.
+    pub units_sold: i64,
+    /// Their revenue.
+    pub total_revenue: Money,
+}
+
+impl Serialize for SeriesPoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        json!({
+            "start": self.start.to_string(),
+            "order_count": self.order_count,
+            "units_sold": self.units_sold,
+            "total_revenue": self.total_revenue.as_json_number(),
+            "total_revenue_cents": self.total_revenue.cents(),
+        })
+        .serialize(serializer)
+    }
+}
+
 /// How top products are ranked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopProductsBy {
@@ -234,6 +371,90 @@ impl Serialize for SalesSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(text).unwrap()
+    }
+
+    #[test]
+    fn a_series_window_must_be_whole_buckets_in_order_and_not_too_long() {
+        let day = SeriesBucket::Day;
+        let hour = SeriesBucket::Hour;
+        assert!(
+            SeriesWindow::new(at("2026-11-01T00:00:00Z"), at("2026-11-08T00:00:00Z"), day).is_ok()
+        );
+        assert!(
+            SeriesWindow::new(at("2026-11-01T05:00:00Z"), at("2026-11-01T07:00:00Z"), hour).is_ok()
+        );
+        let refused = [
+            (
+                at("2026-11-01T05:00:00Z"),
+                at("2026-11-02T00:00:00Z"),
+                day,
+                "from",
+            ),
+            (
+                at("2026-11-01T00:00:00Z"),
+                at("2026-11-02T00:00:00.001Z"),
+                day,
+                "to",
+            ),
+            (
+                at("2026-11-01T05:30:00Z"),
+                at("2026-11-01T07:00:00Z"),
+                hour,
+                "from",
+            ),
+            (
+                at("2026-11-02T00:00:00Z"),
+                at("2026-11-01T00:00:00Z"),
+                day,
+                "from",
+            ),
+            (
+                at("2026-11-01T00:00:00Z"),
+                at("2026-11-01T00:00:00Z"),
+                day,
+                "from",
+            ),
+            (
+                at("2026-01-01T00:00:00Z"),
+                at("2026-03-01T00:00:00Z"),
+                hour,
+                "to",
+            ),
+        ];
+        for (from, to, bucket, field) in refused {
+            let error = SeriesWindow::new(from, to, bucket).unwrap_err();
+            assert_eq!(error.0, field, "{from} {to} {bucket:?}: {}", error.1);
+        }
+    }
+
+    #[test]
+    fn a_series_has_one_bucket_per_step_from_from_to_to() {
+        let window = SeriesWindow::new(
+            at("2026-11-30T22:00:00Z"),
+            at("2026-12-01T01:00:00Z"),
+            SeriesBucket::Hour,
+        )
+        .unwrap();
+        let starts: Vec<String> = window
+            .bucket_starts()
+            .map(|start| start.to_string())
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                "2026-11-30T22:00:00.000Z",
+                "2026-11-30T23:00:00.000Z",
+                "2026-12-01T00:00:00.000Z"
+            ]
+        );
+        assert_eq!(
+            SeriesBucket::parse("week"),
+            Err("must be 'hour' or 'day'".into())
+        );
+    }
 
     fn summary(order_count: i64, revenue_cents: i64) -> SalesSummary {
         SalesSummary {

@@ -4,7 +4,9 @@ use crate::error::ApiError;
 use crate::http::{ApiResponse, Query};
 use crate::models::principal::Action;
 use crate::models::product::parse_unit_count;
-use crate::models::report::{DEFAULT_TOP_LIMIT, TopProductsBy, Window, parse_top_limit};
+use crate::models::report::{
+    DEFAULT_TOP_LIMIT, SeriesBucket, SeriesWindow, TopProductsBy, Window, parse_top_limit,
+};
 use crate::models::time::Timestamp;
 use crate::routes::{Context, page_request, page_response};
 use crate::services::reports;
@@ -47,6 +49,25 @@ pub fn top_products(context: &Context) -> Result<ApiResponse, ApiError> {
         .unwrap_or(DEFAULT_TOP_LIMIT);
     let products = reports::top_products(context.db, &window, by, limit)?;
     Ok(ApiResponse::json(200, &products))
+}
+
+/// `GET /api/v1/reports/sales-series?from=&to=&bucket=hour|day` → the window's sales per
+/// bucket, in time order, empty buckets as zeros.
+pub fn sales_series(context: &Context) -> Result<ApiResponse, ApiError> {
+    context.authorize(Action::ReadReports)?;
+    let query = context.query();
+    let from = query.parsed("from", Timestamp::parse_rfc3339)?;
+    let to = query.parsed("to", Timestamp::parse_rfc3339)?;
+    let bucket = query.parsed("bucket", SeriesBucket::parse)?;
+    let required = |name: &str| ApiError::validation(name, "is required");
+    let series = SeriesWindow::new(
+        from.ok_or_else(|| required("from"))?,
+        to.ok_or_else(|| required("to"))?,
+        bucket.ok_or_else(|| required("bucket"))?,
+    )
+    .map_err(|(field, message)| ApiError::validation(field, message))?;
+    let points = reports::sales_series(context.db, &series)?;
+    Ok(ApiResponse::json(200, &points))
 }
 
 fn window(query: &Query) -> Result<Window, ApiError> {

@@ -1,4 +1,5 @@
-//! Service endpoints that need no API key: health and the OpenAPI document.
+//! Service endpoints that need no API key: health, the OpenAPI document, and the root,
+//! which sends browsers to the operator console.
 
 use serde_json::json;
 
@@ -28,4 +29,16 @@ pub fn openapi(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
         "application/yaml",
         OPENAPI_YAML.to_vec(),
     ))
+}
+
+/// `GET /`: a browser (asking for HTML) is sent to the operator console, which a second
+/// component serves under `/console/`; API clients get the usual 404.
+pub fn root(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+    let wants_html = request
+        .header("accept")
+        .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/html"));
+    if !wants_html {
+        return Err(ApiError::NotFound("Route".into()));
+    }
+    Ok(ApiResponse::empty(303).with_header("Location", "/console/"))
 }

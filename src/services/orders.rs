@@ -19,10 +19,10 @@ use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
 use crate::models::stock::MovementKind;
 use crate::models::time::Timestamp;
-use crate::store::Db;
 use crate::store::idempotency::{self, StoredResponse};
 use crate::store::movements::{self, ProductMovement};
 use crate::store::orders::{self, NewOrder, OrderListFilter, OrderableProduct, TakenStock};
+use crate::store::{Db, StoreError};
 
 /// Idempotency records live at least this long (24 hours).
 const IDEMPOTENCY_RETENTION_MILLIS: i64 = 24 * 60 * 60 * 1000;
@@ -69,8 +69,14 @@ pub struct Placement {
 }
 
 /// Places an order atomically, or replays the first response to the same
-/// `Idempotency-Key`. Concurrent duplicates serialize on the write lock: the second
-/// finds the first's record and replays it.
+/// `Idempotency-Key`.
+///
+/// The first request with a key is the common case, so placement does not look for a
+/// record first: it places the order and stores the response in the same transaction,
+/// and only when a live record already holds the key (a retry, or a concurrent duplicate
+/// that won the write lock first) does it roll everything back and replay that record.
+/// A refused placement (stock, unknown product) also replays a live record if there is
+/// one, so a retry after the stock ran out still gets its first answer.
 pub fn place(
     db: &Db,
     principal: &Principal,
@@ -81,19 +87,18 @@ pub fn place(
     let now_text = now.to_string();
     let not_before =
         Timestamp::from_unix_millis(now.unix_millis() - IDEMPOTENCY_RETENTION_MILLIS).to_string();
-    db.transaction(|db| {
-        if let Some(idempotency) = idempotency {
-            if let Some(stored) =
-                idempotency::find(db, principal.key_id, idempotency.key.as_str(), &not_before)?
-            {
-                return replay(stored, idempotency);
-            }
-            idempotency::delete_expired(db, &not_before)?;
-        }
-
+    let live_record = |db: &Db, idempotency: &Idempotency| {
+        idempotency::find(db, principal.key_id, idempotency.key.as_str(), &not_before)
+    };
+    let outcome = db.transaction(|db| {
         let taken = orders::take_stock(db, &request.lines, &now_text)?;
         if taken.len() != request.lines.len() {
-            return Err(refusal(db, &request.lines, &taken)?);
+            if let Some(idempotency) = idempotency
+                && let Some(stored) = live_record(db, idempotency)?
+            {
+                return Err(Abandoned::ForReplay(stored));
+            }
+            return Err(Abandoned::Refused(refusal(db, &request.lines, &taken)?));
         }
         let taken = taken_in_line_order(&request.lines, &taken);
         let items = snapshot_items(&request.lines, &taken);
@@ -155,13 +160,23 @@ pub fn place(
                 status: 201,
                 body: body.clone(),
             };
-            idempotency::insert(
+            let stored = idempotency::insert_unless_live(
                 db,
                 principal.key_id,
                 idempotency.key.as_str(),
                 &record,
                 &now_text,
+                &not_before,
             )?;
+            if !stored {
+                let live = live_record(db, idempotency)?.ok_or_else(|| {
+                    anyhow::anyhow!("an idempotency record is live but cannot be read")
+                })?;
+                return Err(Abandoned::ForReplay(live));
+            }
+            if expired_records_due() {
+                idempotency::delete_expired(db, &not_before)?;
+            }
         }
         Ok(Placement {
             status: 201,
@@ -169,7 +184,48 @@ pub fn place(
             order_id,
             replayed: false,
         })
-    })
+    });
+    match (outcome, idempotency) {
+        (Ok(placement), _) => Ok(placement),
+        (Err(Abandoned::ForReplay(stored)), Some(idempotency)) => replay(stored, idempotency),
+        (Err(Abandoned::ForReplay(_)), None) => {
+            Err(anyhow::anyhow!("a replay without an Idempotency-Key").into())
+        }
+        (Err(Abandoned::Refused(error)), _) => Err(error),
+    }
+}
+
+/// Why a placement's transaction was rolled back.
+enum Abandoned {
+    /// A live idempotency record answers this request instead.
+    ForReplay(StoredResponse),
+    /// The placement failed with this error.
+    Refused(ApiError),
+}
+
+impl From<ApiError> for Abandoned {
+    fn from(error: ApiError) -> Self {
+        Self::Refused(error)
+    }
+}
+
+impl From<StoreError> for Abandoned {
+    fn from(error: StoreError) -> Self {
+        Self::Refused(error.into())
+    }
+}
+
+impl From<anyhow::Error> for Abandoned {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Refused(error.into())
+    }
+}
+
+/// Whether this placement also deletes expired idempotency records: about one in 32, so
+/// the table stays bounded (records live at least 24 hours, as promised) without a
+/// delete in every order's transaction.
+fn expired_records_due() -> bool {
+    wasi::random::insecure::get_insecure_random_u64().is_multiple_of(32)
 }
 
 /// One order the caller may see: admins see every order, others only their own. An

@@ -1,10 +1,14 @@
-//! Reports for operators: low stock, the sales summary and top-selling products.
+//! Reports for operators: low stock, the sales summary and series, and top-selling
+//! products.
 
 use crate::error::ApiError;
 use crate::models::cursor::Cursor;
+use crate::models::money::Money;
 use crate::models::page::{Page, PageLimit};
 use crate::models::product::Product;
-use crate::models::report::{ProductSales, SUMMARY_TOP_LIMIT, SalesSummary, TopProductsBy, Window};
+use crate::models::report::{
+    ProductSales, SUMMARY_TOP_LIMIT, SalesSummary, SeriesPoint, SeriesWindow, TopProductsBy, Window,
+};
 use crate::store::{Db, products, reports};
 
 /// One page of active products below their threshold (or `threshold`), lowest first.
@@ -43,4 +47,30 @@ pub fn top_products(
     limit: u32,
 ) -> Result<Vec<ProductSales>, ApiError> {
     Ok(reports::top_products(db, window, by, limit)?)
+}
+
+/// The window's sales per bucket, every bucket present (zeros where nothing sold).
+pub fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<SeriesPoint>, ApiError> {
+    let sold = reports::sales_series(db, series)?;
+    let key_length = series.bucket().key_length();
+    Ok(series
+        .bucket_starts()
+        .map(|start| {
+            let key = &start.to_string()[..key_length];
+            match sold.iter().find(|bucket| bucket.key == key) {
+                Some(bucket) => SeriesPoint {
+                    start,
+                    order_count: bucket.order_count,
+                    units_sold: bucket.units,
+                    total_revenue: bucket.revenue,
+                },
+                None => SeriesPoint {
+                    start,
+                    order_count: 0,
+                    units_sold: 0,
+                    total_revenue: Money::from_cents(0),
+                },
+            }
+        })
+        .collect())
 }

@@ -8,9 +8,17 @@ use super::{Db, Row, StoreError};
 const FIND_RECORD: &str = "SELECT request_hash, response_status, response_body
     FROM idempotency_keys WHERE key_id = ?1 AND idempotency_key = ?2 AND created_at >= ?3";
 
-const INSERT_RECORD: &str = "INSERT OR REPLACE INTO idempotency_keys
+// Stores a first response unless a live one holds the key: an expired record is
+// replaced, a live one is left alone and no row comes back (RETURNING rather than
+// `changes()`: libSQL's remote client never reports changes).
+const INSERT_UNLESS_LIVE: &str = "INSERT INTO idempotency_keys
         (key_id, idempotency_key, request_hash, response_status, response_body, created_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+    ON CONFLICT (key_id, idempotency_key) DO UPDATE
+    SET request_hash = excluded.request_hash, response_status = excluded.response_status,
+        response_body = excluded.response_body, created_at = excluded.created_at
+    WHERE idempotency_keys.created_at < ?7
+    RETURNING key_id";
 
 const DELETE_EXPIRED: &str = "DELETE FROM idempotency_keys WHERE created_at < ?1";
 
@@ -52,16 +60,18 @@ pub fn find(
         .transpose()
 }
 
-/// Stores the first response (replacing an expired record of the same key).
-pub fn insert(
+/// Stores the first response, replacing an expired record of the same key; false (and
+/// nothing written) when a record created at or after `not_before` already holds it.
+pub fn insert_unless_live(
     db: &Db,
     key_id: i64,
     idempotency_key: &str,
     response: &StoredResponse,
     created_at: &str,
-) -> Result<(), StoreError> {
-    db.execute(
-        INSERT_RECORD,
+    not_before: &str,
+) -> Result<bool, StoreError> {
+    let result = db.execute(
+        INSERT_UNLESS_LIVE,
         &[
             Value::Integer(key_id),
             Value::Text(idempotency_key.into()),
@@ -69,9 +79,10 @@ pub fn insert(
             Value::Integer(response.status.into()),
             Value::Text(response.body.clone()),
             Value::Text(created_at.into()),
+            Value::Text(not_before.into()),
         ],
     )?;
-    Ok(())
+    Ok(!result.rows.is_empty())
 }
 
 /// Deletes every record created before `not_before`.

@@ -44,6 +44,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_sales_rollups",
         sql: include_str!("../../migrations/0005_sales_rollups.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_one_rollup_table_and_implied_first_history",
+        sql: include_str!("../../migrations/0006_one_rollup_table_and_implied_first_history.sql"),
+    },
 ];
 
 const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

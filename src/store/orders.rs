@@ -84,46 +84,45 @@ const INSERT_ITEMS: &str = "INSERT INTO order_items
            json_extract(value, '$.unit_price_cents'), json_extract(value, '$.line_total_cents')
     FROM json_each(?2)";
 
-// The hourly rollups of migration 0005, kept equal to the orders here: a new order and
-// its lines count in their hour; a status change moves the order between statuses, and
-// cancelling takes its lines out of product sales. ?1 is the order's creation time.
-const ROLL_UP_NEW_ORDER: &str = "INSERT INTO sales_by_hour
-        (hour, status, order_count, units, revenue_cents)
-    VALUES (substr(?1, 1, 13), 'pending', 1, ?2, ?3)
-    ON CONFLICT (hour, status) DO UPDATE
-    SET order_count = order_count + 1, units = units + excluded.units,
-        revenue_cents = revenue_cents + excluded.revenue_cents";
-
-const ROLL_UP_NEW_LINES: &str = "INSERT INTO product_sales_by_hour
-        (hour, product_id, units, revenue_cents)
-    SELECT substr(?1, 1, 13), json_extract(value, '$.product_id'),
-           json_extract(value, '$.quantity'), json_extract(value, '$.line_total_cents')
-    FROM json_each(?2) WHERE true
-    ON CONFLICT (hour, product_id) DO UPDATE
-    SET units = units + excluded.units, revenue_cents = revenue_cents + excluded.revenue_cents";
-
-// ?2 is the old status (its figures go down), ?3 the new one.
-const ROLL_UP_STATUS_CHANGE: &str = "INSERT INTO sales_by_hour
-        (hour, status, order_count, units, revenue_cents)
-    SELECT substr(orders.created_at, 1, 13), change.status, change.sign,
-           change.sign * (SELECT coalesce(sum(quantity), 0) FROM order_items
-                          WHERE order_items.order_seq = orders.seq),
-           change.sign * orders.total_cents
-    FROM orders, (SELECT ?2 AS status, -1 AS sign UNION ALL SELECT ?3, 1) AS change
-    WHERE orders.seq = ?1
-    ON CONFLICT (hour, status) DO UPDATE
+// The hourly rollup of migration 0006, kept equal to the orders here, one upsert per
+// write: a new order counts in its creation hour ('order' row, pending) and so do its
+// lines ('product' rows). ?1 is the creation time, ?2/?3 the order's units and revenue
+// in cents, ?4 its lines. (The outer SELECT's WHERE is SQLite's required disambiguation
+// of an upsert fed by a SELECT.)
+const ROLL_UP_NEW_ORDER: &str = "INSERT INTO sales_rollup
+        (kind, hour, status, product_id, order_count, units, revenue_cents)
+    SELECT * FROM (
+        SELECT 'order', substr(?1, 1, 13), 'pending', 0, 1, ?2, ?3
+        UNION ALL
+        SELECT 'product', substr(?1, 1, 13), 'sale', json_extract(value, '$.product_id'), 0,
+               json_extract(value, '$.quantity'), json_extract(value, '$.line_total_cents')
+        FROM json_each(?4))
+    WHERE true
+    ON CONFLICT (kind, hour, status, product_id) DO UPDATE
     SET order_count = order_count + excluded.order_count, units = units + excluded.units,
         revenue_cents = revenue_cents + excluded.revenue_cents";
 
-// ?2 is -1 when the order stops being a sale (cancelled), +1 if it ever became one again.
-const ROLL_UP_LINES_OF_ORDER: &str = "INSERT INTO product_sales_by_hour
-        (hour, product_id, units, revenue_cents)
-    SELECT substr(orders.created_at, 1, 13), order_items.product_id,
-           ?2 * order_items.quantity, ?2 * order_items.line_total_cents
-    FROM orders JOIN order_items ON order_items.order_seq = orders.seq
-    WHERE orders.seq = ?1
-    ON CONFLICT (hour, product_id) DO UPDATE
-    SET units = units + excluded.units, revenue_cents = revenue_cents + excluded.revenue_cents";
+// A status change moves the order's 'order' figures from the old status ?2 (down) to the
+// new one ?3 (up); when the order stops being a sale (cancelled) ?4 is -1 and its lines
+// leave the 'product' rows (+1 if it ever became a sale again, 0 otherwise).
+const ROLL_UP_STATUS_CHANGE: &str = "INSERT INTO sales_rollup
+        (kind, hour, status, product_id, order_count, units, revenue_cents)
+    SELECT * FROM (
+        SELECT 'order', substr(orders.created_at, 1, 13), change.status, 0, change.sign,
+               change.sign * (SELECT coalesce(sum(quantity), 0) FROM order_items
+                              WHERE order_items.order_seq = orders.seq),
+               change.sign * orders.total_cents
+        FROM orders, (SELECT ?2 AS status, -1 AS sign UNION ALL SELECT ?3, 1) AS change
+        WHERE orders.seq = ?1
+        UNION ALL
+        SELECT 'product', substr(orders.created_at, 1, 13), 'sale', order_items.product_id, 0,
+               ?4 * order_items.quantity, ?4 * order_items.line_total_cents
+        FROM orders JOIN order_items ON order_items.order_seq = orders.seq
+        WHERE orders.seq = ?1 AND ?4 <> 0)
+    WHERE true
+    ON CONFLICT (kind, hour, status, product_id) DO UPDATE
+    SET order_count = order_count + excluded.order_count, units = units + excluded.units,
+        revenue_cents = revenue_cents + excluded.revenue_cents";
 
 const INSERT_HISTORY: &str =
     "INSERT INTO order_status_history (order_seq, status, at) VALUES (?1, ?2, ?3)";
@@ -224,8 +223,8 @@ pub fn return_stock(db: &Db, order_seq: i64, now: &str) -> Result<Vec<(i64, i64)
     product_levels(&result)
 }
 
-/// Inserts an order (status pending), its items and its first history entry; returns
-/// the order's `seq`.
+/// Inserts an order (status pending) and its items, and counts it in the rollup; returns
+/// the order's `seq`. Its first history entry is implied by its creation time.
 pub fn insert(db: &Db, order: &NewOrder, items: &[OrderItem]) -> Result<i64, StoreError> {
     let result = db.execute(
         INSERT_ORDER,
@@ -256,18 +255,14 @@ pub fn insert(db: &Db, order: &NewOrder, items: &[OrderItem]) -> Result<i64, Sto
         .collect();
     let items = json_parameter(&items)?;
     db.execute(INSERT_ITEMS, &[Value::Integer(seq), items.clone()])?;
-    record_status(db, seq, OrderStatus::Pending, order.created_at)?;
     db.execute(
         ROLL_UP_NEW_ORDER,
         &[
             Value::Text(order.created_at.into()),
             Value::Integer(order.units),
             Value::Integer(order.total.cents()),
+            items,
         ],
-    )?;
-    db.execute(
-        ROLL_UP_NEW_LINES,
-        &[Value::Text(order.created_at.into()), items],
     )?;
     Ok(seq)
 }
@@ -293,21 +288,20 @@ pub fn set_status(
         return Ok(false);
     }
     record_status(db, order_seq, to, now)?;
+    let lines_sign = match (from.is_sale(), to.is_sale()) {
+        (true, false) => -1,
+        (false, true) => 1,
+        _ => 0,
+    };
     db.execute(
         ROLL_UP_STATUS_CHANGE,
         &[
             Value::Integer(order_seq),
             Value::Text(from.as_str().into()),
             Value::Text(to.as_str().into()),
+            Value::Integer(lines_sign),
         ],
     )?;
-    if from.is_sale() != to.is_sale() {
-        let sign = if to.is_sale() { 1 } else { -1 };
-        db.execute(
-            ROLL_UP_LINES_OF_ORDER,
-            &[Value::Integer(order_seq), Value::Integer(sign)],
-        )?;
-    }
     Ok(true)
 }
 
@@ -372,6 +366,14 @@ fn with_details(db: &Db, mut orders: Vec<Order>) -> Result<Vec<Order>, StoreErro
             quantity: row.integer(4)?,
             unit_price: Money::from_cents(row.integer(5)?),
             line_total: Money::from_cents(row.integer(6)?),
+        });
+    }
+    // The first entry, pending at creation, is implied (migration 0006); the table holds
+    // the changes after it.
+    for order in &mut orders {
+        order.history.push(StatusChange {
+            status: OrderStatus::Pending,
+            at: order.created_at.clone(),
         });
     }
     let history = db.execute(HISTORY_OF_ORDERS, &[seqs])?;

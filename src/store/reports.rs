@@ -6,10 +6,10 @@ use spin_sdk::sqlite3::Value;
 use super::{Db, Row, StoreError, json_parameter};
 use crate::models::money::Money;
 use crate::models::order::OrderStatus;
-use crate::models::report::{ProductSales, StatusSales, TopProductsBy, Window};
+use crate::models::report::{ProductSales, SeriesWindow, StatusSales, TopProductsBy, Window};
 
 // Every report reads the window in two parts (see `Window::parts`): whole hours from the
-// hourly rollups of migration 0005 (kept by store/orders.rs), and the partial hours at
+// hourly rollup of migration 0006 (kept by store/orders.rs), and the partial hours at
 // the edges straight from the orders, through the created_at index. ?1 says whether the
 // window holds whole hours, ?2/?3 are their bounds (NULL = open), ?4 is a JSON array of
 // [from, to) pairs for the partial hours.
@@ -17,8 +17,8 @@ use crate::models::report::{ProductSales, StatusSales, TopProductsBy, Window};
 // Orders, units and revenue per current status.
 const SALES_BY_STATUS: &str = "SELECT status, sum(order_count), sum(units), sum(revenue_cents)
     FROM (SELECT status, order_count, units, revenue_cents
-          FROM sales_by_hour
-          WHERE ?1 AND hour >= coalesce(?2, '') AND hour < coalesce(?3, '~')
+          FROM sales_rollup
+          WHERE ?1 AND kind = 'order' AND hour >= coalesce(?2, '') AND hour < coalesce(?3, '~')
           UNION ALL
           SELECT orders.status, 1,
                  (SELECT coalesce(sum(quantity), 0) FROM order_items
@@ -35,8 +35,9 @@ const TOP_PRODUCTS: &str = "SELECT sales.product_id, products.sku, products.name
            sales.units_sold, sales.revenue_cents
     FROM (SELECT product_id, sum(units) AS units_sold, sum(revenue_cents) AS revenue_cents
           FROM (SELECT product_id, units, revenue_cents
-                FROM product_sales_by_hour
-                WHERE ?1 AND hour >= coalesce(?2, '') AND hour < coalesce(?3, '~')
+                FROM sales_rollup
+                WHERE ?1 AND kind = 'product' AND hour >= coalesce(?2, '')
+                  AND hour < coalesce(?3, '~')
                 UNION ALL
                 SELECT order_items.product_id, order_items.quantity, order_items.line_total_cents
                 FROM json_each(?4) AS part
@@ -51,6 +52,58 @@ const TOP_PRODUCTS: &str = "SELECT sales.product_id, products.sku, products.name
              sales.product_id
     LIMIT ?6";
 
+// Sales (non-cancelled orders) per bucket of a series, from the rollup alone: a series
+// window is whole hours (`SeriesWindow`). ?1/?2 are the hour keys of its bounds, ?3 the
+// length of a bucket's key. Buckets without sales have no row.
+const SALES_SERIES: &str = "SELECT substr(hour, 1, ?3) AS bucket,
+           sum(order_count), sum(units), sum(revenue_cents)
+    FROM sales_rollup
+    WHERE kind = 'order' AND hour >= ?1 AND hour < ?2 AND status <> 'cancelled'
+    GROUP BY bucket
+    ORDER BY bucket";
+
+/// A bucket's sales as the rollup holds them.
+pub struct BucketSales {
+    /// The bucket's key: the first characters of the times in it (see `SeriesBucket`).
+    pub key: String,
+    /// Orders created in the bucket.
+    pub order_count: i64,
+    /// Their units.
+    pub units: i64,
+    /// Their revenue.
+    pub revenue: Money,
+}
+
+/// The sales of every bucket of `series` that had any, in time order.
+pub fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<BucketSales>, StoreError> {
+    let parts = series.window().parts();
+    let Some((Some(first_hour), Some(end_hour))) = parts.whole_hours else {
+        return Err(StoreError::Other(anyhow::anyhow!(
+            "a series window is whole hours: {parts:?}"
+        )));
+    };
+    let key_length = i64::try_from(series.bucket().key_length())
+        .map_err(|error| StoreError::Other(error.into()))?;
+    let result = db.execute(
+        SALES_SERIES,
+        &[
+            Value::Text(first_hour),
+            Value::Text(end_hour),
+            Value::Integer(key_length),
+        ],
+    )?;
+    Row::all(&result)
+        .map(|row| {
+            Ok(BucketSales {
+                key: row.text(0)?,
+                order_count: row.integer(1)?,
+                units: row.integer(2)?,
+                revenue: Money::from_cents(row.integer(3)?),
+            })
+        })
+        .collect()
+}
+
 /// Orders, units and revenue per status in the window (statuses without orders are
 /// absent).
 pub fn sales_by_status(db: &Db, window: &Window) -> Result<Vec<StatusSales>, StoreError> {
@@ -58,7 +111,7 @@ pub fn sales_by_status(db: &Db, window: &Window) -> Result<Vec<StatusSales>, Sto
     Row::all(&result)
         .map(|row| {
             let status = OrderStatus::parse(&row.text(0)?).map_err(|message| {
-                StoreError::Other(anyhow::anyhow!("sales_by_hour.status: {message}"))
+                StoreError::Other(anyhow::anyhow!("sales_rollup.status: {message}"))
             })?;
             Ok(StatusSales {
                 status,

@@ -218,6 +218,8 @@ fn client_with_own_address() -> reqwest::Client {
         .local_address(IpAddr::V4(address))
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(64)
+        // Tests see exactly what the service answers, redirects included.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("building the HTTP client")
 }

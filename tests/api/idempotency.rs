@@ -75,6 +75,33 @@ async fn the_same_key_with_a_different_body_gets_422_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_retry_after_the_stock_ran_out_still_replays_the_first_response() {
+    let app = spawn_app().await;
+    let product = app.stocked_product(4.0, 3).await;
+    let key = format!("checkout-{}", unique_suffix());
+    let body = order_body(product, 3);
+    let first = expect_json(post_with_key(&app, &app.admin_key, &key, &body).await, 201).await;
+    assert_eq!(app.stock_of(product).await, 0);
+
+    // The product has nothing left, but the retry is answered from its record.
+    let replay = post_with_key(&app, &app.admin_key, &key, &body).await;
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(expect_json(replay, 201).await, first);
+    // Another body with the same key is still a reuse, not a stock refusal.
+    let reused = post_with_key(&app, &app.admin_key, &key, &order_body(product, 1)).await;
+    expect_error(reused, 422, "IDEMPOTENCY_KEY_REUSED").await;
+    // A new key gets the refusal.
+    let fresh = format!("checkout-{}", unique_suffix());
+    let refused = post_with_key(&app, &app.admin_key, &fresh, &body).await;
+    expect_error(refused, 409, "INSUFFICIENT_STOCK").await;
+    assert_eq!(
+        app.movements_of(product).await.len(),
+        2,
+        "initial + one order"
+    );
+}
+
+#[tokio::test]
 async fn idempotency_keys_are_scoped_per_api_key() {
     let app = spawn_app().await;
     let product = app.stocked_product(4.0, 10).await;

@@ -13,6 +13,7 @@ mod helpers;
 mod host_process;
 
 mod auth_keys;
+mod console;
 mod crash;
 mod errors;
 mod idempotency;

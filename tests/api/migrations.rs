@@ -18,7 +18,8 @@ const VERSION_3: [&str; 3] = [
 ];
 
 /// Products P1 (10.00), P2 (2.50) and P3 (soft-deleted); orders on 2026-01-01: o1 at 10:15 P1×2 P2×1
-/// (pending), o2 at 10:45 P1×5 (cancelled), o3 at 11:05 P2×4 (shipped).
+/// (pending), o2 at 10:45 P1×5 (cancelled), o3 at 11:05 P2×4 (shipped), each with its
+/// history as version 3 stored it (the first entry, pending, included).
 fn database_at_version_3(state_dir: &Path) {
     let connection = rusqlite::Connection::open(state_dir.join("inventory.db")).unwrap();
     for file in VERSION_3 {
@@ -58,7 +59,14 @@ fn database_at_version_3(state_dir: &Path) {
              VALUES (1, 1, 'UPGRADE-1', 'P1', 2, 1000, 2000),
                     (1, 2, 'UPGRADE-2', 'P2', 1, 250, 250),
                     (2, 1, 'UPGRADE-1', 'P1', 5, 1000, 5000),
-                    (3, 2, 'UPGRADE-2', 'P2', 4, 250, 1000);",
+                    (3, 2, 'UPGRADE-2', 'P2', 4, 250, 1000);
+             INSERT INTO order_status_history (order_seq, status, at)
+             VALUES (1, 'pending', '2026-01-01T10:15:00.000Z'),
+                    (2, 'pending', '2026-01-01T10:45:00.000Z'),
+                    (2, 'cancelled', '2026-01-01T10:50:00.000Z'),
+                    (3, 'pending', '2026-01-01T11:05:00.000Z'),
+                    (3, 'confirmed', '2026-01-01T11:30:00.000Z'),
+                    (3, 'shipped', '2026-01-01T12:00:00.000Z');",
         )
         .unwrap();
 }
@@ -194,4 +202,107 @@ async fn upgrading_keeps_only_active_products_in_the_search_index() {
         .map(|product| product["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, vec![1, 2]);
+}
+
+#[tokio::test]
+async fn upgrading_keeps_every_order_history_with_one_implied_first_entry() {
+    let app = spawn_local_app_on(database_at_version_3).await;
+    let history = |id: &'static str| {
+        let app = &app;
+        async move {
+            let order = expect_json(
+                app.get(&format!("/api/v1/orders/{id}"), &app.admin_key)
+                    .await,
+                200,
+            )
+            .await;
+            order["history"].clone()
+        }
+    };
+    assert_eq!(
+        history("ord_00000000000000000000000000000003").await,
+        json!([
+            { "status": "pending", "at": "2026-01-01T11:05:00.000Z" },
+            { "status": "confirmed", "at": "2026-01-01T11:30:00.000Z" },
+            { "status": "shipped", "at": "2026-01-01T12:00:00.000Z" },
+        ])
+    );
+    assert_eq!(
+        history("ord_00000000000000000000000000000001").await,
+        json!([{ "status": "pending", "at": "2026-01-01T10:15:00.000Z" }])
+    );
+    let listed = expect_json(app.get("/api/v1/orders?limit=3", &app.admin_key).await, 200).await;
+    let cancelled = &listed.as_array().unwrap()[1];
+    assert_eq!(
+        cancelled["history"],
+        json!([
+            { "status": "pending", "at": "2026-01-01T10:45:00.000Z" },
+            { "status": "cancelled", "at": "2026-01-01T10:50:00.000Z" },
+        ])
+    );
+}
+
+#[tokio::test]
+async fn the_sales_series_of_an_upgraded_database_has_every_hour_and_matches_the_summary() {
+    let app = spawn_local_app_on(database_at_version_3).await;
+    let window = "from=2026-01-01T00:00:00Z&to=2026-01-02T00:00:00Z";
+    let series = expect_json(
+        app.get(
+            &format!("/api/v1/reports/sales-series?{window}&bucket=hour"),
+            &app.admin_key,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let series = series.as_array().unwrap();
+    assert_eq!(series.len(), 24);
+    for (hour, bucket) in series.iter().enumerate() {
+        assert_eq!(bucket["start"], format!("2026-01-01T{hour:02}:00:00.000Z"));
+        let expected = match hour {
+            // o1 (o2 at 10:45 is cancelled, so it is no sale).
+            10 => (1, 3, 2250),
+            11 => (1, 4, 1000),
+            _ => (0, 0, 0),
+        };
+        let figures = (
+            bucket["order_count"].as_i64().unwrap(),
+            bucket["units_sold"].as_i64().unwrap(),
+            bucket["total_revenue_cents"].as_i64().unwrap(),
+        );
+        assert_eq!(figures, expected, "hour {hour}");
+        assert_eq!(
+            bucket["total_revenue"].as_f64().unwrap(),
+            expected.2 as f64 / 100.0
+        );
+    }
+    let daily = expect_json(
+        app.get(
+            &format!("/api/v1/reports/sales-series?{window}&bucket=day"),
+            &app.admin_key,
+        )
+        .await,
+        200,
+    )
+    .await;
+    let summary = expect_json(
+        app.get(
+            &format!("/api/v1/reports/sales-summary?{window}"),
+            &app.admin_key,
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        daily,
+        json!([{
+            "start": "2026-01-01T00:00:00.000Z",
+            "order_count": summary["order_count"],
+            "units_sold": summary["units_sold"],
+            "total_revenue": summary["total_revenue"],
+            "total_revenue_cents": summary["total_revenue_cents"],
+        }])
+    );
+    assert_eq!(summary["order_count"], 2);
 }

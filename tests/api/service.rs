@@ -1,8 +1,8 @@
-//! Service endpoints (`/health`, `/api/v1/openapi.yaml`) and first-start behaviour.
+//! Service endpoints (`/`, `/health`, `/api/v1/openapi.yaml`) and first-start behaviour.
 
 use reqwest::Method;
 
-use crate::helpers::{expect_json, send, spawn_app, spawn_bare_app, statuses_of};
+use crate::helpers::{expect_error, expect_json, send, spawn_app, spawn_bare_app, statuses_of};
 
 #[tokio::test]
 async fn health_answers_ok_without_a_key() {
@@ -10,6 +10,32 @@ async fn health_answers_ok_without_a_key() {
     let response = send(app.request(Method::GET, "/health", None)).await;
     let body = expect_json(response, 200).await;
     assert_eq!(body, serde_json::json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn the_root_sends_browsers_to_the_console_and_is_404_for_api_clients() {
+    let app = spawn_app().await;
+    let browser = app
+        .request(Method::GET, "/", None)
+        .header("Accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+    let response = send(browser).await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(response.headers()["location"], "/console/");
+    assert!(response.headers().contains_key("x-request-id"));
+
+    let api_client = app
+        .request(Method::GET, "/", None)
+        .header("Accept", "application/json");
+    expect_error(send(api_client).await, 404, "NOT_FOUND").await;
+    expect_error(
+        send(app.request(Method::GET, "/", None)).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let head = send(app.request(Method::HEAD, "/", None)).await;
+    assert_eq!(head.status().as_u16(), 405);
+    assert_eq!(head.headers()["allow"], "GET");
 }
 
 #[tokio::test]

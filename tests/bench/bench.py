@@ -41,6 +41,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BENCH_DIR = os.path.join(ROOT, "tests", "bench")
 COMPONENT = os.path.join(ROOT, "target", "wasm32-wasip2", "release", "inventory_api.wasm")
 HOST_BINARY = os.path.join(ROOT, "target", "release", "examples", "spin_host")
+CEILING_MANIFEST = os.path.join(BENCH_DIR, "ceiling", "spin.toml")
+CEILING_COMPONENT = os.path.join(ROOT, "target", "wasm32-wasip2", "release", "bench_ceiling.wasm")
 ADMIN_KEY = "bench-" + "".join(random.choice("0123456789abcdef") for _ in range(32))
 # A catalog shaped like a shop's: "<adjective> <colour> <noun> <n>" names and one-sentence
 # descriptions, so a search for one word matches a few hundred of the 10,000 products
@@ -74,15 +76,18 @@ SCALE_OUT_SCENARIOS = [
     ("POST /api/v1/orders (1 line)", "order1", 8),
 ]
 
-# (name, wrk scenario, connections): the scenarios of the performance issue.
+# (name, wrk scenario, connections, reference): the scenarios of the performance issue.
+# The reference is what the app's figure is divided by: "ceiling" is the ceiling
+# component (tests/bench/ceiling) serving the same scenario with exactly its host calls
+# and nothing else; "product" is the app's own GET product (search against a point read).
 SCENARIOS = [
-    ("POST /health (405, no database: host + component alone)", "bare", 32),
-    ("GET /health", "health", 32),
-    ("GET /api/v1/products/{id}", "product", 32),
-    ("GET /api/v1/products?search=", "search", 32),
-    ("POST /api/v1/orders (1 line)", "order1", 8),
-    ("POST /api/v1/orders (5 lines)", "order5", 8),
-    ("GET /api/v1/reports/sales-summary", "summary", 8),
+    ("POST /health (405, no database: host + component alone)", "bare", 32, "ceiling"),
+    ("GET /health", "health", 32, "ceiling"),
+    ("GET /api/v1/products/{id}", "product", 32, "ceiling"),
+    ("GET /api/v1/products?search=", "search", 32, "product"),
+    ("POST /api/v1/orders (1 line)", "order1", 8, "ceiling"),
+    ("POST /api/v1/orders (5 lines)", "order5", 8, None),
+    ("GET /api/v1/reports/sales-summary", "summary", 8, None),
 ]
 
 
@@ -100,7 +105,7 @@ class Server:
     """The service under test, started fresh in a temporary state directory (or on
     `state_dir`, shared with another instance), optionally on shared backends."""
 
-    def __init__(self, state_dir=None, key_value=None, sqlite=None):
+    def __init__(self, state_dir=None, key_value=None, sqlite=None, ceiling=False, host=None):
         self.port = free_port()
         self.owns_state = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="inventory-bench-")
@@ -108,19 +113,25 @@ class Server:
         if shutil.which("spin") and not (key_value or sqlite or not self.owns_state):
             self.kind = "spin up (" + subprocess.run(["spin", "--version"], capture_output=True,
                                                      text=True).stdout.strip() + ")"
-            subprocess.run(["spin", "build"], cwd=ROOT, check=True)
+            manifest = CEILING_MANIFEST if ceiling else os.path.join(ROOT, "spin.toml")
+            subprocess.run(["spin", "build", "-f", manifest], cwd=ROOT, check=True)
             runtime_config = os.path.join(self.state_dir, "runtime-config.toml")
             with open(runtime_config, "w") as config:
                 config.write('[sqlite_database.default]\ntype = "spin"\npath = "inventory.db"\n\n'
                              '[key_value_store.rate_limits]\ntype = "spin"\n')
-            command = ["spin", "up", "--listen", f"127.0.0.1:{self.port}",
-                       "--runtime-config-file", runtime_config]
+            command = ["spin", "up", "-f", manifest, "--listen", f"127.0.0.1:{self.port}",
+                       "--runtime-config-file", runtime_config, "--state-dir", self.state_dir]
         else:
             self.kind = "spin_host example (wasmtime, release build)"
-            subprocess.run(["cargo", "build", "--release", "--example", "spin_host"], cwd=ROOT, check=True)
-            subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=ROOT, check=True)
-            command = [HOST_BINARY, "--listen", f"127.0.0.1:{self.port}", "--state-dir", self.state_dir,
-                       "--component", COMPONENT]
+            if host is None:
+                subprocess.run(["cargo", "build", "--release", "--example", "spin_host"], cwd=ROOT, check=True)
+            package = "bench-ceiling" if ceiling else "inventory-api"
+            subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release", "-p", package],
+                           cwd=ROOT, check=True)
+            command = [host or HOST_BINARY, "--listen", f"127.0.0.1:{self.port}", "--state-dir", self.state_dir,
+                       "--component", CEILING_COMPONENT if ceiling else COMPONENT]
+            if ceiling:
+                command += ["--manifest", CEILING_MANIFEST]
             if key_value:
                 command += ["--key-value", f"rate_limits={key_value}"]
             if sqlite:
@@ -203,7 +214,7 @@ _local = threading.local()
 def request(method, path, body=None, key=None, port=None):
     """One request on this thread's keep-alive connection: (status, parsed JSON body)."""
     connection = getattr(_local, "connection", None)
-    if connection is None or (port and getattr(_local, "port", None) != port):
+    if connection is None or getattr(_local, "port", None) != (port or SERVER_PORT):
         connection = http.client.HTTPConnection("127.0.0.1", port or SERVER_PORT, timeout=60)
         _local.connection, _local.port = connection, port or SERVER_PORT
     headers = {"Content-Type": "application/json"} if body is not None else {}
@@ -357,12 +368,45 @@ def machine_description(server_kind):
             f"{rustc}; server: {server_kind}; load generator: wrk (2 threads) on the same machine")
 
 
+def measure(scenarios, args, key, product_range, server, ceiling):
+    """Runs every scenario `args.rounds` times on the app, each run followed by one on its
+    reference (the ceiling, or for search the app's GET product), so that both see the
+    same machine state; returns each scenario's median runs."""
+    rows = []
+    for name, scenario, connections, reference in scenarios:
+        app_runs, reference_runs = [], []
+        for round_number in range(args.rounds):
+            log(f"{name} at {connections} connections for {args.duration} s (round {round_number + 1})")
+            app_runs.append(run_wrk(scenario, connections, args.duration, key, product_range, [server],
+                                    sample_memory=(scenario == "product")))
+            if reference == "ceiling":
+                reference_runs.append(run_wrk(scenario, connections, args.duration, key, product_range,
+                                              [ceiling]))
+            elif reference == "product":
+                reference_runs.append(run_wrk("product", connections, args.duration, key, product_range,
+                                              [server]))
+        app_runs.sort(key=lambda figures: figures["rps"])
+        median = app_runs[len(app_runs) // 2]
+        reference_rps = (statistics.median(run["rps"] for run in reference_runs) if reference_runs else None)
+        if reference == "ceiling" and any(run["errors"] for run in reference_runs):
+            raise SystemExit(f"the ceiling answered errors in {scenario}: {reference_runs}")
+        log(f"  app {median['rps']:.0f} req/s"
+            + (f", reference {reference_rps:.0f} req/s, ratio {median['rps'] / reference_rps:.2f}"
+               if reference_rps else ""))
+        rows.append((name, connections, reference, median, reference_rps))
+    return rows
+
+
 def main():
     global SERVER_PORT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15, help="seconds per scenario")
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each scenario, alternating app and ceiling (medians are shown)")
+    parser.add_argument("--scenarios", help="comma-separated subset, e.g. bare,product,order1")
+    parser.add_argument("--host", help="a spin_host binary to serve with instead of building one")
     parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
     parser.add_argument("--scale-out", action="store_true",
                         help="compare the shared backends instead (see above)")
@@ -377,7 +421,9 @@ def main():
         scale_out(args)
         return
 
-    server = Server()
+    scenarios = [row for row in SCENARIOS if not args.scenarios or row[1] in args.scenarios.split(",")]
+    server = Server(host=args.host)
+    ceiling = Server(ceiling=True, host=args.host)
     SERVER_PORT = server.port
     try:
         status, key = request("POST", "/api/v1/auth/keys",
@@ -386,33 +432,36 @@ def main():
         assert status == 201, key
         key = key["api_key"]
         product_range = seed(args.products, args.orders, key)
-        reports = time_reports(key)
-        rows = []
-        for name, scenario, connections in SCENARIOS:
-            log(f"running {name} at {connections} connections for {args.duration} s")
-            figures = run_wrk(scenario, connections, args.duration, key, product_range, [server],
-                              sample_memory=(scenario == "product"))
-            rows.append((name, connections, figures))
+        status, _ = request("POST", f"/setup?products={product_range[1]}", None, key, port=ceiling.port)
+        assert status == 200, status
+        reports = time_reports(key) if args.orders else []
+        rows = measure(scenarios, args, key, product_range, server, ceiling)
     finally:
         server.stop()
+        ceiling.stop()
 
-    health = rows[1][2]["rps"]
-    product = rows[2][2]
-    table = ["| scenario | conns | requests/s | p50 ms | p95 ms | p99 ms | errors | CPU busy |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, connections, figures in rows:
-        table.append(f"| {name} | {connections} | {figures['rps']:.0f} | {figures['p50_us'] / 1000:.2f} | "
-                     f"{figures['p95_us'] / 1000:.2f} | {figures['p99_us'] / 1000:.2f} | {figures['errors']} | "
-                     f"{figures['cpu_busy']:.0f} % |")
+    table = ["| scenario | conns | app req/s | reference req/s | app / reference | p50 ms | p95 ms | p99 ms "
+             "| errors | CPU busy |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, connections, reference, figures, reference_rps in rows:
+        if reference_rps:
+            label = "ceiling" if reference == "ceiling" else "app's GET product"
+            versus = f"{reference_rps:.0f} ({label})"
+            ratio = f"**{figures['rps'] / reference_rps:.2f}**"
+        else:
+            versus, ratio = "—", "—"
+        table.append(f"| {name} | {connections} | {figures['rps']:.0f} | {versus} | {ratio} | "
+                     f"{figures['p50_us'] / 1000:.2f} | {figures['p95_us'] / 1000:.2f} | "
+                     f"{figures['p99_us'] / 1000:.2f} | {figures['errors']} | {figures['cpu_busy']:.0f} % |")
     report_table = ["| report | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|"]
     for path, p50, p95, worst in reports:
         report_table.append(f"| `{path}` | {p50:.1f} | {p95:.1f} | {worst:.1f} |")
-    ratio = product["rps"] / health if health else 0
-    summary = [
-        f"GET product / GET /health = {ratio:.2f}",
-        f"Server resident memory, peak during the 32-connection GET product scenario: "
-        f"{product['peak_rss_kib'] / 1024:.0f} MiB",
-    ]
+    product = next((figures for _, _, _, figures, _ in rows if "peak_rss_kib" in figures), None)
+    summary = [f"Each scenario ran {args.rounds} times, alternating app and reference; the table shows "
+               "each one's median requests/s and the latencies and errors of the app's median run."]
+    if product:
+        summary.append(f"App resident memory, peak during the 32-connection GET product scenario: "
+                       f"{product['peak_rss_kib'] / 1024:.0f} MiB")
     text = "\n".join(table + [""] + summary + ["", f"Reports over {args.products} products and "
                                                   f"{args.orders} orders (20 sequential requests each):", ""]
                      + report_table)

@@ -1,5 +1,5 @@
-//! `spin_host`: serves the app like `spin up`, for manual testing and benchmarks where the
-//! Spin CLI is not available.
+//! `spin_host`: serves the app (the API and the console components) like `spin up`, for
+//! manual testing, browser tests and benchmarks where the Spin CLI is not available.
 //!
 //! ```text
 //! cargo run --release --example spin_host -- --listen 127.0.0.1:3000 --state-dir DIR \
@@ -24,7 +24,8 @@ usage: spin_host [--listen ADDR] [--state-dir DIR] [--variable NAME=VALUE]...
   --listen ADDR          address to serve on (default 127.0.0.1:3000)
   --state-dir DIR        where file-backed databases and stores live (default <project>/.spin)
   --variable NAME=VALUE  an application variable's value (repeatable)
-  --component PATH       the component to serve (default: the release build, built if missing)
+  --component PATH       the component behind the catch-all route `/...`, i.e. the API
+                         (default: the release build); components missing are built
   --manifest PATH        the app manifest (default <project>/spin.toml)
   --runtime-config PATH  the runtime configuration (default <project>/runtime-config.toml)
   --key-value LABEL=URL  put a key-value store on redis://HOST:PORT, `memory`, or a file
@@ -54,7 +55,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<h
     config.listen = SocketAddr::from(([127, 0, 0, 1], 3000));
     // Like `spin up`, the guest writes to this process's stdout and stderr.
     config.capture_logs = false;
-    let mut component = None;
+    let mut component: Option<PathBuf> = None;
 
     while let Some(arg) = args.next() {
         // Both `--name value` and `--name=value`.
@@ -105,11 +106,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<h
         }
     }
 
-    config.component = match component {
-        Some(component) => component,
-        None if config.component.is_file() => config.component,
-        None => host::build_component()?,
-    };
+    let component_was_default = component.is_none();
+    if let Some(component) = component {
+        config.component = component;
+    }
+    // Like `spin build --up` on a fresh checkout: build what is missing (all components,
+    // one cargo run), but never rebuild what exists, so `--component` is served as given.
+    if !host::missing_components(&config)?.is_empty() {
+        let api = host::build_component()?;
+        if component_was_default {
+            config.component = api;
+        }
+    }
     Ok(Some(config))
 }
 

@@ -1,4 +1,5 @@
-//! Building the component the way `spin build` does (the manifest's build command).
+//! Building the app's components the way `spin build` does (the manifest's build
+//! commands, as one cargo invocation).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,14 +19,19 @@ fn target_dir() -> PathBuf {
     project_dir().join("target")
 }
 
-/// Where `cargo build --target wasm32-wasip2 --release` puts the component (the
-/// manifest's `source`).
+/// The workspace packages behind `spin.toml`'s components: the API and the console.
+/// A component added to the manifest adds its package here.
+const COMPONENT_PACKAGES: &[&str] = &["inventory-api", "inventory-console"];
+
+/// Where `cargo build --target wasm32-wasip2 --release` puts the API component (the
+/// manifest's `source` for the catch-all route).
 pub fn default_component_path() -> PathBuf {
     target_dir().join("wasm32-wasip2/release/inventory_api.wasm")
 }
 
-/// Runs `cargo build --target wasm32-wasip2 --release` in the project directory, once per
-/// process, and returns the component's path.
+/// Runs `cargo build --target wasm32-wasip2 --release -p <package>...` for every
+/// component in the project directory, once per process, and returns the API
+/// component's path (the others are where the manifest's `source` says).
 ///
 /// Cargo decides whether anything needs rebuilding, so an up-to-date build costs well
 /// under a second. Running it from inside `cargo test` does not deadlock: cargo (1.95)
@@ -54,12 +60,18 @@ fn run_cargo_build() -> anyhow::Result<PathBuf> {
             "--target-dir",
         ])
         .arg(target_dir())
+        .args(
+            COMPONENT_PACKAGES
+                .iter()
+                .flat_map(|package| ["-p", package]),
+        )
         .current_dir(project_dir())
         .output()
         .with_context(|| format!("failed to run {}", Path::new(&cargo).display()))?;
     anyhow::ensure!(
         output.status.success(),
-        "`cargo build --target wasm32-wasip2 --release` failed ({}):\n{}",
+        "`cargo build --target wasm32-wasip2 --release -p {}` failed ({}):\n{}",
+        COMPONENT_PACKAGES.join(" -p "),
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );

@@ -29,7 +29,7 @@ use wasmtime::component::Resource;
 use super::engine::bindings::fermyon::spin::key_value as spin_kv;
 use super::engine::bindings::wasi::keyvalue::{atomics, batch, store as wasi_kv};
 use super::handle_table::HandleTable;
-use super::manifest::{App, KeyValueStoreConfig, state_file};
+use super::manifest::{App, Component, KeyValueStoreConfig, state_file};
 use super::redis_store::{self, RedisStore};
 
 /// Spin's limit on stores (Spin and WASI together) open in one instance.
@@ -63,9 +63,17 @@ impl Stores {
     /// file name in `state_dir`, one without is in memory (fresh for each started host),
     /// an unconfigured `default` is `sqlite_key_value.db` in `state_dir`, and a Redis
     /// store connects when the component first opens it.
+    ///
+    /// A label several components use is one store, shared, as in Spin; each component
+    /// then sees only its own labels (see [`Stores::for_component`]).
     pub fn new(app: &App, state_dir: &Path) -> anyhow::Result<Self> {
         let mut by_label = HashMap::new();
-        for label in &app.component.key_value_stores {
+        for (component, label) in app.components.iter().flat_map(|component| {
+            (component.key_value_stores.iter()).map(move |label| (component, label))
+        }) {
+            if by_label.contains_key(label) {
+                continue;
+            }
             let file = match app.runtime_config.key_value_stores.get(label) {
                 Some(KeyValueStoreConfig::Redis { url }) => {
                     let store = RedisStore::new(url)
@@ -80,7 +88,7 @@ impl Stores {
                 None if label == "default" => Some(state_dir.join(DEFAULT_STORE_FILE)),
                 None => anyhow::bail!(
                     "unknown key_value_stores label {label:?} for component {:?}",
-                    app.component.id
+                    component.id
                 ),
             };
             let database = Database::open(file.as_deref())
@@ -88,6 +96,14 @@ impl Stores {
             by_label.insert(label.clone(), Arc::new(Backend::Local(database)));
         }
         Ok(Self { by_label })
+    }
+
+    /// The stores `component` may open: its own `key_value_stores` labels only.
+    pub fn for_component(&self, component: &Component) -> Self {
+        let by_label = (component.key_value_stores.iter())
+            .filter_map(|label| Some((label.clone(), self.by_label.get(label)?.clone())))
+            .collect();
+        Self { by_label }
     }
 }
 

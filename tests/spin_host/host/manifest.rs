@@ -1,14 +1,17 @@
 //! Reading `spin.toml` and the runtime configuration file.
 //!
-//! Only what the test host implements is accepted: one component behind a single
-//! catch-all (`/...`) HTTP route, no outbound HTTP, SQLite databases of `type = "spin"`
-//! or `"libsql"` and key-value stores of `type = "spin"` or `"redis"`. Anything else
-//! fails `start`, so the host can never silently serve an app differently from Spin.
+//! Only what the test host implements is accepted: HTTP triggers on exact or wildcard
+//! (`/prefix/...`) routes, each naming a component by id, no outbound HTTP, SQLite
+//! databases of `type = "spin"` or `"libsql"` and key-value stores of `type = "spin"` or
+//! `"redis"`. Anything else fails `start`, so the host can never silently serve an app
+//! differently from Spin.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+
+use super::routes::Route;
 use toml::{Table, Value};
 
 /// The parts of the app that shape how the host serves it.
@@ -19,16 +22,21 @@ pub struct App {
     pub version: Option<String>,
     /// `[variables]`: each application variable and its default (`None` = required).
     pub variables: BTreeMap<String, Option<String>>,
-    /// The component behind the HTTP route.
-    pub component: Component,
+    /// The components the HTTP triggers name, in the manifest's trigger order.
+    pub components: Vec<Component>,
+    /// Every `[[trigger.http]]`: a route and the id of the component behind it.
+    pub routes: Vec<(Route, String)>,
     /// The runtime configuration file's contents (empty without one).
     pub runtime_config: RuntimeConfig,
 }
 
-/// The component served on the catch-all route.
+/// A component an HTTP trigger names.
 pub struct Component {
     /// The component's id (`[component.<id>]`).
     pub id: String,
+    /// `source`: the component's `.wasm`, relative paths resolved against the manifest's
+    /// directory.
+    pub source: PathBuf,
     /// The SQLite database labels the component may open.
     pub sqlite_databases: Vec<String>,
     /// The key-value store labels the component may open.
@@ -138,11 +146,16 @@ impl App {
                 .with_context(|| format!("invalid runtime config {}", path.display()))?,
             None => RuntimeConfig::default(),
         };
-        Self::parse(&manifest_table, runtime_config)
+        let manifest_dir = manifest.parent().unwrap_or(Path::new("."));
+        Self::parse(&manifest_table, manifest_dir, runtime_config)
             .with_context(|| format!("invalid manifest {}", manifest.display()))
     }
 
-    fn parse(manifest: &Table, runtime_config: RuntimeConfig) -> anyhow::Result<Self> {
+    fn parse(
+        manifest: &Table,
+        manifest_dir: &Path,
+        runtime_config: RuntimeConfig,
+    ) -> anyhow::Result<Self> {
         if manifest
             .get("spin_manifest_version")
             .and_then(Value::as_integer)
@@ -165,45 +178,73 @@ impl App {
             variables.insert(variable.clone(), parse_app_variable(variable, definition)?);
         }
 
-        let component_id = http_component_id(manifest)?;
-        let component = optional_table(manifest, "component")?
-            .and_then(|components| components.get(&component_id))
-            .with_context(|| format!("no [component.{component_id}]"))?;
-        let component = Component::parse(component_id, component)?;
+        let routes = http_routes(manifest)?;
+        let mut components: Vec<Component> = Vec::new();
+        for (_, component_id) in &routes {
+            if components
+                .iter()
+                .any(|component| &component.id == component_id)
+            {
+                continue;
+            }
+            let component = optional_table(manifest, "component")?
+                .and_then(|components| components.get(component_id))
+                .with_context(|| format!("no [component.{component_id}]"))?;
+            components.push(Component::parse(
+                component_id.clone(),
+                component,
+                manifest_dir,
+            )?);
+        }
 
         Ok(Self {
             name,
             version,
             variables,
-            component,
+            components,
+            routes,
             runtime_config,
         })
     }
 }
 
-/// The id of the component behind the only HTTP trigger, which must be the catch-all
-/// route `/...` (the only route shape this host implements).
-fn http_component_id(manifest: &Table) -> anyhow::Result<String> {
+/// Every `[[trigger.http]]` as (route, component id), in manifest order.
+///
+/// Two triggers on the same route are refused: Spin only warns and serves the last one,
+/// which is never what a manifest in this project means.
+fn http_routes(manifest: &Table) -> anyhow::Result<Vec<(Route, String)>> {
     let triggers = optional_table(manifest, "trigger")?
         .and_then(|triggers| triggers.get("http"))
         .and_then(Value::as_array)
         .context("no [[trigger.http]]")?;
-    let [trigger] = triggers.as_slice() else {
-        bail!("exactly one [[trigger.http]] is supported");
-    };
-    let trigger = trigger
-        .as_table()
-        .context("[[trigger.http]] must be a table")?;
-    let route = trigger
-        .get("route")
-        .context("trigger.http.route is missing")?;
-    if as_str(route, "trigger.http.route")? != "/..." {
-        bail!("only the catch-all route \"/...\" is supported");
+    let mut routes: Vec<(Route, String)> = Vec::new();
+    for trigger in triggers {
+        let trigger = trigger
+            .as_table()
+            .context("[[trigger.http]] must be a table")?;
+        if let Some(key) = trigger
+            .keys()
+            .find(|key| !matches!(key.as_str(), "route" | "component" | "id"))
+        {
+            bail!("trigger.http.{key} is not supported by the test host");
+        }
+        let route = trigger
+            .get("route")
+            .context("trigger.http.route is missing")?;
+        let route = Route::parse(as_str(
+            route,
+            "trigger.http.route (private routes are not supported)",
+        )?)?;
+        let component = trigger
+            .get("component")
+            .context("trigger.http.component is missing")?;
+        let component = as_str(component, "trigger.http.component (a component id)")?.to_owned();
+        if routes.iter().any(|(existing, _)| existing == &route) {
+            bail!("two [[trigger.http]] have the route {:?}", route.raw());
+        }
+        routes.push((route, component));
     }
-    let component = trigger
-        .get("component")
-        .context("trigger.http.component is missing")?;
-    Ok(as_str(component, "trigger.http.component (a component id)")?.to_owned())
+    Ok(routes)
 }
 
 /// `name = { default = "..." }` or `name = { required = true }`.
@@ -229,7 +270,7 @@ fn parse_app_variable(name: &str, definition: &Value) -> anyhow::Result<Option<S
 }
 
 impl Component {
-    fn parse(id: String, table: &Value) -> anyhow::Result<Self> {
+    fn parse(id: String, table: &Value, manifest_dir: &Path) -> anyhow::Result<Self> {
         let table = table
             .as_table()
             .with_context(|| format!("component.{id} must be a table"))?;
@@ -247,7 +288,15 @@ impl Component {
             let template = as_str(template, &format!("component.{id}.variables.{name}"))?;
             variables.insert(name.clone(), template.to_owned());
         }
+        let source = table
+            .get("source")
+            .with_context(|| format!("component.{id}.source is missing"))?;
+        let source = as_str(
+            source,
+            &format!("component.{id}.source (a local file; URL sources are not supported)"),
+        )?;
         Ok(Self {
+            source: manifest_dir.join(source),
             sqlite_databases: string_list(table, "sqlite_databases", &id)?,
             key_value_stores: string_list(table, "key_value_stores", &id)?,
             variables,

@@ -1,17 +1,18 @@
-//! An in-process, Spin-compatible host for the inventory API component.
+//! An in-process, Spin-compatible host for the app's components: the inventory API and
+//! the operator console.
 //!
 //! The Spin CLI cannot be installed where this project is built and tested, so the
-//! integration tests (`tests/api`) and the `spin_host` example serve the built component
+//! integration tests (`tests/api`) and the `spin_host` example serve the built components
 //! with wasmtime instead. This module reproduces the parts of Spin 4.0.2 that the app
 //! depends on, as verified against real Spin (see `SPIN-FACTS.md` in the shared notes):
-//! the HTTP trigger and its `spin-*` request headers, `spin:sqlite`, the Spin and WASI
-//! key-value interfaces, and application variables, all configured from the project's own
-//! `spin.toml` and `runtime-config.toml`.
+//! the HTTP trigger with its routing and `spin-*` request headers, `spin:sqlite`, the
+//! Spin and WASI key-value interfaces, and application variables, all configured from the
+//! project's own `spin.toml` and `runtime-config.toml`.
 //!
 //! Every started host gets its own OS thread running a two-worker tokio runtime, so it
 //! works the same from a plain `#[test]`, a current-thread `#[tokio::test]` or `main`.
-//! The wasmtime engine and the compiled component are shared by every host in the
-//! process: compiling the component once per test would dominate the suite's run time.
+//! The wasmtime engine and the compiled components are shared by every host in the
+//! process: compiling a component once per test would dominate the suite's run time.
 
 mod build;
 mod engine;
@@ -22,12 +23,14 @@ mod libsql_connection;
 mod manifest;
 mod redis_store;
 mod request_state;
+mod routes;
 mod server;
 mod sqlite;
 mod variables;
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
@@ -38,6 +41,8 @@ pub use build::build_component;
 pub use manifest::{KeyValueStoreConfig, SqliteDatabaseConfig};
 
 use guest_output::GuestOutput;
+use routes::Router;
+use server::ComponentContext;
 
 /// Everything needed to start a host: where to listen, where state lives, and which
 /// component, manifest and runtime configuration to serve.
@@ -51,7 +56,8 @@ pub struct HostConfig {
     /// Values for application variables, like `spin up --variable name=value`. They take
     /// precedence over `SPIN_VARIABLE_<NAME>` environment variables.
     pub variables: Vec<(String, String)>,
-    /// The component (`.wasm`) to serve.
+    /// The component (`.wasm`) behind the catch-all route `/...` (the API), instead of
+    /// the manifest's `source`; every other component is the manifest's `source`.
     pub component: PathBuf,
     /// The `spin.toml` describing the app.
     pub manifest: PathBuf,
@@ -69,8 +75,8 @@ pub struct HostConfig {
 }
 
 impl HostConfig {
-    /// The project's own app: `spin.toml`, `runtime-config.toml` and the release build of
-    /// the component (see [`build_component`]), listening on a free loopback port with
+    /// The project's own app: `spin.toml`, `runtime-config.toml` and the release builds of
+    /// its components (see [`build_component`]), listening on a free loopback port with
     /// logs captured, as the integration tests want it.
     pub fn for_project(
         state_dir: impl Into<PathBuf>,
@@ -144,7 +150,6 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
     for (label, store) in &config.key_value_stores {
         (runtime_config.key_value_stores).insert(label.clone(), store.clone());
     }
-    let variables = variables::Variables::new(&app, &config.variables)?;
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
         format!(
             "failed to create state directory {}",
@@ -153,7 +158,26 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
     })?;
     let sqlite = sqlite::Databases::new(&app, &config.state_dir)?;
     let key_value = key_value::Stores::new(&app, &config.state_dir)?;
-    let component = engine::prepared_component(&config.component)?;
+    let sources: HashMap<&str, PathBuf> = component_sources(&app, &config.component).collect();
+    let mut components = HashMap::new();
+    for component in &app.components {
+        let context = ComponentContext {
+            component: engine::prepared_component(&sources[component.id.as_str()])?,
+            sqlite: Arc::new(sqlite.for_component(component)),
+            key_value: Arc::new(key_value.for_component(component)),
+            variables: Arc::new(variables::Variables::new(
+                &app,
+                component,
+                &config.variables,
+            )?),
+        };
+        components.insert(component.id.as_str(), Arc::new(context));
+    }
+    let router = Router::new(
+        (app.routes.iter())
+            .map(|(route, id)| (route.clone(), components[id.as_str()].clone()))
+            .collect(),
+    );
     let output = if config.capture_logs {
         GuestOutput::capture()
     } else {
@@ -164,12 +188,9 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
         .with_context(|| format!("failed to listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let context = Arc::new(server::HostContext {
-        component,
+        router,
         app_name: app.name,
         app_version: app.version,
-        sqlite: Arc::new(sqlite),
-        key_value: Arc::new(key_value),
-        variables: Arc::new(variables),
         output: output.clone(),
     });
 
@@ -190,4 +211,35 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
         Ok(Err(err)) => Err(err),
         Err(_) => anyhow::bail!("the server thread ended before serving"),
     }
+}
+
+/// The component files `config` would serve that do not exist (yet): the catch-all
+/// route's [`HostConfig::component`] and every other component's manifest `source`.
+// Only the example binary builds on demand; the integration tests always build.
+#[allow(dead_code)]
+pub fn missing_components(config: &HostConfig) -> anyhow::Result<Vec<PathBuf>> {
+    let app = manifest::App::load(&config.manifest, None)?;
+    Ok(component_sources(&app, &config.component)
+        .map(|(_, source)| source)
+        .filter(|source| !source.is_file())
+        .collect())
+}
+
+/// Each component's id and `.wasm`: `catch_all` for the component behind `/...`, the
+/// manifest's `source` for the others.
+fn component_sources<'app>(
+    app: &'app manifest::App,
+    catch_all: &Path,
+) -> impl Iterator<Item = (&'app str, PathBuf)> {
+    let catch_all_id = (app.routes.iter())
+        .find(|(route, _)| route.is_catch_all())
+        .map(|(_, id)| id.as_str());
+    app.components.iter().map(move |component| {
+        let source = if Some(component.id.as_str()) == catch_all_id {
+            catch_all.to_path_buf()
+        } else {
+            component.source.clone()
+        };
+        (component.id.as_str(), source)
+    })
 }

@@ -6,8 +6,9 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use super::guest_output::GuestOutput;
 use super::key_value::KeyValueInstance;
-use super::server::HostContext;
+use super::server::ComponentContext;
 use super::sqlite::SqliteInstance;
 use super::variables::Variables;
 
@@ -29,18 +30,18 @@ pub struct RequestState {
 }
 
 impl RequestState {
-    /// Fresh state for one request to the host described by `context`.
-    pub fn new(context: &HostContext) -> Self {
+    /// Fresh state for one request to `component`, its output going to `output`.
+    pub fn new(component: &ComponentContext, output: &GuestOutput) -> Self {
         let mut wasi = WasiCtxBuilder::new();
-        context.output.attach(&mut wasi);
+        output.attach(&mut wasi);
         Self {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             http_hooks: DenyOutboundHttp,
-            sqlite: SqliteInstance::new(context.sqlite.clone()),
-            key_value: KeyValueInstance::new(context.key_value.clone()),
-            variables: context.variables.clone(),
+            sqlite: SqliteInstance::new(component.sqlite.clone()),
+            key_value: KeyValueInstance::new(component.key_value.clone()),
+            variables: component.variables.clone(),
         }
     }
 }

@@ -1,9 +1,11 @@
-//! The HTTP side: Spin's HTTP trigger for one component on the catch-all route.
+//! The HTTP side: Spin's HTTP trigger, routing each request to one of the app's
+//! components (see `routes.rs`).
 //!
-//! Per request, like Spin for WASI 0.2 components: a new store and instance from the
-//! shared pre-instantiated component, the request handed to `wasi:http/incoming-handler`
-//! with Spin's `spin-*` headers appended after the client's, and a 500 with an empty body
-//! when the guest fails before responding.
+//! Per request, like Spin for WASI 0.2 components: the matching route's component gets a
+//! new store and instance from its shared pre-instantiated component, the request handed
+//! to `wasi:http/incoming-handler` with Spin's `spin-*` headers appended after the
+//! client's, and a 500 with an empty body when the guest fails before responding. A path
+//! no route matches is a 404 with an empty body, as in Spin.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
@@ -29,11 +31,9 @@ use super::engine::PreparedComponent;
 use super::guest_output::GuestOutput;
 use super::key_value::Stores;
 use super::request_state::RequestState;
+use super::routes::{RouteHeaders, Router};
 use super::sqlite::Databases;
 use super::variables::Variables;
-
-/// The only route the host serves, as the manifest loader checks.
-const CATCH_ALL_ROUTE: &str = "/...";
 
 /// Paths Spin answers itself, before routing.
 const WELL_KNOWN_PREFIX: &str = "/.well-known/spin/";
@@ -43,20 +43,27 @@ const BLOCKING_CALLS_GRACE: Duration = Duration::from_secs(1);
 
 /// Everything one started host serves requests with.
 pub struct HostContext {
-    /// The compiled component, shared with every other host in the process.
-    pub component: Arc<PreparedComponent>,
+    /// The HTTP triggers' routes and the component behind each.
+    pub router: Router<Arc<ComponentContext>>,
     /// The application's name, for `/.well-known/spin/info`.
     pub app_name: String,
     /// The application's version, for `/.well-known/spin/info`.
     pub app_version: Option<String>,
+    /// Where guest output and host error reports go.
+    pub output: GuestOutput,
+}
+
+/// One component and what it may use: only its own declared databases, stores and
+/// variables, as in Spin.
+pub struct ComponentContext {
+    /// The compiled component, shared with every other host in the process.
+    pub component: Arc<PreparedComponent>,
     /// The databases the component may open.
     pub sqlite: Arc<Databases>,
     /// The key-value stores the component may open.
     pub key_value: Arc<Stores>,
     /// The component's variables.
     pub variables: Arc<Variables>,
-    /// Where guest output and host error reports go.
-    pub output: GuestOutput,
 }
 
 /// The server thread's body: runs a two-worker runtime serving `listener` until
@@ -151,8 +158,13 @@ async fn handle_request(
             .host_error(&format!("Error serving HTTP connection: {err:#}"));
         return Err(err);
     }
-    let response = match append_spin_headers(&mut request, client_addr) {
-        Ok(()) => invoke_guest(&context, request).await,
+    let Some((component, route_match)) = context.router.route(request.uri().path()) else {
+        return status_response(StatusCode::NOT_FOUND, Bytes::new());
+    };
+    let route_headers = route_match.headers();
+    let component = component.clone();
+    let response = match append_spin_headers(&mut request, client_addr, route_headers) {
+        Ok(()) => invoke_guest(&context, &component, request).await,
         Err(err) => Err(err),
     };
     match response {
@@ -193,10 +205,11 @@ fn set_absolute_uri(request: &mut Request<Incoming>) -> anyhow::Result<()> {
 }
 
 /// Appends Spin's request headers after the client's (a client's own `spin-*` headers
-/// are kept and come first, as in Spin), for the catch-all route `/...`.
+/// are kept and come first, as in Spin), for the route the request matched.
 fn append_spin_headers(
     request: &mut Request<Incoming>,
     client_addr: SocketAddr,
+    route: RouteHeaders,
 ) -> anyhow::Result<()> {
     // Spin copies every header as a UTF-8 string and fails the request otherwise.
     for value in request.headers().values() {
@@ -209,15 +222,14 @@ fn append_spin_headers(
     };
     let path_and_query = uri.path_and_query().map_or("/", |path| path.as_str());
     let full_url = format!("{}://{host}{path_and_query}", Scheme::HTTP);
-    // The route's wildcard matches the whole path, raw (no query, no percent-decoding).
-    let path_info = uri.path().to_owned();
+    // The path info is raw: no query, no percent-decoding.
     let spin_headers = [
-        ("spin-path-info", path_info),
+        ("spin-path-info", route.path_info),
         ("spin-full-url", full_url),
-        ("spin-matched-route", CATCH_ALL_ROUTE.to_owned()),
-        ("spin-base-path", "/".to_owned()),
-        ("spin-raw-component-route", CATCH_ALL_ROUTE.to_owned()),
-        ("spin-component-route", String::new()),
+        ("spin-matched-route", route.matched_route),
+        ("spin-base-path", route.base_path),
+        ("spin-raw-component-route", route.raw_component_route),
+        ("spin-component-route", route.component_route),
         ("spin-client-addr", client_addr.to_string()),
     ];
     let headers = request.headers_mut();
@@ -230,14 +242,16 @@ fn append_spin_headers(
     Ok(())
 }
 
-/// Runs the guest's `wasi:http/incoming-handler` on a fresh instance.
+/// Runs `component`'s `wasi:http/incoming-handler` on a fresh instance.
 async fn invoke_guest(
     context: &Arc<HostContext>,
+    component: &ComponentContext,
     request: Request<Incoming>,
 ) -> anyhow::Result<Response<HyperOutgoingBody>> {
-    let component = &context.component;
-    let mut store = Store::new(&component.engine, RequestState::new(context));
-    let proxy = component.proxy.instantiate_async(&mut store).await?;
+    let state = RequestState::new(component, &context.output);
+    let prepared = &component.component;
+    let mut store = Store::new(&prepared.engine, state);
+    let proxy = prepared.proxy.instantiate_async(&mut store).await?;
     let request = store
         .data_mut()
         .http()

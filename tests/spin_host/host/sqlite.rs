@@ -29,7 +29,7 @@ use super::engine::bindings::spin::sqlite::sqlite::{
 };
 use super::handle_table::HandleTable;
 use super::libsql_connection::LibSqlConnection;
-use super::manifest::{App, SqliteDatabaseConfig, state_file};
+use super::manifest::{App, Component, SqliteDatabaseConfig, state_file};
 
 /// Spin's limit on open connections per instance.
 const MAX_CONNECTIONS_PER_INSTANCE: usize = 256;
@@ -64,9 +64,17 @@ impl Databases {
     /// `sqlite_db.db` in `state_dir`; a configured path keeps only its file name and
     /// lives in `state_dir` too, so that every host started on a fresh state directory
     /// starts from empty databases.
+    ///
+    /// A label several components use is one database, shared, as in Spin; each
+    /// component then sees only its own labels (see [`Databases::for_component`]).
     pub fn new(app: &App, state_dir: &Path) -> anyhow::Result<Self> {
         let mut by_label = HashMap::new();
-        for label in &app.component.sqlite_databases {
+        for (component, label) in app.components.iter().flat_map(|component| {
+            (component.sqlite_databases.iter()).map(move |label| (component, label))
+        }) {
+            if by_label.contains_key(label) {
+                continue;
+            }
             let database = match app.runtime_config.sqlite_databases.get(label) {
                 Some(SqliteDatabaseConfig::Local {
                     path,
@@ -88,12 +96,20 @@ impl Databases {
                 },
                 None => anyhow::bail!(
                     "unknown sqlite_databases label {label:?} for component {:?}",
-                    app.component.id
+                    component.id
                 ),
             };
             by_label.insert(label.clone(), Arc::new(database));
         }
         Ok(Self { by_label })
+    }
+
+    /// The databases `component` may open: its own `sqlite_databases` labels only.
+    pub fn for_component(&self, component: &Component) -> Self {
+        let by_label = (component.sqlite_databases.iter())
+            .filter_map(|label| Some((label.clone(), self.by_label.get(label)?.clone())))
+            .collect();
+        Self { by_label }
     }
 }
 

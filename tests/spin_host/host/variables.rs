@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::bail;
 
 use super::engine::bindings::fermyon::spin::variables::{Error, Host};
-use super::manifest::App;
+use super::manifest::{App, Component};
 
 /// One host's variable definitions and provided values.
 pub struct Variables {
@@ -28,12 +28,16 @@ impl Variables {
     /// Validates the app's variables against the provided values, failing like
     /// `spin up` does for an invalid name or template or an unresolvable required
     /// variable.
-    pub fn new(app: &App, provided: &[(String, String)]) -> anyhow::Result<Self> {
+    pub fn new(
+        app: &App,
+        component: &Component,
+        provided: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         for name in app.variables.keys() {
             validate_name(name).map_err(invalid_name_message)?;
         }
         let mut component_templates = HashMap::new();
-        for (name, template) in &app.component.variables {
+        for (name, template) in &component.variables {
             validate_name(name).map_err(invalid_name_message)?;
             let template = Template::parse(template)?;
             if let Some(unknown) = template
@@ -45,7 +49,7 @@ impl Variables {
             component_templates.insert(name.clone(), template);
         }
         let variables = Self {
-            component_id: app.component.id.clone(),
+            component_id: component.id.clone(),
             app_variables: app.variables.clone(),
             component_templates,
             provided: provided.iter().cloned().collect(),

@@ -1,0 +1,183 @@
+/**
+ * The console's entry point: the page frame (navigation, identity, rate-limit budget)
+ * and a router over `location.hash`.
+ *
+ * Hash routes keep the whole console on one URL the server serves as a file, and keep
+ * the browser's back button working. A route's query (`#/orders?status=pending`) holds
+ * only filters and paging cursors, never the key.
+ */
+
+import { ApiError, get, onRateLimit } from './api.js';
+import { append, button, el, message, replace } from './dom.js';
+import { apiKey, currentIdentity, isAdmin, setIdentity, signOut } from './session.js';
+import * as dashboard from './views/dashboard.js';
+import * as keys from './views/keys.js';
+import * as order from './views/order.js';
+import * as orders from './views/orders.js';
+import * as product from './views/product.js';
+import * as products from './views/products.js';
+import * as signin from './views/signin.js';
+
+/** Route patterns, first match wins; `admin` routes are not offered to viewers. */
+const ROUTES = [
+  { pattern: /^\/signin$/, view: signin, public: true },
+  { pattern: /^\/(dashboard)?$/, view: dashboard },
+  { pattern: /^\/orders$/, view: orders },
+  { pattern: /^\/orders\/([^/]+)$/, view: order },
+  { pattern: /^\/products$/, view: products },
+  { pattern: /^\/products\/(new|\d+)$/, view: product },
+  { pattern: /^\/keys$/, view: keys, admin: true },
+];
+
+const main = document.getElementById('main');
+const nav = document.getElementById('nav');
+const identityBox = document.getElementById('identity');
+const notice = document.getElementById('notice');
+
+/** The latest rate-limit budget, shown next to the identity. */
+let budget = null;
+
+/** Shows a message above the page `forHash` (by default the current one) until the next page. */
+export function flash(text, kind = 'success', forHash = location.hash) {
+  replace(notice, message(kind, text));
+  notice.dataset.keepFor = forHash;
+}
+
+/** Navigates to `hash` (`#/orders?...`); re-renders even if it is the current one. */
+export function navigate(hash) {
+  if (location.hash === hash) {
+    route();
+  } else {
+    location.hash = hash;
+  }
+}
+
+/** Sends the operator to sign in again, with `reason` shown there. */
+export function requireSignIn(reason) {
+  signOut();
+  renderFrame();
+  if (reason) flash(reason, 'error', '#/signin');
+  navigate('#/signin');
+}
+
+/** Renders the current hash's view. */
+async function route() {
+  const [path, queryString = ''] = location.hash.replace(/^#/, '').split('?');
+  const query = new URLSearchParams(queryString);
+  const match = ROUTES.map((entry) => ({ entry, groups: (path || '/').match(entry.pattern) }))
+    .find(({ groups }) => groups);
+
+  if (!match) {
+    renderPage(el('h1', { tabindex: '-1', text: 'Page not found' }),
+      el('p', {}, 'There is no such page. ', el('a', { href: '#/dashboard', text: 'Go to the dashboard' })));
+    return;
+  }
+  if (!match.entry.public && !apiKey()) {
+    navigate('#/signin');
+    return;
+  }
+  if (!match.entry.public && !currentIdentity()) {
+    try {
+      setIdentity((await get('/auth/me')).data);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        requireSignIn(error.message);
+      } else {
+        renderPage(el('h1', { tabindex: '-1', text: 'Cannot load the console' }), message('error', error.message),
+          button('Try again', route));
+      }
+      return;
+    }
+  }
+  renderFrame();
+  if (match.entry.admin && !isAdmin()) {
+    renderPage(el('h1', { tabindex: '-1', text: 'Not available' }),
+      message('error', 'This page is for admin keys only.'));
+    return;
+  }
+  markCurrentLink(path || '/dashboard');
+  main.setAttribute('aria-busy', 'true');
+  try {
+    await match.entry.view.render(main, { params: match.groups.slice(1), query });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      requireSignIn(error.message);
+      return;
+    }
+    append(main, [message('error', error instanceof ApiError ? error.message : `Something went wrong: ${error}`)]);
+  } finally {
+    main.removeAttribute('aria-busy');
+  }
+  // Move focus to the new page's heading, so keyboard and screen-reader users start there.
+  main.querySelector('h1')?.focus();
+}
+
+/** Replaces the page content. */
+function renderPage(...children) {
+  replace(main, ...children);
+  main.querySelector('h1')?.focus();
+}
+
+/** Navigation and identity for the signed-in key (empty when signed out). */
+function renderFrame() {
+  const me = currentIdentity();
+  if (!apiKey() || !me) {
+    replace(nav);
+    replace(identityBox);
+    return;
+  }
+  const links = [['#/dashboard', 'Dashboard'], ['#/orders', 'Orders'], ['#/products', 'Products']];
+  if (isAdmin()) links.push(['#/keys', 'API keys']);
+  replace(nav, el('ul', {}, links.map(([href, label]) => el('li', {}, el('a', { href, text: label })))));
+  replace(identityBox,
+    el('span', { class: 'who' }, 'Signed in as ', el('strong', { text: me.owner }), ' ',
+      el('span', { class: `role role-${me.role}`, text: me.role })),
+    el('span', { class: 'budget', id: 'budget', 'aria-live': 'off' }, budgetText()),
+    button('Sign out', () => {
+      signOut();
+      renderFrame();
+      flash('Signed out. This tab no longer holds the key.', 'success', '#/signin');
+      navigate('#/signin');
+    }, { class: 'secondary' }));
+}
+
+function budgetText() {
+  if (!budget) return '';
+  const reset = budget.resetSeconds === null ? '' : `, resets in ${budget.resetSeconds} s`;
+  return `${budget.remaining} requests left${reset}`;
+}
+
+/** `aria-current="page"` on the navigation link of the section shown. */
+function markCurrentLink(path) {
+  const section = `#/${path.split('/')[1] || 'dashboard'}`;
+  for (const link of nav.querySelectorAll('a')) {
+    if (link.getAttribute('href') === section) {
+      link.setAttribute('aria-current', 'page');
+    } else {
+      link.removeAttribute('aria-current');
+    }
+  }
+}
+
+onRateLimit((latest) => {
+  budget = latest;
+  const box = document.getElementById('budget');
+  if (box) box.textContent = budgetText();
+});
+
+// The skip link targets the main region; following it as a link would change the hash
+// route, so it moves focus instead.
+document.querySelector('.skip-link').addEventListener('click', (event) => {
+  event.preventDefault();
+  main.focus();
+});
+
+window.addEventListener('hashchange', () => {
+  // A message belongs to the page it was shown for.
+  if (notice.dataset.keepFor !== location.hash) {
+    replace(notice);
+    delete notice.dataset.keepFor;
+  }
+  route();
+});
+route();

@@ -1,0 +1,85 @@
+"""Accessibility and layout of every page: axe-core finds no serious or critical
+violation, nothing scrolls sideways at 400 px, and each page is photographed at 1280 and
+400 px wide under target/console-screenshots/.
+
+axe-core is injected with `page.evaluate`, which runs through the DevTools protocol and
+so is not subject to the page's Content-Security-Policy: the page keeps its real policy
+during the check (no `bypass_csp`), so what is checked is what operators get.
+"""
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import DESKTOP, NARROW, ROOT, open_console, screenshot, sign_in, unique
+
+AXE = ROOT / "target" / "console-node" / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = {"serious", "critical"}
+
+
+@pytest.fixture(scope="module")
+def axe_source():
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: run tests/console/install.sh")
+    return AXE.read_text()
+
+
+@pytest.fixture(scope="module")
+def sample(api):
+    """A product below its threshold with an order, so every page has content."""
+    product = api.product(name=unique("Accessible widget"), stock=6, threshold=5,
+                          description="Used by the accessibility check.")
+    order = api.order(product["id"], quantity=2)
+    return {"product": product, "order": order}
+
+
+def check(page, axe_source, name):
+    """Waits for the page to settle, runs axe at both widths, takes the screenshots."""
+    expect(page.locator("main[aria-busy]")).to_have_count(0)
+    page.evaluate(axe_source)
+    violations = axe_violations(page)
+    page.set_viewport_size(NARROW)
+    violations += axe_violations(page)
+    page.set_viewport_size(DESKTOP)
+    overflow = screenshot(page, name)
+    blocking = [violation for violation in violations if violation["impact"] in BLOCKING]
+    assert blocking == [], f"{name}: {blocking}"
+    assert overflow <= 0, f"{name} scrolls sideways by {overflow} px at 400 px wide"
+
+
+def axe_violations(page):
+    return page.evaluate("""async () => {
+        const results = await axe.run(document, { resultTypes: ['violations'] });
+        return results.violations.map((violation) => ({
+            id: violation.id, impact: violation.impact, help: violation.help,
+            targets: violation.nodes.map((node) => node.target.join(' ')).slice(0, 5),
+        }));
+    }""")
+
+
+def test_sign_in_page(page, axe_source):
+    open_console(page, "#/signin")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    check(page, axe_source, "signin")
+
+
+@pytest.mark.parametrize("name, route", [
+    ("dashboard", "#/dashboard"),
+    ("orders", "#/orders"),
+    ("order", "#/orders/{order}"),
+    ("products", "#/products"),
+    ("product", "#/products/{product}"),
+    ("product-new", "#/products/new"),
+    ("keys", "#/keys"),
+])
+def test_admin_pages(page, axe_source, admin_key, sample, name, route):
+    sign_in(page, admin_key)
+    open_console(page, route.format(order=sample["order"]["id"], product=sample["product"]["id"]))
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    if name == "dashboard":
+        expect(page.get_by_role("region", name="Stock below threshold").get_by_role("table")).to_be_visible()
+    check(page, axe_source, name)
+
+
+def test_viewer_dashboard(page, axe_source, api):
+    sign_in(page, api.new_key("viewer")["api_key"])
+    check(page, axe_source, "viewer-dashboard")

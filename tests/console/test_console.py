@@ -1,0 +1,344 @@
+"""The operator console in a real browser: sign-in, roles, dashboard, order workflow,
+product editing with conflict detection, keys, safety (text-only rendering, CSP, key
+storage) and keyboard-only use.
+
+Every test arranges its data through the API with unique names, acts in the page, and
+checks the outcome through the API where the issue asks for it.
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import open_console, sign_in, unique
+
+CSP_DIRECTIVES = [
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
+    "connect-src 'self'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+]
+
+
+@pytest.mark.parametrize("path", [
+    "/console/", "/console/app.css", "/console/js/app.js", "/console/no-such-file", "/console",
+])
+def test_every_console_response_carries_the_security_headers(api, path):
+    response = api.raw("GET", path, key="")
+    assert response.status in (200, 308, 404), response.status
+    policy = response.headers["Content-Security-Policy"]
+    for directive in CSP_DIRECTIVES:
+        assert directive in policy
+    assert "unsafe" not in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "charset=utf-8" in response.headers["Content-Type"] or response.status == 308
+
+
+def test_a_browser_asking_for_the_root_is_sent_to_the_console(api, page, base_url):
+    response = api.raw("GET", "/", key="", headers={"Accept": "text/html"})
+    assert response.status == 303
+    assert response.headers["Location"] == "/console/"
+    page.goto("/")
+    expect(page).to_have_url(f"{base_url}/console/#/signin")
+
+
+def test_a_wrong_key_shows_the_401_message_and_is_not_kept(page):
+    sign_in(page, "not-a-real-key", expect_dashboard=False)
+    expect(page.get_by_role("alert")).to_contain_text("The API key was not accepted")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_admin_signs_in_sees_identity_and_budget_and_the_key_stays_in_session_storage(
+        page, context, admin_key, api):
+    owner = api.call("GET", "/auth/me", key=admin_key)["owner"]
+    sign_in(page, admin_key)
+
+    expect(page.locator("#identity")).to_contain_text(owner)
+    expect(page.locator("#identity")).to_contain_text("admin")
+    expect(page.locator("#budget")).to_contain_text(re.compile(r"\d+ requests left"))
+    expect(page.get_by_role("link", name="API keys")).to_be_visible()
+
+    assert admin_key in page.evaluate("Object.values(sessionStorage)")
+    assert page.evaluate("localStorage.length") == 0
+    assert context.cookies() == []
+    assert admin_key not in page.url
+    assert admin_key not in page.evaluate("document.documentElement.outerHTML")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    assert page.evaluate("sessionStorage.length") == 0
+    expect(page.get_by_role("link", name="API keys")).to_have_count(0)
+
+
+def test_a_viewer_is_not_offered_admin_controls(page, api):
+    viewer = api.new_key("viewer")
+    product = api.product(name=unique("Viewer visible"))
+    own_order = api.order(product["id"], key=viewer["api_key"])
+    sign_in(page, viewer["api_key"])
+
+    expect(page.locator("#identity")).to_contain_text("viewer")
+    expect(page.get_by_role("link", name="API keys")).to_have_count(0)
+    expect(page.get_by_text("Stock below threshold")).to_have_count(0)
+    expect(page.get_by_role("link", name=own_order["id"])).to_be_visible()
+
+    open_console(page, f"#/products/{product['id']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(product["name"])
+    expect(page.get_by_role("button", name="Save changes")).to_have_count(0)
+    expect(page.get_by_role("button", name="Adjust stock")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete product")).to_have_count(0)
+
+    open_console(page, f"#/orders/{own_order['id']}")
+    expect(page.get_by_role("button", name="Cancel order")).to_be_visible()
+    expect(page.get_by_role("button", name="Confirm order")).to_have_count(0)
+
+    open_console(page, "#/products")
+    expect(page.get_by_role("link", name="New product")).to_have_count(0)
+    open_console(page, "#/keys")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not available")
+
+
+def test_the_dashboard_shows_a_product_that_fell_below_its_threshold(page, api, admin_key):
+    product = api.product(name=unique("Nearly gone"), stock=5, threshold=4)
+    api.order(product["id"], quantity=3)
+    sign_in(page, admin_key)
+
+    low_stock = page.get_by_role("region", name="Stock below threshold")
+    link = low_stock.get_by_role("link", name=product["name"])
+    expect(link).to_be_visible()
+    expect(low_stock.get_by_role("row", name=re.compile(re.escape(product["name"])))).to_contain_text("2")
+    expect(page.get_by_role("group", name="Today")).to_contain_text("Revenue")
+    expect(page.locator("svg.chart rect.bar")).to_have_count(30)
+
+    link.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(product["name"])
+
+
+def test_confirm_then_ship_from_the_order_page_changes_the_order(page, api, admin_key):
+    product = api.product()
+    order = api.order(product["id"], quantity=2)
+    sign_in(page, admin_key)
+    open_console(page, f"#/orders/{order['id']}")
+
+    page.get_by_role("button", name="Confirm order").click()
+    expect(page.get_by_role("status").filter(has_text="Order confirmed.")).to_be_visible()
+    assert api.call("GET", f"/orders/{order['id']}")["status"] == "confirmed"
+
+    page.get_by_role("button", name="Mark as shipped").click()
+    expect(page.get_by_role("status").filter(has_text="shipped")).to_be_visible()
+    assert api.call("GET", f"/orders/{order['id']}")["status"] == "shipped"
+    expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)
+
+
+def test_cancel_from_the_order_page_cancels_and_restores_stock(page, api, admin_key):
+    product = api.product(stock=10)
+    order = api.order(product["id"], quantity=4)
+    sign_in(page, admin_key)
+    open_console(page, f"#/orders/{order['id']}")
+
+    page.get_by_role("button", name="Cancel order").click()
+    page.get_by_role("button", name="Yes, cancel order").click()
+    expect(page.get_by_role("status").filter(has_text="Order cancelled")).to_be_visible()
+    assert api.call("GET", f"/orders/{order['id']}")["status"] == "cancelled"
+    assert api.call("GET", f"/products/{product['id']}")["stock_quantity"] == 10
+
+
+def test_a_refused_transition_is_reported_not_swallowed(page, api, admin_key):
+    product = api.product()
+    order = api.order(product["id"])
+    sign_in(page, admin_key)
+    open_console(page, f"#/orders/{order['id']}")
+    expect(page.get_by_role("button", name="Confirm order")).to_be_visible()
+    # Someone else moves the order on while the page is open.
+    api.call("POST", f"/orders/{order['id']}/cancel")
+
+    page.get_by_role("button", name="Confirm order").click()
+    expect(page.get_by_role("alert")).to_contain_text("INVALID_STATUS_TRANSITION")
+
+
+@pytest.mark.parametrize("status, headers, expected", [
+    (429, {"Retry-After": "17"}, "Try again in 17 s"),
+    (503, {}, "temporarily unavailable"),
+])
+def test_rate_limit_and_unavailability_are_explained(page, api, admin_key, status, headers, expected):
+    product = api.product()
+    order = api.order(product["id"])
+    sign_in(page, admin_key)
+    open_console(page, f"#/orders/{order['id']}")
+    # The real limits are set high for the suite; the browser sees a faked refusal.
+    page.route("**/api/v1/orders/*/status", lambda route: route.fulfill(
+        status=status, content_type="application/json", headers=headers,
+        body='{"error": "Refused for the test", "code": "REFUSED"}'))
+
+    page.get_by_role("button", name="Confirm order").click()
+    expect(page.get_by_role("alert")).to_contain_text(expected)
+    assert api.call("GET", f"/orders/{order['id']}")["status"] == "pending"
+
+
+def test_a_stale_edit_gets_the_conflict_message_and_can_reload(page, api, admin_key):
+    product = api.product(name=unique("Before"))
+    sign_in(page, admin_key)
+    open_console(page, f"#/products/{product['id']}")
+    name = page.get_by_label("Name", exact=True)
+    expect(name).to_have_value(product["name"])
+
+    changed_elsewhere = unique("Changed elsewhere")
+    api.call("PATCH", f"/products/{product['id']}", {"name": changed_elsewhere})
+    name.fill(unique("Mine"))
+    page.get_by_role("button", name="Save changes").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Someone else changed this")
+    assert api.call("GET", f"/products/{product['id']}")["name"] == changed_elsewhere
+    page.get_by_role("button", name="Reload the product").click()
+    expect(page.get_by_label("Name", exact=True)).to_have_value(changed_elsewhere)
+
+
+def test_an_edit_is_saved_with_the_current_version(page, api, admin_key):
+    product = api.product()
+    sign_in(page, admin_key)
+    open_console(page, f"#/products/{product['id']}")
+    new_name = unique("Renamed")
+    page.get_by_label("Name", exact=True).fill(new_name)
+    page.get_by_label("Price (USD)").fill("7.05")
+    page.get_by_role("button", name="Save changes").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text(new_name)
+    saved = api.call("GET", f"/products/{product['id']}")
+    assert (saved["name"], saved["price_cents"]) == (new_name, 705)
+
+
+def test_product_create_search_stock_adjustment_delete_and_restore(page, api, admin_key):
+    word = unique("Gizmo").replace("-", "")
+    sign_in(page, admin_key)
+    open_console(page, "#/products/new")
+    page.get_by_label("SKU").fill(unique("SKU"))
+    page.get_by_label("Name", exact=True).fill(f"{word} deluxe")
+    page.get_by_label("Category").fill("Console tests")
+    page.get_by_label("Price (USD)").fill("3.99")
+    page.get_by_label("Initial stock").fill("8")
+    page.get_by_role("button", name="Create product").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{word} deluxe")
+    product_id = int(page.url.rsplit("/", 1)[1])
+
+    open_console(page, "#/products")
+    page.get_by_role("searchbox", name="Search").fill(word.lower())
+    page.get_by_role("button", name="Search").click()
+    page.get_by_role("link", name=f"{word} deluxe").click()
+
+    page.get_by_label("Change (+ adds, − removes)").fill("-3")
+    page.get_by_label("Reason").fill("damaged in transit")
+    page.get_by_role("button", name="Adjust stock").click()
+    expect(page.get_by_role("status").filter(has_text="Stock is now 5")).to_be_visible()
+    expect(page.get_by_role("region", name="Stock ledger")).to_contain_text("damaged in transit")
+    assert api.call("GET", f"/products/{product_id}")["stock_quantity"] == 5
+
+    page.get_by_role("button", name="Delete product").click()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_role("button", name="Restore this product")).to_be_visible()
+    assert api.raw("GET", f"/api/v1/products/{product_id}").status == 404
+    page.get_by_role("button", name="Restore this product").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"{word} deluxe")
+    assert api.call("GET", f"/products/{product_id}")["deleted_at"] is None
+
+
+def test_orders_list_filters_by_status_and_pages(page, api, admin_key):
+    product = api.product(stock=100)
+    orders = [api.order(product["id"]) for _ in range(3)]
+    for order in orders:
+        api.call("PATCH", f"/orders/{order['id']}/status", {"status": "confirmed"})
+    sign_in(page, admin_key)
+    open_console(page, "#/orders")
+    page.get_by_label("Status").select_option("confirmed")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url(re.compile(r"#/orders\?status=confirmed$"))
+    for row in page.get_by_role("row").all()[1:]:
+        expect(row).to_contain_text("confirmed")
+    # Paging: the next-page link carries the API's cursor in the route.
+    next_link = page.get_by_role("link", name="Next page")
+    if next_link.count():
+        next_link.click()
+        expect(page).to_have_url(re.compile(r"cursor="))
+
+
+def test_keys_are_minted_shown_once_and_revoked(page, api, admin_key):
+    owner = unique("ui minted")
+    sign_in(page, admin_key)
+    open_console(page, "#/keys")
+    page.get_by_label("Owner").fill(owner)
+    page.get_by_label("Role").select_option("viewer")
+    page.get_by_role("button", name="Create key").click()
+
+    secret = page.get_by_label("New API key").input_value()
+    assert api.call("GET", "/auth/me", key=secret)["owner"] == owner
+    expect(page.get_by_role("button", name="Copy key")).to_be_visible()
+
+    row = page.get_by_role("row").filter(has_text=owner)
+    row.get_by_role("button", name=re.compile("^Revoke")).click()
+    page.get_by_role("button", name="Yes, revoke").click()
+    expect(page.get_by_role("row").filter(has_text=owner)).to_contain_text("revoked")
+    assert api.raw("GET", "/api/v1/auth/me", key=secret).status == 401
+
+
+def test_a_hostile_product_name_is_shown_as_text_and_runs_nothing(page, api, admin_key):
+    hostile = '<img src=x onerror=alert(1)>'
+    word = unique("hostile").replace("-", "")
+    product = api.product(name=hostile, stock=1, threshold=5, category='<script>alert(2)</script>',
+                          description=f"{word} <b onmouseover=alert(3)>bold</b>")
+    order = api.order(product["id"])
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page, admin_key)
+
+    pages = [
+        ("", page.get_by_role("region", name="Stock below threshold")),
+        (f"#/products/{product['id']}", page.get_by_role("heading", level=1)),
+        (f"#/orders/{order['id']}", page.get_by_role("table", name="Lines")),
+        (f"#/products?search={word}", page.get_by_role("table")),
+    ]
+    for route, where in pages:
+        open_console(page, route or "#/dashboard")
+        expect(where).to_contain_text(hostile)
+        assert page.locator("main img").count() == 0
+        assert page.locator("main script").count() == 0
+    page.wait_for_timeout(300)
+    assert dialogs == []
+
+
+def test_keyboard_only_from_sign_in_to_confirming_an_order(page, api, admin_key):
+    product = api.product()
+    order = api.order(product["id"])
+    keyboard = page.keyboard
+
+    page.goto("/console/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    tab_to(page, lambda: page.evaluate("document.activeElement.name") == "api-key")
+    keyboard.type(admin_key)
+    keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+
+    tab_to(page, lambda: focused_text(page) == "Orders")
+    keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
+    tab_to(page, lambda: focused_text(page) == order["id"])
+    keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(order["id"])
+    tab_to(page, lambda: focused_text(page) == "Confirm order")
+    keyboard.press("Enter")
+
+    expect(page.get_by_role("status").filter(has_text="Order confirmed.")).to_be_visible()
+    assert api.call("GET", f"/orders/{order['id']}")["status"] == "confirmed"
+    # Focus landed on the outcome, so the next step is one Tab away.
+    tab_to(page, lambda: focused_text(page) == "Mark as shipped", limit=5)
+
+
+def focused_text(page):
+    return page.evaluate("(document.activeElement.textContent || '').trim()")
+
+
+def tab_to(page, is_there, limit=60):
+    """Presses Tab until `is_there()`; fails if focus never gets there."""
+    for _ in range(limit):
+        if is_there():
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached the control; focus is on {focused_text(page)!r}")
