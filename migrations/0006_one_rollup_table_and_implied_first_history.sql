@@ -14,6 +14,9 @@
 -- 2. An order's first history entry (pending, at its creation time) is implied by
 --    `orders.created_at` instead of stored: the store layer puts it first when it
 --    reads the history, and the table keeps only the changes after creation.
+-- 3. `order_items_by_product` goes: no query reads order lines by product any more
+--    (product sales come from the rollup), and every order line paid for it with an
+--    index write under the lock, every connection with parsing it.
 
 CREATE TABLE sales_rollup (
     kind          TEXT    NOT NULL CHECK (kind IN ('order', 'product')),
@@ -37,3 +40,5 @@ DROP TABLE sales_by_hour;
 DROP TABLE product_sales_by_hour;
 
 DELETE FROM order_status_history WHERE status = 'pending';
+
+DROP INDEX order_items_by_product;
