@@ -331,6 +331,48 @@ def test_keyboard_only_from_sign_in_to_confirming_an_order(page, api, admin_key)
     tab_to(page, lambda: focused_text(page) == "Mark as shipped", limit=5)
 
 
+def test_a_page_that_loads_late_neither_replaces_the_next_page_nor_takes_its_focus(page, admin_key):
+    # The dashboard's reports are held back until the operator has moved on.
+    held = []
+    page.route("**/api/v1/reports/**", lambda route: held.append(route))
+    sign_in(page, admin_key)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    wait_until(page, lambda: held)
+
+    # While it loads, the operator tabs to a link: finishing must not move focus away.
+    tab_to(page, lambda: focused_text(page) == "Orders")
+    release(held)
+    page.wait_for_timeout(300)
+    assert focused_text(page) == "Orders"
+
+    # A page that finishes after the operator left does not come back over the next one.
+    page.evaluate("location.hash = '#/products'")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Products")
+    page.evaluate("location.hash = '#/dashboard'")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    wait_until(page, lambda: held)
+    page.get_by_role("link", name="Orders").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
+    release(held)
+    page.wait_for_timeout(300)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
+
+
+def wait_until(page, condition, attempts=100):
+    """Lets the page run until `condition()` holds; fails after `attempts` × 20 ms."""
+    for _ in range(attempts):
+        if condition():
+            return
+        page.wait_for_timeout(20)
+    raise AssertionError("the page never got there")
+
+
+def release(held):
+    """Lets the held requests through."""
+    while held:
+        held.pop().continue_()
+
+
 def focused_text(page):
     return page.evaluate("(document.activeElement.textContent || '').trim()")
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl, urlsplit
 
@@ -75,6 +75,23 @@ def _order_bounds(query: dict, low: str, high: str, parse) -> None:
         query[low], query[high] = query[high], query[low]
 
 
+def _align_series(query: dict) -> None:
+    """Moves a sales series' bounds onto its bucket grid, in order, at most 1000 buckets
+    apart (both bounds and the bucket must parse)."""
+    width = {"hour": timedelta(hours=1), "day": timedelta(days=1)}.get(query.get("bucket"))
+    low, high = _instant(query.get("from")), _instant(query.get("to"))
+    if width is None or low is None or high is None or low.tzinfo is None or high.tzinfo is None:
+        return
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    floor = lambda instant: epoch + ((instant.astimezone(timezone.utc) - epoch) // width) * width
+    low, high = sorted((floor(low), floor(high)))
+    try:
+        high = min(max(high, low + width), low + 1000 * width)
+    except OverflowError:
+        low = high - width
+    query["from"], query["to"] = (instant.isoformat().replace("+00:00", "Z") for instant in (low, high))
+
+
 def _send_as_utf8(headers) -> None:
     for name, value in list(headers.items()):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -100,6 +117,12 @@ def before_call(context, case, kwargs):
     # Reports: "a `from` later than `to`" is 400 (ReportFrom). The bounds are swapped.
     if operation in ("GET /api/v1/reports/sales-summary", "GET /api/v1/reports/top-products") and query:
         _order_bounds(query, "from", "to", _instant)
+
+    # Sales series: "`from` and `to` must fall on bucket boundaries (a whole UTC hour; for
+    # `bucket=day` a UTC midnight), `from` must be before `to`, and a window holds at most
+    # 1000 buckets" (getSalesSeries). The bounds are moved onto that grid.
+    if operation == "GET /api/v1/reports/sales-series" and query:
+        _align_series(query)
 
     # Products: "a `min_price` greater than `max_price`" is 400 (MinPrice). Swapped too.
     if operation == "GET /api/v1/products" and query:

@@ -37,6 +37,13 @@ const notice = document.getElementById('notice');
 /** The latest rate-limit budget, shown next to the identity. */
 let budget = null;
 
+/**
+ * The element the current route renders into. Every route gets a fresh one, so a slow
+ * view that finishes after the operator moved on writes into a detached element instead
+ * of over the page now shown.
+ */
+let currentPage = null;
+
 /** Shows a message above the page `forHash` (by default the current one) until the next page. */
 export function flash(text, kind = 'success', forHash = location.hash) {
   replace(notice, message(kind, text));
@@ -62,6 +69,10 @@ export function requireSignIn(reason) {
 
 /** Renders the current hash's view. */
 async function route() {
+  // Where focus was when this page was asked for: the page's heading takes it over only
+  // if it is still there (or nowhere), never from a control the operator moved to while
+  // the page was loading.
+  const focusAtStart = document.activeElement;
   const [path, queryString = ''] = location.hash.replace(/^#/, '').split('?');
   const query = new URLSearchParams(queryString);
   const match = ROUTES.map((entry) => ({ entry, groups: (path || '/').match(entry.pattern) }))
@@ -96,26 +107,36 @@ async function route() {
     return;
   }
   markCurrentLink(path || '/dashboard');
+  const page = el('div', { class: 'page' });
+  currentPage = page;
+  replace(main, page);
   main.setAttribute('aria-busy', 'true');
   try {
-    await match.entry.view.render(main, { params: match.groups.slice(1), query });
+    await match.entry.view.render(page, { params: match.groups.slice(1), query });
   } catch (error) {
+    if (page !== currentPage) return;
     if (error instanceof ApiError && error.status === 401) {
       requireSignIn(error.message);
       return;
     }
-    append(main, [message('error', error instanceof ApiError ? error.message : `Something went wrong: ${error}`)]);
+    append(page, [message('error', error instanceof ApiError ? error.message : `Something went wrong: ${error}`)]);
   } finally {
-    main.removeAttribute('aria-busy');
+    if (page === currentPage) main.removeAttribute('aria-busy');
   }
+  if (page !== currentPage) return;
   // Move focus to the new page's heading, so keyboard and screen-reader users start there.
-  main.querySelector('h1')?.focus();
+  const focusNow = document.activeElement;
+  if (focusNow === focusAtStart || focusNow === document.body || !focusNow?.isConnected) {
+    page.querySelector('h1')?.focus();
+  }
 }
 
 /** Replaces the page content. */
 function renderPage(...children) {
-  replace(main, ...children);
-  main.querySelector('h1')?.focus();
+  const page = el('div', { class: 'page' }, ...children);
+  currentPage = page;
+  replace(main, page);
+  page.querySelector('h1')?.focus();
 }
 
 /** Navigation and identity for the signed-in key (empty when signed out). */
