@@ -20,8 +20,9 @@
 FROM --platform=$BUILDPLATFORM rust:1.95 AS build
 WORKDIR /opt/build
 RUN rustup target add wasm32-wasip2
-# Everything the build reads: migrations/*.sql and swagger.yaml are compiled in.
-COPY Cargo.toml Cargo.lock spin.toml swagger.yaml ./
+# Everything the build reads: migrations/*.sql and swagger.yaml are compiled in (build.rs
+# deflates swagger.yaml first).
+COPY Cargo.toml Cargo.lock spin.toml swagger.yaml build.rs ./
 COPY migrations ./migrations
 COPY src ./src
 # The console embeds its static files. Cargo.toml's workspace lists it and the
