@@ -105,10 +105,17 @@ pub enum SeriesBucket {
 impl SeriesBucket {
     /// `hour` or `day`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "hour" => Ok(Self::Hour),
-            "day" => Ok(Self::Day),
-            _ => Err("must be 'hour' or 'day'".into()),
+        [Self::Hour, Self::Day]
+            .into_iter()
+            .find(|bucket| bucket.name() == text)
+            .ok_or_else(|| "must be 'hour' or 'day'".into())
+    }
+
+    /// The query parameter's value for this width.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
         }
     }
 
@@ -192,15 +199,6 @@ impl SeriesWindow {
             .map(move |index| from + index * width)
             .take_while(move |start| *start < to)
             .map(Timestamp::from_unix_millis)
-    }
-}
-
-impl SeriesBucket {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Hour => "hour",
-            Self::Day => "day",
-        }
     }
 }
 
