@@ -1,10 +1,10 @@
 //! Deflates `swagger.yaml` into the build directory; `routes/service.rs` embeds the result
 //! and inflates it only when `GET /api/v1/openapi.yaml` asks for it.
 //!
-//! Why: Spin copies a component's data into every request's fresh instance, so embedded
-//! bytes cost on every request whether used or not. The plain document was about two
-//! thirds of the component's data and ~6 µs of host CPU per request (BENCHMARKS.md,
-//! "Profiles"); deflated it is a sixth of that.
+//! Why: Spin copies a component's data into every new instance, so embedded bytes cost
+//! on every instance whether used or not. The plain document was about two thirds of the
+//! component's data and ~6 µs of host CPU per instance (BENCHMARKS.md, "Profiles",
+//! measured when every request was a new instance); deflated it is a sixth of that.
 
 use std::path::PathBuf;
 

@@ -1,40 +1,74 @@
-//! Typed Spin variables, read in one place. Spin resolves variables per request, so a
-//! changed provider value takes effect without a restart.
+//! Typed Spin variables, read in one place.
 //!
 //! Each variable is read only when a request needs it: every read is a host call, and
 //! most requests need none (a key with its own limit) or one (a key on the default
 //! limit). The bootstrap key is read only when a presented key is not in the database,
 //! and the failure allowance only when authentication fails.
+//!
+//! What is cached, and why that is safe: Spin resolves a variable on every read, so a
+//! provider whose value changes (Vault, Azure Key Vault) is followed. The two limits are
+//! kept for the life of the instance once parsed: an instance serves at most 128
+//! requests and is dropped after 1 s idle (Spin 4's defaults), so a changed limit
+//! reaches every request within that bound, and a limit applied a little late harms no
+//! one. The bootstrap admin key is never cached: rotating it in a secrets provider must
+//! lock the old key out at once. A value that fails to parse is not cached either.
+
+use std::cell::Cell;
+use std::thread::LocalKey;
 
 use anyhow::{Context, anyhow};
 use spin_sdk::variables;
+
+use crate::models::api_key::hash_secret;
 
 /// The service configuration: Spin variables, each read when first asked for.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Config;
 
+thread_local! {
+    // Per instance (an instance is single-threaded); see the module documentation.
+    static RATE_LIMIT_PER_MINUTE: Cell<Option<u32>> = const { Cell::new(None) };
+    static AUTH_FAILURES_PER_MINUTE: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
 impl Config {
     /// SHA-256 (hex) of the bootstrap admin key, or `None` when the variable is empty.
-    pub fn bootstrap_key_hash(self) -> anyhow::Result<Option<String>> {
-        let admin_api_key = variables::get("admin_api_key").context("variable admin_api_key")?;
-        Ok((!admin_api_key.is_empty()).then(|| crate::services::keys::hash_secret(&admin_api_key)))
+    pub async fn bootstrap_key_hash(self) -> anyhow::Result<Option<String>> {
+        let admin_api_key = variables::get("admin_api_key")
+            .await
+            .context("variable admin_api_key")?;
+        Ok((!admin_api_key.is_empty()).then(|| hash_secret(&admin_api_key)))
     }
 
     /// Requests accepted per key in each 60-second window, unless the key overrides it.
-    pub fn rate_limit_per_minute(self) -> anyhow::Result<u32> {
-        positive_number("rate_limit_per_minute")
+    pub async fn rate_limit_per_minute(self) -> anyhow::Result<u32> {
+        cached_positive_number(&RATE_LIMIT_PER_MINUTE, "rate_limit_per_minute").await
     }
 
     /// Failed authentications tolerated per client address in each 60-second window.
-    pub fn auth_failures_per_minute(self) -> anyhow::Result<u32> {
-        positive_number("auth_failures_per_minute")
+    pub async fn auth_failures_per_minute(self) -> anyhow::Result<u32> {
+        cached_positive_number(&AUTH_FAILURES_PER_MINUTE, "auth_failures_per_minute").await
     }
+}
+
+async fn cached_positive_number(
+    cache: &'static LocalKey<Cell<Option<u32>>>,
+    name: &str,
+) -> anyhow::Result<u32> {
+    if let Some(number) = cache.get() {
+        return Ok(number);
+    }
+    let number = positive_number(name).await?;
+    cache.set(Some(number));
+    Ok(number)
 }
 
 /// A bad value is an operator error: it fails the request with a logged internal error
 /// rather than running misconfigured.
-fn positive_number(name: &str) -> anyhow::Result<u32> {
-    let text = variables::get(name).with_context(|| format!("variable {name}"))?;
+async fn positive_number(name: &str) -> anyhow::Result<u32> {
+    let text = variables::get(name)
+        .await
+        .with_context(|| format!("variable {name}"))?;
     text.trim()
         .parse::<u32>()
         .ok()

@@ -1,8 +1,13 @@
-//! Inventory & Orders API: a Spin HTTP component.
+//! Inventory & Orders API: a Spin HTTP component (WASIp3).
 //!
 //! This file is the Spin entry point and chains the pipeline every request passes:
 //! request id → body (size-capped) → route → authentication → rate limit → handler,
 //! then the access-log line. Each step lives in its own module; see ARCHITECTURE.md.
+//!
+//! Spin 4 reuses a WASIp3 instance for up to 128 requests, 16 of them at once, so this
+//! code is re-entrant: everything a request computes lives in this function's frame and
+//! what it calls; the only per-instance state is the pool of idle database connections
+//! and the counter store's handle (`store/`), which hold no request's data.
 
 mod config;
 mod error;
@@ -16,8 +21,8 @@ mod store;
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use spin_sdk::http::{IncomingRequest, Response};
-use spin_sdk::http_component;
+use spin_sdk::http::{FullBody, Request};
+use spin_sdk::http_service;
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -30,16 +35,17 @@ use crate::store::Db;
 use crate::store::counters::Counters;
 
 /// The component's HTTP handler.
-#[http_component]
-async fn handle(incoming: IncomingRequest) -> Response {
+#[http_service]
+async fn handle(incoming: Request) -> ::http::Response<FullBody<bytes::Bytes>> {
     let started = Instant::now();
     let now = wall_clock();
-    let mut request = http::read_head(&incoming);
+    let (head, body) = incoming.into_parts();
+    let mut request = http::read_head(&head);
     let request_id = request_id::for_request(&request);
 
     let mut key_id = None;
-    let response = match http::read_body(incoming, &mut request).await {
-        Ok(()) => serve(&request, now, &request_id, &mut key_id),
+    let response = match http::read_body(body, &mut request).await {
+        Ok(()) => serve(&request, now, &request_id, &mut key_id).await,
         Err(error) => error.into_response(&request_id),
     }
     .with_header("X-Request-Id", request_id.clone());
@@ -58,7 +64,7 @@ async fn handle(incoming: IncomingRequest) -> Response {
 
 /// Routes the request; public endpoints run at once, the rest after authentication and
 /// rate limiting. Every authenticated response carries the rate-limit headers.
-fn serve(
+async fn serve(
     request: &ApiRequest,
     now: Timestamp,
     request_id: &str,
@@ -68,7 +74,11 @@ fn serve(
         Ok(RouteMatch {
             endpoint: Endpoint::Public(handler),
             ..
-        }) => return handler(request).unwrap_or_else(|error| error.into_response(request_id)),
+        }) => {
+            return handler(request)
+                .await
+                .unwrap_or_else(|error| error.into_response(request_id));
+        }
         // A wrong method on a public path (e.g. `HEAD /health`) is a plain 405.
         Err(error) if router::is_public_path(&request.path) => {
             return error.into_response(request_id);
@@ -76,13 +86,13 @@ fn serve(
         other => other,
     };
     let mut quota = None;
-    let outcome = (|| {
+    let outcome = async {
         let config = Config;
-        let db = Db::open()?;
-        let counters = Counters::open()?;
-        let principal = auth::authenticate(request, &db, &counters, config, now)?;
+        let db = Db::open().await?;
+        let counters = Counters::open().await?;
+        let principal = auth::authenticate(request, &db, &counters, config, now).await?;
         *key_id = Some(principal.key_id);
-        let granted = rate_limit::enforce(&counters, &principal, config, now)?;
+        let granted = rate_limit::enforce(&counters, &principal, config, now).await?;
         quota = Some(granted);
         if !granted.allowed {
             return Err(rate_limit::rejection(&granted));
@@ -103,7 +113,9 @@ fn serve(
             db: &db,
             now,
         })
-    })();
+        .await
+    }
+    .await;
     let response = outcome.unwrap_or_else(|error| error.into_response(request_id));
     match quota {
         Some(quota) => response.with_headers(rate_limit::headers(&quota)),
@@ -118,11 +130,19 @@ fn wall_clock() -> Timestamp {
     Timestamp::from_unix_millis(millis)
 }
 
-fn into_spin_response(response: ApiResponse) -> Response {
-    let mut builder = Response::builder();
-    builder.status(response.status);
+fn into_spin_response(response: ApiResponse) -> ::http::Response<FullBody<bytes::Bytes>> {
+    let mut builder = ::http::Response::builder().status(response.status);
     for (name, value) in response.headers {
-        builder.header(name, value);
+        builder = builder.header(name, value);
     }
-    builder.body(response.body).build()
+    let body = FullBody::new(bytes::Bytes::from(response.body));
+    builder.body(body).unwrap_or_else(|error| {
+        // Only a status or header the app built wrongly can fail here: a bug, logged,
+        // answered with a bare 500 rather than a trap that would end the instance and
+        // every request it is serving.
+        eprintln!("building the response failed: {error}");
+        let mut fallback = ::http::Response::new(FullBody::new(bytes::Bytes::new()));
+        *fallback.status_mut() = ::http::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
 }

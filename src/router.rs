@@ -4,21 +4,38 @@
 //! `Allow` header. Public routes (health, the spec) need no API key.
 //!
 //! Matching walks the table segment by segment, allocating nothing but the captured
-//! parameters. Every request is a new instance, so no routing structure can be built
-//! once and kept: building a router (routefinder, before) was the largest single cost
-//! of a request that touches no database (BENCHMARKS.md, "Profiles"). No two patterns
-//! can match the same path (a unit test below checks it), so the first match is the
-//! only one.
+//! parameters: the table is a constant, so nothing is built per request or per instance.
+//! No two patterns can match the same path (a unit test below checks it), so the first
+//! match is the only one.
 
-use self::Endpoint::{Authenticated, Public};
+use std::future::Future;
+use std::pin::Pin;
+
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
 use crate::routes::{Context, keys, orders, products, reports, service};
 
+/// What a handler returns: its answer, once the future completes.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> + 'a>>;
 /// A handler for a route anyone may call.
-pub type PublicHandler = fn(&ApiRequest) -> Result<ApiResponse, ApiError>;
+pub type PublicHandler = for<'a> fn(&'a ApiRequest) -> HandlerFuture<'a>;
 /// A handler for a route that needs an authenticated principal.
-pub type Handler = fn(&Context) -> Result<ApiResponse, ApiError>;
+pub type Handler = for<'a> fn(&'a Context<'a>) -> HandlerFuture<'a>;
+
+/// `Public(handler)` for an `async fn(&ApiRequest)`: a table of async functions needs
+/// one function-pointer type, so each is wrapped in a closure that boxes its future.
+macro_rules! public {
+    ($handler:path) => {
+        Endpoint::Public(|request| Box::pin($handler(request)))
+    };
+}
+
+/// `Authenticated(handler)` for an `async fn(&Context)`; see `public!`.
+macro_rules! authenticated {
+    ($handler:path) => {
+        Endpoint::Authenticated(|context| Box::pin($handler(context)))
+    };
+}
 
 /// What a route runs.
 #[derive(Clone, Copy)]
@@ -32,31 +49,31 @@ pub enum Endpoint {
 /// Every route of the service: (method, path pattern, endpoint).
 #[rustfmt::skip]
 pub const ROUTES: &[(&str, &str, Endpoint)] = &[
-    ("GET",    "/",                                    Public(service::root)),
-    ("GET",    "/health",                              Public(service::health)),
-    ("GET",    "/api/v1/openapi.yaml",                 Public(service::openapi)),
-    ("POST",   "/api/v1/auth/keys",                    Authenticated(keys::create)),
-    ("GET",    "/api/v1/auth/keys",                    Authenticated(keys::list)),
-    ("DELETE", "/api/v1/auth/keys/:id",                Authenticated(keys::revoke)),
-    ("GET",    "/api/v1/auth/me",                      Authenticated(keys::me)),
-    ("POST",   "/api/v1/products",                     Authenticated(products::create)),
-    ("GET",    "/api/v1/products",                     Authenticated(products::list)),
-    ("GET",    "/api/v1/products/:id",                 Authenticated(products::get)),
-    ("PUT",    "/api/v1/products/:id",                 Authenticated(products::replace)),
-    ("PATCH",  "/api/v1/products/:id",                 Authenticated(products::patch)),
-    ("DELETE", "/api/v1/products/:id",                 Authenticated(products::delete)),
-    ("POST",   "/api/v1/products/:id/restore",         Authenticated(products::restore)),
-    ("PATCH",  "/api/v1/products/:id/stock",           Authenticated(products::adjust_stock)),
-    ("GET",    "/api/v1/products/:id/stock-movements", Authenticated(products::stock_movements)),
-    ("POST",   "/api/v1/orders",                       Authenticated(orders::create)),
-    ("GET",    "/api/v1/orders",                       Authenticated(orders::list)),
-    ("GET",    "/api/v1/orders/:id",                   Authenticated(orders::get)),
-    ("PATCH",  "/api/v1/orders/:id/status",            Authenticated(orders::change_status)),
-    ("POST",   "/api/v1/orders/:id/cancel",            Authenticated(orders::cancel)),
-    ("GET",    "/api/v1/reports/low-stock",            Authenticated(reports::low_stock)),
-    ("GET",    "/api/v1/reports/sales-summary",        Authenticated(reports::sales_summary)),
-    ("GET",    "/api/v1/reports/top-products",         Authenticated(reports::top_products)),
-    ("GET",    "/api/v1/reports/sales-series",         Authenticated(reports::sales_series)),
+    ("GET",    "/",                                    public!(service::root)),
+    ("GET",    "/health",                              public!(service::health)),
+    ("GET",    "/api/v1/openapi.yaml",                 public!(service::openapi)),
+    ("POST",   "/api/v1/auth/keys",                    authenticated!(keys::create)),
+    ("GET",    "/api/v1/auth/keys",                    authenticated!(keys::list)),
+    ("DELETE", "/api/v1/auth/keys/:id",                authenticated!(keys::revoke)),
+    ("GET",    "/api/v1/auth/me",                      authenticated!(keys::me)),
+    ("POST",   "/api/v1/products",                     authenticated!(products::create)),
+    ("GET",    "/api/v1/products",                     authenticated!(products::list)),
+    ("GET",    "/api/v1/products/:id",                 authenticated!(products::get)),
+    ("PUT",    "/api/v1/products/:id",                 authenticated!(products::replace)),
+    ("PATCH",  "/api/v1/products/:id",                 authenticated!(products::patch)),
+    ("DELETE", "/api/v1/products/:id",                 authenticated!(products::delete)),
+    ("POST",   "/api/v1/products/:id/restore",         authenticated!(products::restore)),
+    ("PATCH",  "/api/v1/products/:id/stock",           authenticated!(products::adjust_stock)),
+    ("GET",    "/api/v1/products/:id/stock-movements", authenticated!(products::stock_movements)),
+    ("POST",   "/api/v1/orders",                       authenticated!(orders::create)),
+    ("GET",    "/api/v1/orders",                       authenticated!(orders::list)),
+    ("GET",    "/api/v1/orders/:id",                   authenticated!(orders::get)),
+    ("PATCH",  "/api/v1/orders/:id/status",            authenticated!(orders::change_status)),
+    ("POST",   "/api/v1/orders/:id/cancel",            authenticated!(orders::cancel)),
+    ("GET",    "/api/v1/reports/low-stock",            authenticated!(reports::low_stock)),
+    ("GET",    "/api/v1/reports/sales-summary",        authenticated!(reports::sales_summary)),
+    ("GET",    "/api/v1/reports/top-products",         authenticated!(reports::top_products)),
+    ("GET",    "/api/v1/reports/sales-series",         authenticated!(reports::sales_series)),
 ];
 
 /// A request matched to its endpoint, with the path parameters it captured.
@@ -93,7 +110,7 @@ pub fn resolve(method: &str, path: &str) -> Result<RouteMatch, ApiError> {
 /// True when every route at `path` is public, so its routing errors need no API key.
 pub fn is_public_path(path: &str) -> bool {
     matching_pattern(path).is_some_and(|pattern| {
-        routes_of(pattern).all(|(_, _, endpoint)| matches!(endpoint, Public(_)))
+        routes_of(pattern).all(|(_, _, endpoint)| matches!(endpoint, Endpoint::Public(_)))
     })
 }
 

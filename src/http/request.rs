@@ -1,8 +1,8 @@
 //! Reading the incoming request into an `ApiRequest`, with the body size capped while
 //! it streams in (the SDK's buffered `Request` would read any size before we could refuse).
 
-use futures::StreamExt;
-use spin_sdk::http::IncomingRequest;
+use http_body_util::BodyExt;
+use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 
 use crate::error::ApiError;
 
@@ -53,21 +53,23 @@ impl ApiRequest {
 }
 
 /// Reads method, path and headers: everything but the body.
-pub fn read_head(incoming: &IncomingRequest) -> ApiRequest {
-    let method = incoming.method().to_string().to_ascii_uppercase();
-    let path_with_query = incoming.path_with_query().unwrap_or_else(|| "/".into());
-    let (path, query) = match path_with_query.split_once('?') {
-        Some((path, query)) => (path.to_string(), query.to_string()),
-        None => (path_with_query, String::new()),
+///
+/// The header map keeps the values of one name in arrival order, which is all
+/// `header`/`last_header` rely on (Spin appends its `spin-*` values after the client's).
+pub fn read_head(head: &::http::request::Parts) -> ApiRequest {
+    let method = head.method.as_str().to_ascii_uppercase();
+    let path = match head.uri.path() {
+        "" => "/".to_string(),
+        path => path.to_string(),
     };
-    let headers = incoming
-        .headers()
-        .entries()
-        .into_iter()
+    let query = head.uri.query().unwrap_or_default().to_string();
+    let headers = head
+        .headers
+        .iter()
         .map(|(name, value)| {
             (
-                name.to_ascii_lowercase(),
-                String::from_utf8_lossy(&value).into_owned(),
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
             )
         })
         .collect();
@@ -83,7 +85,7 @@ pub fn read_head(incoming: &IncomingRequest) -> ApiRequest {
 /// Reads the body into `request.body`. A body over `MAX_BODY_BYTES` is refused with 413
 /// as soon as the declared length or the bytes read so far exceed the limit.
 pub async fn read_body(
-    incoming: IncomingRequest,
+    mut body: IncomingRequestBody,
     request: &mut ApiRequest,
 ) -> Result<(), ApiError> {
     let too_large = ApiError::PayloadTooLarge {
@@ -95,11 +97,14 @@ pub async fn read_body(
     if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(too_large);
     }
-    let mut stream = incoming.into_body_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|error| {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
             ApiError::InvalidJson(format!("the request body could not be read ({error:?})"))
         })?;
+        // Trailers carry no body bytes.
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
         if request.body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(too_large);
         }

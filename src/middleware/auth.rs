@@ -14,7 +14,7 @@ use crate::store::counters::Counters;
 /// and counts as a failure for the client address; past the configured failures per
 /// window that address gets 429 instead. Valid keys are never blocked by the guard, so
 /// an attacker cannot lock legitimate clients out.
-pub fn authenticate(
+pub async fn authenticate(
     request: &ApiRequest,
     db: &Db,
     counters: &Counters,
@@ -28,11 +28,16 @@ pub fn authenticate(
     else {
         return Err(ApiError::Unauthorized);
     };
-    if let Some(principal) = keys::authenticate(db, config, presented)? {
+    if let Some(principal) = keys::authenticate(db, config, presented).await? {
         return Ok(principal);
     }
     let subject = format!("auth-failures:{}", request.client_ip());
-    let quota = rate_limit::take(counters, &subject, config.auth_failures_per_minute()?, now)?;
+    let quota = rate_limit::take(
+        counters,
+        &subject,
+        config.auth_failures_per_minute().await?,
+        now,
+    )?;
     if quota.allowed {
         Err(ApiError::Unauthorized)
     } else {

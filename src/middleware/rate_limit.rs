@@ -9,7 +9,7 @@ use crate::services::rate_limit::{self, Quota, WINDOW_SECONDS};
 use crate::store::counters::Counters;
 
 /// Counts the request against the key's limit (its own, or the service default).
-pub fn enforce(
+pub async fn enforce(
     counters: &Counters,
     principal: &Principal,
     config: Config,
@@ -17,7 +17,7 @@ pub fn enforce(
 ) -> Result<Quota, ApiError> {
     let limit = match principal.rate_limit_per_minute {
         Some(own_limit) => own_limit,
-        None => config.rate_limit_per_minute()?,
+        None => config.rate_limit_per_minute().await?,
     };
     let subject = format!("key:{}", principal.key_hash);
     Ok(rate_limit::take(counters, &subject, limit, now)?)

@@ -2,9 +2,18 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
+use crate::models::encoding::hex;
 use crate::models::integer::whole_number;
 use crate::models::principal::Role;
+
+/// The SHA-256 of a secret as lower-case hex: the only form in which secrets are stored
+/// or compared. Here, below both the key service and the configuration (the bootstrap
+/// key), so that neither imports the other.
+pub fn hash_secret(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
 
 /// A stored API key, as listed by the API: never the secret, never its hash.
 #[derive(Debug, Clone, Serialize)]

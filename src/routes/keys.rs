@@ -10,34 +10,34 @@ use crate::routes::{Context, cursor_id, page_request, page_response};
 use crate::services::keys::{self, KeyRequest};
 
 /// `POST /api/v1/auth/keys` → 201 with the secret, shown this once.
-pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn create(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageKeys)?;
     let request = decode_key_request(JsonObject::from_request(context.request)?)?;
-    let issued = keys::issue(context.db, request, context.now)?;
+    let issued = keys::issue(context.db, request, context.now).await?;
     let mut body = serde_json::to_value(&issued.key).map_err(anyhow::Error::from)?;
     body["api_key"] = json!(issued.secret);
     Ok(ApiResponse::json(201, &body))
 }
 
 /// `GET /api/v1/auth/keys` → one page of keys, without secrets or hashes.
-pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn list(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageKeys)?;
     let (limit, cursor) = page_request(&context.query())?;
     let after_id = cursor_id(cursor)?;
-    let page = keys::list(context.db, after_id, limit)?;
+    let page = keys::list(context.db, after_id, limit).await?;
     Ok(page_response(context.request, page))
 }
 
 /// `DELETE /api/v1/auth/keys/{id}` → 204; the key fails with 401 from the next request.
-pub fn revoke(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn revoke(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageKeys)?;
     let id = context.path_id("id", "API key")?;
-    keys::revoke(context.db, id, context.now)?;
+    keys::revoke(context.db, id, context.now).await?;
     Ok(ApiResponse::empty(204))
 }
 
 /// `GET /api/v1/auth/me` → who the presented key belongs to.
-pub fn me(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn me(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.principal;
     Ok(ApiResponse::json(
         200,

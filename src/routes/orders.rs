@@ -11,7 +11,7 @@ use crate::services::orders::{self, Idempotency, OrderRequest};
 
 /// `POST /api/v1/orders` → 201 with the order; with `Idempotency-Key`, a retry replays
 /// the first response with `Idempotent-Replayed: true`.
-pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn create(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::UseOrders)?;
     let idempotency_key = context
         .request
@@ -20,13 +20,13 @@ pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
         .transpose()
         .map_err(|message| ApiError::validation("Idempotency-Key", message))?;
     let mut body = JsonObject::from_request(context.request)?;
-    let idempotency = idempotency_key.map(|key| Idempotency::new(key, &body.to_value()));
     let request = OrderRequest {
         customer_name: body.required("customer_name", parse_customer_name)?,
         customer_email: body.required("customer_email", parse_email)?,
         lines: merge_lines(&body.required_nested("items", parse_lines)?),
     };
     body.finish()?;
+    let idempotency = idempotency_key.map(|key| Idempotency::new(key, &request));
 
     let placement = orders::place(
         context.db,
@@ -34,7 +34,8 @@ pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
         &request,
         idempotency.as_ref(),
         context.now,
-    )?;
+    )
+    .await?;
     let mut response = ApiResponse::with_body(
         placement.status,
         "application/json",
@@ -48,7 +49,7 @@ pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
 }
 
 /// `GET /api/v1/orders?status=` → one page of the orders the caller may see.
-pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn list(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::UseOrders)?;
     let query = context.query();
     let (limit, cursor) = page_request(&query)?;
@@ -57,19 +58,19 @@ pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
         Some(cursor) => Some(cursor_id(Some(cursor))?),
         None => None,
     };
-    let page = orders::list(context.db, principal, status, before_seq, limit)?;
+    let page = orders::list(context.db, principal, status, before_seq, limit).await?;
     Ok(page_response(context.request, page))
 }
 
 /// `GET /api/v1/orders/{id}` → the order (404 when the caller may not see it).
-pub fn get(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn get(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::UseOrders)?;
-    let order = orders::get(context.db, principal, context.path_text("id"))?;
+    let order = orders::get(context.db, principal, context.path_text("id")).await?;
     Ok(ApiResponse::json(200, &order))
 }
 
 /// `PATCH /api/v1/orders/{id}/status` `{status}` → the moved order (admins only).
-pub fn change_status(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn change_status(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::ChangeOrderStatus)?;
     let mut body = JsonObject::from_request(context.request)?;
     let next = body.required("status", |value| {
@@ -82,13 +83,14 @@ pub fn change_status(context: &Context) -> Result<ApiResponse, ApiError> {
         context.path_text("id"),
         next,
         context.now,
-    )?;
+    )
+    .await?;
     Ok(ApiResponse::json(200, &order))
 }
 
 /// `POST /api/v1/orders/{id}/cancel` → the cancelled order, its stock given back.
-pub fn cancel(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn cancel(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::UseOrders)?;
-    let order = orders::cancel(context.db, principal, context.path_text("id"), context.now)?;
+    let order = orders::cancel(context.db, principal, context.path_text("id"), context.now).await?;
     Ok(ApiResponse::json(200, &order))
 }

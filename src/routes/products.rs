@@ -21,7 +21,7 @@ const READ_ONLY_STOCK: &str =
     "is read-only here; change stock with PATCH /api/v1/products/{id}/stock";
 
 /// `POST /api/v1/products` → 201 with `Location` and `ETag`.
-pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn create(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::ManageCatalog)?;
     let mut body = JsonObject::from_request(context.request)?;
     let fields = decode_fields(&mut body)?;
@@ -29,14 +29,15 @@ pub fn create(context: &Context) -> Result<ApiResponse, ApiError> {
         .optional("stock_quantity", parse_unit_count)?
         .unwrap_or(0);
     body.finish()?;
-    let product = catalog::create(context.db, principal, fields, initial_stock, context.now)?;
+    let product =
+        catalog::create(context.db, principal, fields, initial_stock, context.now).await?;
     Ok(ApiResponse::json(201, &product)
         .with_header("Location", format!("/api/v1/products/{}", product.id))
         .with_header("ETag", product.etag()))
 }
 
 /// `GET /api/v1/products` → one page of products (search, filters, cursor).
-pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn list(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ReadCatalog)?;
     let query = context.query();
     let (limit, cursor) = page_request(&query)?;
@@ -48,30 +49,31 @@ pub fn list(context: &Context) -> Result<ApiResponse, ApiError> {
             limit,
             cursor,
         },
-    )?;
+    )
+    .await?;
     Ok(page_response(context.request, page))
 }
 
 /// `GET /api/v1/products/{id}` → the product with its `ETag`.
-pub fn get(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn get(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ReadCatalog)?;
-    let product = catalog::get(context.db, product_id(context)?)?;
+    let product = catalog::get(context.db, product_id(context)?).await?;
     Ok(ApiResponse::json(200, &product).with_header("ETag", product.etag()))
 }
 
 /// `PUT /api/v1/products/{id}` → every writable field replaced.
-pub fn replace(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn replace(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageCatalog)?;
     let id = product_id(context)?;
     let mut body = JsonObject::from_request(context.request)?;
     body.forbid("stock_quantity", READ_ONLY_STOCK)?;
     let fields = decode_fields(&mut body)?;
     body.finish()?;
-    update(context, id, ProductUpdate::Replace(fields))
+    update(context, id, ProductUpdate::Replace(fields)).await
 }
 
 /// `PATCH /api/v1/products/{id}` → only the fields given change.
-pub fn patch(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn patch(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageCatalog)?;
     let id = product_id(context)?;
     let mut body = JsonObject::from_request(context.request)?;
@@ -85,26 +87,26 @@ pub fn patch(context: &Context) -> Result<ApiResponse, ApiError> {
         low_stock_threshold: body.optional("low_stock_threshold", parse_unit_count)?,
     };
     body.finish()?;
-    update(context, id, ProductUpdate::Patch(patch))
+    update(context, id, ProductUpdate::Patch(patch)).await
 }
 
 /// `DELETE /api/v1/products/{id}` → 204 (soft delete).
-pub fn delete(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn delete(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageCatalog)?;
     let id = product_id(context)?;
-    catalog::delete(context.db, id, if_match(context).as_ref(), context.now)?;
+    catalog::delete(context.db, id, if_match(context).as_ref(), context.now).await?;
     Ok(ApiResponse::empty(204))
 }
 
 /// `POST /api/v1/products/{id}/restore` → 200 with the restored product.
-pub fn restore(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn restore(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageCatalog)?;
-    let product = catalog::restore(context.db, product_id(context)?, context.now)?;
+    let product = catalog::restore(context.db, product_id(context)?, context.now).await?;
     Ok(ApiResponse::json(200, &product).with_header("ETag", product.etag()))
 }
 
 /// `PATCH /api/v1/products/{id}/stock` `{adjust, reason?}` → the new stock level.
-pub fn adjust_stock(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn adjust_stock(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::ManageCatalog)?;
     let id = product_id(context)?;
     let mut body = JsonObject::from_request(context.request)?;
@@ -118,7 +120,8 @@ pub fn adjust_stock(context: &Context) -> Result<ApiResponse, ApiError> {
         delta,
         reason.as_deref(),
         context.now,
-    )?;
+    )
+    .await?;
     Ok(ApiResponse::json(
         200,
         &json!({ "product_id": id, "stock_quantity": stock_quantity }),
@@ -126,22 +129,27 @@ pub fn adjust_stock(context: &Context) -> Result<ApiResponse, ApiError> {
 }
 
 /// `GET /api/v1/products/{id}/stock-movements` → one page of the ledger (admin only).
-pub fn stock_movements(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn stock_movements(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageCatalog)?;
     let id = product_id(context)?;
     let (limit, cursor) = page_request(&context.query())?;
-    let page = stock::movements(context.db, id, cursor_id(cursor)?, limit)?;
+    let page = stock::movements(context.db, id, cursor_id(cursor)?, limit).await?;
     Ok(page_response(context.request, page))
 }
 
-fn update(context: &Context, id: i64, update: ProductUpdate) -> Result<ApiResponse, ApiError> {
+async fn update(
+    context: &Context<'_>,
+    id: i64,
+    update: ProductUpdate,
+) -> Result<ApiResponse, ApiError> {
     let product = catalog::update(
         context.db,
         id,
         update,
         if_match(context).as_ref(),
         context.now,
-    )?;
+    )
+    .await?;
     Ok(ApiResponse::json(200, &product).with_header("ETag", product.etag()))
 }
 

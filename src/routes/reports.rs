@@ -12,7 +12,7 @@ use crate::routes::{Context, page_request, page_response};
 use crate::services::reports;
 
 /// `GET /api/v1/reports/low-stock?threshold=` → active products below the threshold.
-pub fn low_stock(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn low_stock(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ReadReports)?;
     let query = context.query();
     let (limit, cursor) = page_request(&query)?;
@@ -24,20 +24,20 @@ pub fn low_stock(context: &Context) -> Result<ApiResponse, ApiError> {
                 .into(),
         )
     })?;
-    let page = reports::low_stock(context.db, threshold, cursor.as_ref(), limit)?;
+    let page = reports::low_stock(context.db, threshold, cursor.as_ref(), limit).await?;
     Ok(page_response(context.request, page))
 }
 
 /// `GET /api/v1/reports/sales-summary?from=&to=` → the window's sales figures.
-pub fn sales_summary(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn sales_summary(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ReadReports)?;
     let window = window(&context.query())?;
-    let summary = reports::sales_summary(context.db, &window)?;
+    let summary = reports::sales_summary(context.db, &window).await?;
     Ok(ApiResponse::json(200, &summary))
 }
 
 /// `GET /api/v1/reports/top-products?limit=&by=&from=&to=` → the best sellers.
-pub fn top_products(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn top_products(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ReadReports)?;
     let query = context.query();
     let window = window(&query)?;
@@ -47,13 +47,13 @@ pub fn top_products(context: &Context) -> Result<ApiResponse, ApiError> {
     let limit = query
         .parsed("limit", parse_top_limit)?
         .unwrap_or(DEFAULT_TOP_LIMIT);
-    let products = reports::top_products(context.db, &window, by, limit)?;
+    let products = reports::top_products(context.db, &window, by, limit).await?;
     Ok(ApiResponse::json(200, &products))
 }
 
 /// `GET /api/v1/reports/sales-series?from=&to=&bucket=hour|day` → the window's sales per
 /// bucket, in time order, empty buckets as zeros.
-pub fn sales_series(context: &Context) -> Result<ApiResponse, ApiError> {
+pub async fn sales_series(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ReadReports)?;
     let query = context.query();
     let from = query.parsed("from", Timestamp::parse_rfc3339)?;
@@ -66,7 +66,7 @@ pub fn sales_series(context: &Context) -> Result<ApiResponse, ApiError> {
         bucket.ok_or_else(|| required("bucket"))?,
     )
     .map_err(|(field, message)| ApiError::validation(field, message))?;
-    let points = reports::sales_series(context.db, &series)?;
+    let points = reports::sales_series(context.db, &series).await?;
     Ok(ApiResponse::json(200, &points))
 }
 

@@ -35,7 +35,7 @@ pub enum ProductUpdate {
 }
 
 /// Creates a product and records its initial stock in the ledger, in one transaction.
-pub fn create(
+pub async fn create(
     db: &Db,
     principal: &Principal,
     fields: ProductFields,
@@ -43,8 +43,9 @@ pub fn create(
     now: Timestamp,
 ) -> Result<Product, ApiError> {
     let now = now.to_string();
-    db.transaction(|db| {
+    db.transaction(async |db| {
         let product = products::insert(db, &fields, initial_stock, &now)
+            .await
             .map_err(|error| sku_conflict(error, &fields))?;
         movements::record(
             db,
@@ -58,27 +59,30 @@ pub fn create(
                 key_id: principal.key_id,
                 created_at: &now,
             },
-        )?;
+        )
+        .await?;
         Ok(product)
     })
+    .await
 }
 
 /// An active product; soft-deleted and missing products are both 404.
-pub fn get(db: &Db, id: i64) -> Result<Product, ApiError> {
-    products::find(db, id)?
+pub async fn get(db: &Db, id: i64) -> Result<Product, ApiError> {
+    products::find(db, id)
+        .await?
         .filter(|product| product.deleted_at.is_none())
         .ok_or_else(not_found)
 }
 
 /// One page of active products: in id order, or by relevance when searching.
-pub fn list(db: &Db, query: ProductQuery) -> Result<Page<Product>, ApiError> {
+pub async fn list(db: &Db, query: ProductQuery) -> Result<Page<Product>, ApiError> {
     let invalid_cursor = |message| ApiError::validation("cursor", message);
     let Some(search) = query.search else {
         let after_id = match &query.cursor {
             Some(cursor) => cursor.id().map_err(invalid_cursor)?,
             None => 0,
         };
-        let rows = products::list(db, &query.filter, after_id, query.limit.fetch_count())?;
+        let rows = products::list(db, &query.filter, after_id, query.limit.fetch_count()).await?;
         return Ok(Page::from_rows(rows, query.limit, |product| {
             vec![product.id.into()]
         }));
@@ -98,14 +102,15 @@ pub fn list(db: &Db, query: ProductQuery) -> Result<Page<Product>, ApiError> {
         .transpose()
         .map_err(invalid_cursor)?
         .unwrap_or(0);
-    let rows = products::search(db, &search, &query.filter, skip, query.limit.fetch_count())?;
+    let rows =
+        products::search(db, &search, &query.filter, skip, query.limit.fetch_count()).await?;
     Ok(Page::from_ranked_rows(rows, query.limit, skip))
 }
 
 /// Updates an active product's writable fields (a no-op update keeps the version). With
 /// `If-Match`, a stale version is 412.
 /// Read, check and write happen in one transaction, so no other writer can slip between.
-pub fn update(
+pub async fn update(
     db: &Db,
     id: i64,
     update: ProductUpdate,
@@ -113,8 +118,8 @@ pub fn update(
     now: Timestamp,
 ) -> Result<Product, ApiError> {
     let now = now.to_string();
-    db.transaction(|db| {
-        let current = get(db, id)?;
+    db.transaction(async |db| {
+        let current = get(db, id).await?;
         check_precondition(&current, if_match)?;
         let fields = match &update {
             ProductUpdate::Replace(fields) => fields.clone(),
@@ -125,42 +130,48 @@ pub fn update(
             return Ok(current);
         }
         products::update_fields(db, id, &fields, Some(current.version), &now)
+            .await
             .map_err(|error| sku_conflict(error, &fields))?
             .ok_or_else(|| {
                 ApiError::Internal(anyhow::anyhow!("product {id} changed in a transaction"))
             })
     })
+    .await
 }
 
 /// Soft-deletes an active product: it disappears from reads, lists and search, and its
 /// stock and history stay.
-pub fn delete(
+pub async fn delete(
     db: &Db,
     id: i64,
     if_match: Option<&IfMatch>,
     now: Timestamp,
 ) -> Result<(), ApiError> {
     let now = now.to_string();
-    db.transaction(|db| {
-        let current = get(db, id)?;
+    db.transaction(async |db| {
+        let current = get(db, id).await?;
         check_precondition(&current, if_match)?;
-        products::set_deleted(db, id, Some(&now), Some(current.version), &now)?;
+        products::set_deleted(db, id, Some(&now), Some(current.version), &now).await?;
         Ok(())
     })
+    .await
 }
 
 /// Restores a soft-deleted product. Restoring an active product changes nothing.
-pub fn restore(db: &Db, id: i64, now: Timestamp) -> Result<Product, ApiError> {
+pub async fn restore(db: &Db, id: i64, now: Timestamp) -> Result<Product, ApiError> {
     let now = now.to_string();
-    db.transaction(|db| {
-        let current = products::find(db, id)?.ok_or_else(not_found)?;
+    db.transaction(async |db| {
+        let current = products::find(db, id).await?.ok_or_else(not_found)?;
         if current.deleted_at.is_none() {
             return Ok(current);
         }
-        products::set_deleted(db, id, None, Some(current.version), &now)?.ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("product {id} changed in a transaction"))
-        })
+        products::set_deleted(db, id, None, Some(current.version), &now)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("product {id} changed in a transaction"))
+            })
     })
+    .await
 }
 
 fn check_precondition(product: &Product, if_match: Option<&IfMatch>) -> Result<(), ApiError> {

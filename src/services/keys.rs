@@ -1,11 +1,9 @@
 //! API keys: issuing (random secret, stored only as its SHA-256), listing, revoking, and
 //! authenticating a presented secret.
 
-use sha2::{Digest, Sha256};
-
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::models::api_key::{ApiKey, KeyOwner, KeyRateLimit};
+use crate::models::api_key::{ApiKey, KeyOwner, KeyRateLimit, hash_secret};
 use crate::models::encoding::hex;
 use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
@@ -40,14 +38,8 @@ pub struct IssuedKey {
     pub secret: String,
 }
 
-/// The SHA-256 of a secret as lower-case hex: the only form in which secrets are stored
-/// or compared.
-pub fn hash_secret(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
-}
-
 /// Issues a new key with 256 random bits from WASI's cryptographic random source.
-pub fn issue(db: &Db, request: KeyRequest, now: Timestamp) -> Result<IssuedKey, ApiError> {
+pub async fn issue(db: &Db, request: KeyRequest, now: Timestamp) -> Result<IssuedKey, ApiError> {
     let random = wasi::random::random::get_random_bytes(SECRET_RANDOM_BYTES);
     let secret = format!("{SECRET_MARKER}{}", hex(&random));
     let key = api_keys::insert(
@@ -60,19 +52,20 @@ pub fn issue(db: &Db, request: KeyRequest, now: Timestamp) -> Result<IssuedKey, 
             rate_limit_per_minute: request.rate_limit_per_minute.map(KeyRateLimit::get),
             created_at: &now.to_string(),
         },
-    )?;
+    )
+    .await?;
     Ok(IssuedKey { key, secret })
 }
 
 /// One page of keys in id order, revoked ones included (with `revoked_at`).
-pub fn list(db: &Db, after_id: i64, limit: PageLimit) -> Result<Page<ApiKey>, ApiError> {
-    let rows = api_keys::list(db, after_id, limit.fetch_count())?;
+pub async fn list(db: &Db, after_id: i64, limit: PageLimit) -> Result<Page<ApiKey>, ApiError> {
+    let rows = api_keys::list(db, after_id, limit.fetch_count()).await?;
     Ok(Page::from_rows(rows, limit, |key| vec![key.id.into()]))
 }
 
 /// Revokes a key; every later request with it gets 401. Revoking twice is harmless.
-pub fn revoke(db: &Db, id: i64, now: Timestamp) -> Result<(), ApiError> {
-    if api_keys::revoke(db, id, &now.to_string())? {
+pub async fn revoke(db: &Db, id: i64, now: Timestamp) -> Result<(), ApiError> {
+    if api_keys::revoke(db, id, &now.to_string()).await? {
         Ok(())
     } else {
         Err(ApiError::NotFound("API key".into()))
@@ -81,7 +74,7 @@ pub fn revoke(db: &Db, id: i64, now: Timestamp) -> Result<(), ApiError> {
 
 /// Resolves a presented secret to its principal: the bootstrap key (compared by hash)
 /// or an active stored key. `None` for unknown or revoked keys.
-pub fn authenticate(
+pub async fn authenticate(
     db: &Db,
     config: Config,
     presented: &str,
@@ -89,10 +82,10 @@ pub fn authenticate(
     let presented_hash = hash_secret(presented);
     // The database first: it holds every key but one, and its lookup is the request's
     // schema check anyway; the bootstrap variable is read only for keys not found there.
-    if let Some(principal) = api_keys::find_active_by_hash(db, &presented_hash)? {
+    if let Some(principal) = api_keys::find_active_by_hash(db, &presented_hash).await? {
         return Ok(Some(principal));
     }
-    if config.bootstrap_key_hash()?.as_deref() == Some(presented_hash.as_str()) {
+    if config.bootstrap_key_hash().await?.as_deref() == Some(presented_hash.as_str()) {
         return Ok(Some(Principal::bootstrap(presented_hash)));
     }
     Ok(None)

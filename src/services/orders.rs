@@ -17,6 +17,7 @@ use crate::models::order::{
 };
 use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
+use crate::models::product::MAX_STOCK;
 use crate::models::stock::MovementKind;
 use crate::models::time::Timestamp;
 use crate::store::idempotency::{self, StoredResponse};
@@ -37,21 +38,32 @@ pub struct OrderRequest {
     pub lines: Vec<OrderLine>,
 }
 
-/// The `Idempotency-Key` of a request and the hash of the body it came with.
+/// The `Idempotency-Key` of a request and the hash of the request it came with.
 pub struct Idempotency {
     /// The client's key.
     pub key: IdempotencyKey,
-    /// SHA-256 of the canonical request body.
+    /// SHA-256 of the parsed request in canonical form.
     pub request_hash: String,
 }
 
 impl Idempotency {
-    /// Hashes the request body in canonical form (object keys sorted, no whitespace), so
-    /// the same JSON sent with other spacing or key order counts as the same body.
-    pub fn new(key: IdempotencyKey, body: &serde_json::Value) -> Self {
+    /// Hashes the parsed request, not the body's spelling: `2` and `2.0`, other spacing,
+    /// key order or escapes, and lines split or merged all describe the same order, so a
+    /// retry written differently still counts as the same request.
+    pub fn new(key: IdempotencyKey, request: &OrderRequest) -> Self {
+        let lines: Vec<[i64; 2]> = request
+            .lines
+            .iter()
+            .map(|line| [line.product_id, line.quantity])
+            .collect();
+        let canonical = serde_json::json!({
+            "customer_name": request.customer_name,
+            "customer_email": request.customer_email,
+            "lines": lines,
+        });
         Self {
             key,
-            request_hash: hex(&Sha256::digest(body.to_string().as_bytes())),
+            request_hash: hex(&Sha256::digest(canonical.to_string().as_bytes())),
         }
     }
 }
@@ -77,7 +89,7 @@ pub struct Placement {
 /// that won the write lock first) does it roll everything back and replay that record.
 /// A refused placement (stock, unknown product) also replays a live record if there is
 /// one, so a retry after the stock ran out still gets its first answer.
-pub fn place(
+pub async fn place(
     db: &Db,
     principal: &Principal,
     request: &OrderRequest,
@@ -87,104 +99,111 @@ pub fn place(
     let now_text = now.to_string();
     let not_before =
         Timestamp::from_unix_millis(now.unix_millis() - IDEMPOTENCY_RETENTION_MILLIS).to_string();
-    let live_record = |db: &Db, idempotency: &Idempotency| {
-        idempotency::find(db, principal.key_id, idempotency.key.as_str(), &not_before)
+    let live_record = async |db: &Db, idempotency: &Idempotency| {
+        idempotency::find(db, principal.key_id, idempotency.key.as_str(), &not_before).await
     };
-    let outcome = db.transaction(|db| {
-        let taken = orders::take_stock(db, &request.lines, &now_text)?;
-        if taken.len() != request.lines.len() {
-            if let Some(idempotency) = idempotency
-                && let Some(stored) = live_record(db, idempotency)?
-            {
-                return Err(Abandoned::ForReplay(stored));
+    let outcome = db
+        .transaction(async |db| {
+            let taken = orders::take_stock(db, &request.lines, &now_text).await?;
+            if taken.len() != request.lines.len() {
+                if let Some(idempotency) = idempotency
+                    && let Some(stored) = live_record(db, idempotency).await?
+                {
+                    return Err(Abandoned::ForReplay(stored));
+                }
+                return Err(Abandoned::Refused(
+                    refusal(db, &request.lines, &taken).await?,
+                ));
             }
-            return Err(Abandoned::Refused(refusal(db, &request.lines, &taken)?));
-        }
-        let taken = taken_in_line_order(&request.lines, &taken);
-        let items = snapshot_items(&request.lines, &taken);
-        let order_id = new_order_id();
-        let total = Money::from_cents(items.iter().map(|item| item.line_total.cents()).sum());
-        let seq = orders::insert(
-            db,
-            &NewOrder {
-                id: &order_id,
-                key_id: principal.key_id,
-                customer_name: &request.customer_name,
-                customer_email: &request.customer_email,
-                total,
-                units: items.iter().map(|item| item.quantity).sum(),
-                created_at: &now_text,
-            },
-            &items,
-        )?;
-        let order_movements: Vec<ProductMovement> = items
-            .iter()
-            .zip(&taken)
-            .map(|(item, taken)| ProductMovement {
-                product_id: item.product_id,
-                delta: -item.quantity,
-                stock_after: taken.stock_after,
-            })
-            .collect();
-        movements::record_for_order(
-            db,
-            MovementKind::Order,
-            &order_id,
-            principal.key_id,
-            &now_text,
-            &order_movements,
-        )?;
-
-        // Everything in the order is known here: building it saves re-reading three
-        // tables while holding the write lock. It is exactly what `find` would return.
-        let order = Order {
-            seq,
-            id: order_id.clone(),
-            key_id: principal.key_id,
-            status: OrderStatus::Pending,
-            customer_name: request.customer_name.clone(),
-            customer_email: request.customer_email.clone(),
-            items,
-            total,
-            history: vec![StatusChange {
-                status: OrderStatus::Pending,
-                at: now_text.clone(),
-            }],
-            created_at: now_text.clone(),
-            updated_at: now_text.clone(),
-        };
-        let body = serde_json::to_string(&order).map_err(anyhow::Error::from)?;
-        if let Some(idempotency) = idempotency {
-            let record = StoredResponse {
-                request_hash: idempotency.request_hash.clone(),
-                status: 201,
-                body: body.clone(),
-            };
-            let stored = idempotency::insert_unless_live(
+            let taken = taken_in_line_order(&request.lines, &taken);
+            let items = snapshot_items(&request.lines, &taken);
+            let order_id = new_order_id();
+            let total = Money::from_cents(items.iter().map(|item| item.line_total.cents()).sum());
+            let seq = orders::insert(
                 db,
+                &NewOrder {
+                    id: &order_id,
+                    key_id: principal.key_id,
+                    customer_name: &request.customer_name,
+                    customer_email: &request.customer_email,
+                    total,
+                    units: items.iter().map(|item| item.quantity).sum(),
+                    created_at: &now_text,
+                },
+                &items,
+            )
+            .await?;
+            let order_movements: Vec<ProductMovement> = items
+                .iter()
+                .zip(&taken)
+                .map(|(item, taken)| ProductMovement {
+                    product_id: item.product_id,
+                    delta: -item.quantity,
+                    stock_after: taken.stock_after,
+                })
+                .collect();
+            movements::record_for_order(
+                db,
+                MovementKind::Order,
+                &order_id,
                 principal.key_id,
-                idempotency.key.as_str(),
-                &record,
                 &now_text,
-                &not_before,
-            )?;
-            if !stored {
-                let live = live_record(db, idempotency)?.ok_or_else(|| {
-                    anyhow::anyhow!("an idempotency record is live but cannot be read")
-                })?;
-                return Err(Abandoned::ForReplay(live));
+                &order_movements,
+            )
+            .await?;
+
+            // Everything in the order is known here: building it saves re-reading three
+            // tables while holding the write lock. It is exactly what `find` would return.
+            let order = Order {
+                seq,
+                id: order_id.clone(),
+                key_id: principal.key_id,
+                status: OrderStatus::Pending,
+                customer_name: request.customer_name.clone(),
+                customer_email: request.customer_email.clone(),
+                items,
+                total,
+                history: vec![StatusChange {
+                    status: OrderStatus::Pending,
+                    at: now_text.clone(),
+                }],
+                created_at: now_text.clone(),
+                updated_at: now_text.clone(),
+            };
+            let body = serde_json::to_string(&order).map_err(anyhow::Error::from)?;
+            if let Some(idempotency) = idempotency {
+                let record = StoredResponse {
+                    request_hash: idempotency.request_hash.clone(),
+                    status: 201,
+                    body: body.clone(),
+                };
+                let stored = idempotency::insert_unless_live(
+                    db,
+                    principal.key_id,
+                    idempotency.key.as_str(),
+                    &record,
+                    &now_text,
+                    &not_before,
+                )
+                .await?;
+                if !stored {
+                    let live = live_record(db, idempotency).await?.ok_or_else(|| {
+                        anyhow::anyhow!("an idempotency record is live but cannot be read")
+                    })?;
+                    return Err(Abandoned::ForReplay(live));
+                }
+                if expired_records_due() {
+                    idempotency::delete_expired(db, &not_before).await?;
+                }
             }
-            if expired_records_due() {
-                idempotency::delete_expired(db, &not_before)?;
-            }
-        }
-        Ok(Placement {
-            status: 201,
-            body,
-            order_id,
-            replayed: false,
+            Ok(Placement {
+                status: 201,
+                body,
+                order_id,
+                replayed: false,
+            })
         })
-    });
+        .await;
     match (outcome, idempotency) {
         (Ok(placement), _) => Ok(placement),
         (Err(Abandoned::ForReplay(stored)), Some(idempotency)) => replay(stored, idempotency),
@@ -230,14 +249,15 @@ fn expired_records_due() -> bool {
 
 /// One order the caller may see: admins see every order, others only their own. An
 /// order the caller may not see is 404, exactly like a missing one.
-pub fn get(db: &Db, principal: &Principal, id: &str) -> Result<Order, ApiError> {
-    orders::find(db, id)?
+pub async fn get(db: &Db, principal: &Principal, id: &str) -> Result<Order, ApiError> {
+    orders::find(db, id)
+        .await?
         .filter(|order| may_see(principal, order))
         .ok_or_else(not_found)
 }
 
 /// One page of the orders the caller may see, newest first.
-pub fn list(
+pub async fn list(
     db: &Db,
     principal: &Principal,
     status: Option<OrderStatus>,
@@ -250,24 +270,29 @@ pub fn list(
         before_seq,
         limit: limit.fetch_count(),
     };
-    let rows = orders::list(db, &filter)?;
+    let rows = orders::list(db, &filter).await?;
     Ok(Page::from_rows(rows, limit, |order| vec![order.seq.into()]))
 }
 
 /// Moves an order along the workflow (`PATCH /orders/{id}/status`, admins only).
-pub fn change_status(
+pub async fn change_status(
     db: &Db,
     principal: &Principal,
     id: &str,
     next: OrderStatus,
     now: Timestamp,
 ) -> Result<Order, ApiError> {
-    transition(db, principal, id, next, Trigger::StatusUpdate, now)
+    transition(db, principal, id, next, Trigger::StatusUpdate, now).await
 }
 
 /// Cancels a pending or confirmed order and gives every line's units back to stock, in
 /// the same transaction. Of many concurrent cancels, exactly one succeeds.
-pub fn cancel(db: &Db, principal: &Principal, id: &str, now: Timestamp) -> Result<Order, ApiError> {
+pub async fn cancel(
+    db: &Db,
+    principal: &Principal,
+    id: &str,
+    now: Timestamp,
+) -> Result<Order, ApiError> {
     transition(
         db,
         principal,
@@ -276,9 +301,10 @@ pub fn cancel(db: &Db, principal: &Principal, id: &str, now: Timestamp) -> Resul
         Trigger::Cancel,
         now,
     )
+    .await
 }
 
-fn transition(
+async fn transition(
     db: &Db,
     principal: &Principal,
     id: &str,
@@ -287,8 +313,8 @@ fn transition(
     now: Timestamp,
 ) -> Result<Order, ApiError> {
     let now = now.to_string();
-    db.transaction(|db| {
-        let order = get(db, principal, id)?;
+    db.transaction(async |db| {
+        let order = get(db, principal, id).await?;
         let refused = || ApiError::InvalidStatusTransition {
             from: order.status.as_str().into(),
             to: next.as_str().into(),
@@ -296,11 +322,23 @@ fn transition(
         if !order.status.allows(next, trigger) {
             return Err(refused());
         }
-        if !orders::set_status(db, order.seq, order.status, next, &now)? {
+        if !orders::set_status(db, order.seq, order.status, next, &now).await? {
             return Err(refused());
         }
         if trigger == Trigger::Cancel {
-            let levels = orders::return_stock(db, order.seq, &now)?;
+            let levels = orders::return_stock(db, order.seq, &now).await?;
+            // The ceiling every stock level keeps (clients may hold stock in 32 bits)
+            // holds for cancellations too: like an adjustment, a cancel that would lift
+            // a product above it is refused, and the rollback restores everything.
+            if let Some((product_id, stock_after)) = levels
+                .iter()
+                .find(|(_, stock_after)| *stock_after > MAX_STOCK)
+            {
+                return Err(ApiError::Conflict(format!(
+                    "Cancelling would raise the stock of product {product_id} to \
+                     {stock_after}, above the maximum of {MAX_STOCK}; lower its stock first"
+                )));
+            }
             let returned: Vec<ProductMovement> = order
                 .items
                 .iter()
@@ -320,10 +358,12 @@ fn transition(
                 principal.key_id,
                 &now,
                 &returned,
-            )?;
+            )
+            .await?;
         }
-        orders::find(db, id)?.ok_or_else(not_found)
+        orders::find(db, id).await?.ok_or_else(not_found)
     })
+    .await
 }
 
 /// The taken stock of each line, in line order (every line was taken).
@@ -359,7 +399,7 @@ fn snapshot_items(lines: &[OrderLine], taken: &[&TakenStock]) -> Vec<OrderItem> 
 /// `PRODUCT_UNAVAILABLE`, and short lines 409 `INSUFFICIENT_STOCK` naming each short
 /// product. Only untaken lines are examined: the stock of the others already moved in
 /// this transaction, which the caller rolls back.
-fn refusal(db: &Db, lines: &[OrderLine], taken: &[TakenStock]) -> Result<ApiError, ApiError> {
+async fn refusal(db: &Db, lines: &[OrderLine], taken: &[TakenStock]) -> Result<ApiError, ApiError> {
     let untaken: Vec<&OrderLine> = lines
         .iter()
         .filter(|line| {
@@ -369,7 +409,7 @@ fn refusal(db: &Db, lines: &[OrderLine], taken: &[TakenStock]) -> Result<ApiErro
         })
         .collect();
     let product_ids: Vec<i64> = untaken.iter().map(|line| line.product_id).collect();
-    let products = orders::find_products(db, &product_ids)?;
+    let products = orders::find_products(db, &product_ids).await?;
     let product = |id: i64| products.iter().find(|product| product.id == id);
 
     if let Some(missing) = product_ids.iter().find(|id| product(**id).is_none()) {

@@ -12,7 +12,7 @@ use crate::models::report::{
 use crate::store::{Db, products, reports};
 
 /// One page of active products below their threshold (or `threshold`), lowest first.
-pub fn low_stock(
+pub async fn low_stock(
     db: &Db,
     threshold: Option<i64>,
     cursor: Option<&Cursor>,
@@ -22,7 +22,7 @@ pub fn low_stock(
         .map(Cursor::pair)
         .transpose()
         .map_err(|message| ApiError::validation("cursor", message))?;
-    let rows = products::low_stock(db, threshold, after, limit.fetch_count())?;
+    let rows = products::low_stock(db, threshold, after, limit.fetch_count()).await?;
     Ok(Page::from_rows(rows, limit, |product| {
         vec![product.stock_quantity.into(), product.id.into()]
     }))
@@ -30,28 +30,29 @@ pub fn low_stock(
 
 /// Sales figures of the window. Both queries read one consistent snapshot: they run in
 /// one read transaction.
-pub fn sales_summary(db: &Db, window: &Window) -> Result<SalesSummary, ApiError> {
-    db.read_transaction(|db| {
-        let by_status = reports::sales_by_status(db, window)?;
+pub async fn sales_summary(db: &Db, window: &Window) -> Result<SalesSummary, ApiError> {
+    db.read_transaction(async |db| {
+        let by_status = reports::sales_by_status(db, window).await?;
         let top_products =
-            reports::top_products(db, window, TopProductsBy::Units, SUMMARY_TOP_LIMIT)?;
+            reports::top_products(db, window, TopProductsBy::Units, SUMMARY_TOP_LIMIT).await?;
         Ok(SalesSummary::from_status_sales(&by_status, top_products))
     })
+    .await
 }
 
 /// The best sellers of the window, by units or revenue, ties by product id.
-pub fn top_products(
+pub async fn top_products(
     db: &Db,
     window: &Window,
     by: TopProductsBy,
     limit: u32,
 ) -> Result<Vec<ProductSales>, ApiError> {
-    Ok(reports::top_products(db, window, by, limit)?)
+    Ok(reports::top_products(db, window, by, limit).await?)
 }
 
 /// The window's sales per bucket, every bucket present (zeros where nothing sold).
-pub fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<SeriesPoint>, ApiError> {
-    let sold = reports::sales_series(db, series)?;
+pub async fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<SeriesPoint>, ApiError> {
+    let sold = reports::sales_series(db, series).await?;
     let key_length = series.bucket().key_length();
     Ok(series
         .bucket_starts()

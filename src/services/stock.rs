@@ -14,7 +14,7 @@ use crate::store::{Db, products};
 /// Going below zero is 409 `INSUFFICIENT_STOCK` and going above `MAX_STOCK` is 409
 /// `CONFLICT` (the delta itself is valid; the current stock decides); either way nothing
 /// changes. Returns the new stock level.
-pub fn adjust(
+pub async fn adjust(
     db: &Db,
     principal: &Principal,
     product_id: i64,
@@ -23,11 +23,11 @@ pub fn adjust(
     now: Timestamp,
 ) -> Result<i64, ApiError> {
     let now = now.to_string();
-    db.transaction(|db| {
+    db.transaction(async |db| {
         let Some(stock_after) =
-            products::adjust_stock(db, product_id, delta.get(), MAX_STOCK, &now)?
+            products::adjust_stock(db, product_id, delta.get(), MAX_STOCK, &now).await?
         else {
-            return Err(explain_refused_adjustment(db, product_id, delta));
+            return Err(explain_refused_adjustment(db, product_id, delta).await);
         };
         movements::record(
             db,
@@ -41,21 +41,23 @@ pub fn adjust(
                 key_id: principal.key_id,
                 created_at: &now,
             },
-        )?;
+        )
+        .await?;
         Ok(stock_after)
     })
+    .await
 }
 
 /// One page of an active product's ledger, oldest first. A soft-deleted product keeps its
 /// history, but like every route of the product it is 404 until the product is restored.
-pub fn movements(
+pub async fn movements(
     db: &Db,
     product_id: i64,
     after_id: i64,
     limit: PageLimit,
 ) -> Result<Page<StockMovement>, ApiError> {
-    catalog::get(db, product_id)?;
-    let rows = movements::list(db, product_id, after_id, limit.fetch_count())?;
+    catalog::get(db, product_id).await?;
+    let rows = movements::list(db, product_id, after_id, limit.fetch_count()).await?;
     Ok(Page::from_rows(rows, limit, |movement| {
         vec![movement.id.into()]
     }))
@@ -63,8 +65,8 @@ pub fn movements(
 
 /// Why the conditional UPDATE matched no row: no such active product, too few units,
 /// or too many.
-fn explain_refused_adjustment(db: &Db, product_id: i64, delta: StockDelta) -> ApiError {
-    let product = match catalog::get(db, product_id) {
+async fn explain_refused_adjustment(db: &Db, product_id: i64, delta: StockDelta) -> ApiError {
+    let product = match catalog::get(db, product_id).await {
         Ok(product) => product,
         Err(error) => return error,
     };

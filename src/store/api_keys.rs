@@ -1,6 +1,6 @@
 //! API key rows: insert, look up by hash, list, revoke.
 
-use spin_sdk::sqlite3::Value;
+use spin_sdk::sqlite::Value;
 
 use super::{Db, Row, StoreError};
 use crate::models::api_key::ApiKey;
@@ -44,28 +44,31 @@ pub struct NewKeyRow<'a> {
 }
 
 /// Inserts a key and returns it as stored (columns in `decode_key` order).
-pub fn insert(db: &Db, key: &NewKeyRow) -> Result<ApiKey, StoreError> {
-    let result = db.execute(
-        INSERT_KEY,
-        &[
-            Value::Text(key.owner.into()),
-            Value::Text(key.role.as_str().into()),
-            Value::Text(key.prefix.into()),
-            Value::Text(key.key_hash.into()),
-            key.rate_limit_per_minute
-                .map_or(Value::Null, |limit| Value::Integer(limit.into())),
-            Value::Text(key.created_at.into()),
-        ],
-    )?;
+pub async fn insert(db: &Db, key: &NewKeyRow<'_>) -> Result<ApiKey, StoreError> {
+    let result = db
+        .execute(
+            INSERT_KEY,
+            &[
+                Value::Text(key.owner.into()),
+                Value::Text(key.role.as_str().into()),
+                Value::Text(key.prefix.into()),
+                Value::Text(key.key_hash.into()),
+                key.rate_limit_per_minute
+                    .map_or(Value::Null, |limit| Value::Integer(limit.into())),
+                Value::Text(key.created_at.into()),
+            ],
+        )
+        .await?;
     let row = Row::first(&result)
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?;
     decode_key(&row)
 }
 
 /// The principal of the active (not revoked) key with this hash.
-pub fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Principal>, StoreError> {
-    let result =
-        db.execute_checking_schema(FIND_ACTIVE_BY_HASH, &[Value::Text(key_hash.into())])?;
+pub async fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Principal>, StoreError> {
+    let result = db
+        .execute_checking_schema(FIND_ACTIVE_BY_HASH, &[Value::Text(key_hash.into())])
+        .await?;
     let Some(row) = Row::first(&result) else {
         return Ok(None);
     };
@@ -82,20 +85,24 @@ pub fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Principal>,
 }
 
 /// Up to `limit` keys with an id greater than `after_id`, in id order.
-pub fn list(db: &Db, after_id: i64, limit: u32) -> Result<Vec<ApiKey>, StoreError> {
-    let result = db.execute(
-        LIST_KEYS_AFTER,
-        &[Value::Integer(after_id), Value::Integer(limit.into())],
-    )?;
+pub async fn list(db: &Db, after_id: i64, limit: u32) -> Result<Vec<ApiKey>, StoreError> {
+    let result = db
+        .execute(
+            LIST_KEYS_AFTER,
+            &[Value::Integer(after_id), Value::Integer(limit.into())],
+        )
+        .await?;
     Row::all(&result).map(|row| decode_key(&row)).collect()
 }
 
 /// Marks a key revoked (keeping the first revocation time). False when no such key.
-pub fn revoke(db: &Db, id: i64, revoked_at: &str) -> Result<bool, StoreError> {
-    let result = db.execute(
-        REVOKE_KEY,
-        &[Value::Text(revoked_at.into()), Value::Integer(id)],
-    )?;
+pub async fn revoke(db: &Db, id: i64, revoked_at: &str) -> Result<bool, StoreError> {
+    let result = db
+        .execute(
+            REVOKE_KEY,
+            &[Value::Text(revoked_at.into()), Value::Integer(id)],
+        )
+        .await?;
     Ok(!result.rows.is_empty())
 }
 

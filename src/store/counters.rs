@@ -7,9 +7,15 @@
 //! `set` are decimal text of its own. Operators point the store at memory, a file or
 //! Redis in runtime config.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use anyhow::anyhow;
-use spin_sdk::wit::wasi::keyvalue::atomics;
-use spin_sdk::wit::wasi::keyvalue::store::{self, Bucket};
+// `wasi:keyvalue` (draft 2) is the only Spin key-value interface with an atomic
+// increment; spin-sdk 6 binds it in its `experimental` module. Its calls are synchronous:
+// the instance waits for each, which on the in-memory or file store takes microseconds.
+use spin_sdk::experimental::wasi::keyvalue::atomics;
+use spin_sdk::experimental::wasi::keyvalue::store::{self, Bucket};
 
 use super::StoreError;
 
@@ -31,13 +37,24 @@ pub trait CounterStore {
 
 /// An open handle on the counter store.
 pub struct Counters {
-    bucket: Bucket,
+    bucket: Rc<Bucket>,
+}
+
+thread_local! {
+    // The instance's handle on the store, opened by its first request and kept: a handle
+    // names the store and holds no request's data, and every operation on it is a single
+    // call, so concurrent requests of the instance can share it.
+    static OPEN_BUCKET: RefCell<Option<Rc<Bucket>>> = const { RefCell::new(None) };
 }
 
 impl Counters {
-    /// Opens the `rate_limits` store.
-    pub fn open() -> Result<Self, StoreError> {
-        let bucket = store::open(STORE_LABEL).map_err(unavailable)?;
+    /// The `rate_limits` store, opened once per instance.
+    pub async fn open() -> Result<Self, StoreError> {
+        if let Some(bucket) = OPEN_BUCKET.with_borrow(Option::clone) {
+            return Ok(Self { bucket });
+        }
+        let bucket = Rc::new(store::open(STORE_LABEL).map_err(unavailable)?);
+        OPEN_BUCKET.set(Some(Rc::clone(&bucket)));
         Ok(Self { bucket })
     }
 }
@@ -72,8 +89,10 @@ impl CounterStore for Counters {
 }
 
 /// A backend's own failure (`other`: a Redis connection lost, a file locked) is transient
-/// and the request may be retried; a store the component may not open is a bug.
+/// and the request may be retried; a store the component may not open is a bug. Either
+/// way the kept handle is let go, so the next request opens the store anew.
 fn unavailable(error: store::Error) -> StoreError {
+    OPEN_BUCKET.set(None);
     let message = format!("key-value store {STORE_LABEL}: {error:?}");
     match error {
         store::Error::Other(_) => StoreError::Unavailable(message),

@@ -1,7 +1,7 @@
 //! Idempotency records: the first response to a (key, Idempotency-Key) pair, kept so a
 //! retry replays it instead of placing a second order.
 
-use spin_sdk::sqlite3::Value;
+use spin_sdk::sqlite::Value;
 
 use super::{Db, Row, StoreError};
 
@@ -34,20 +34,22 @@ pub struct StoredResponse {
 
 /// The live record of `idempotency_key` for `key_id`, ignoring records created before
 /// `not_before` (expired).
-pub fn find(
+pub async fn find(
     db: &Db,
     key_id: i64,
     idempotency_key: &str,
     not_before: &str,
 ) -> Result<Option<StoredResponse>, StoreError> {
-    let result = db.execute(
-        FIND_RECORD,
-        &[
-            Value::Integer(key_id),
-            Value::Text(idempotency_key.into()),
-            Value::Text(not_before.into()),
-        ],
-    )?;
+    let result = db
+        .execute(
+            FIND_RECORD,
+            &[
+                Value::Integer(key_id),
+                Value::Text(idempotency_key.into()),
+                Value::Text(not_before.into()),
+            ],
+        )
+        .await?;
     Row::first(&result)
         .map(|row| {
             Ok(StoredResponse {
@@ -62,7 +64,7 @@ pub fn find(
 
 /// Stores the first response, replacing an expired record of the same key; false (and
 /// nothing written) when a record created at or after `not_before` already holds it.
-pub fn insert_unless_live(
+pub async fn insert_unless_live(
     db: &Db,
     key_id: i64,
     idempotency_key: &str,
@@ -70,23 +72,26 @@ pub fn insert_unless_live(
     created_at: &str,
     not_before: &str,
 ) -> Result<bool, StoreError> {
-    let result = db.execute(
-        INSERT_UNLESS_LIVE,
-        &[
-            Value::Integer(key_id),
-            Value::Text(idempotency_key.into()),
-            Value::Text(response.request_hash.clone()),
-            Value::Integer(response.status.into()),
-            Value::Text(response.body.clone()),
-            Value::Text(created_at.into()),
-            Value::Text(not_before.into()),
-        ],
-    )?;
+    let result = db
+        .execute(
+            INSERT_UNLESS_LIVE,
+            &[
+                Value::Integer(key_id),
+                Value::Text(idempotency_key.into()),
+                Value::Text(response.request_hash.clone()),
+                Value::Integer(response.status.into()),
+                Value::Text(response.body.clone()),
+                Value::Text(created_at.into()),
+                Value::Text(not_before.into()),
+            ],
+        )
+        .await?;
     Ok(!result.rows.is_empty())
 }
 
 /// Deletes every record created before `not_before`.
-pub fn delete_expired(db: &Db, not_before: &str) -> Result<(), StoreError> {
-    db.execute(DELETE_EXPIRED, &[Value::Text(not_before.into())])?;
+pub async fn delete_expired(db: &Db, not_before: &str) -> Result<(), StoreError> {
+    db.execute(DELETE_EXPIRED, &[Value::Text(not_before.into())])
+        .await?;
     Ok(())
 }

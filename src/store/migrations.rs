@@ -6,9 +6,9 @@
 //! there: when many first requests race on an empty database, exactly one applies each
 //! migration and the others find the work done.
 
-use spin_sdk::sqlite3::{QueryResult, Value};
+use spin_sdk::sqlite::Value;
 
-use super::{Db, Row, StoreError};
+use super::{Db, Row, Rows, StoreError};
 
 /// One numbered migration file.
 struct Migration {
@@ -68,31 +68,31 @@ const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
 const RECORD_MIGRATION: &str = "INSERT INTO schema_migrations (version, name) VALUES (?, ?)";
 
 /// Whether a query's first column (see `READ_VERSION_AS_ROW`) shows the latest schema.
-pub fn reports_latest_version(result: &QueryResult) -> bool {
+pub fn reports_latest_version(result: &Rows) -> bool {
     Row::first(result)
         .and_then(|row| row.integer(0).ok())
         .is_some_and(|version| version >= LATEST_VERSION)
 }
 
 /// Brings the schema up to `LATEST_VERSION`; a no-op (one PRAGMA) when it already is.
-pub fn apply_pending(db: &Db) -> Result<(), StoreError> {
-    if schema_version(db)? >= LATEST_VERSION {
+pub async fn apply_pending(db: &Db) -> Result<(), StoreError> {
+    if schema_version(db).await? >= LATEST_VERSION {
         return Ok(());
     }
     // A backend without journal modes (remote libSQL) manages its own log, so only lock
     // contention fails here: the migration is then retried by a later request.
-    if let Err(StoreError::Busy) = db.execute_unchecked(ENABLE_WAL, &[]) {
+    if let Err(StoreError::Busy) = db.execute_unchecked(ENABLE_WAL, &[]).await {
         return Err(StoreError::Busy);
     }
-    db.transaction_unchecked(|db| {
-        let current = schema_version(db)?;
+    db.transaction_unchecked(async |db| {
+        let current = schema_version(db).await?;
         if current >= LATEST_VERSION {
             return Ok(());
         }
-        db.execute_unchecked(CREATE_HISTORY, &[])?;
+        db.execute_unchecked(CREATE_HISTORY, &[]).await?;
         for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
             for statement in split_statements(migration.sql) {
-                db.execute_unchecked(&statement, &[])?;
+                db.execute_unchecked(&statement, &[]).await?;
             }
             db.execute_unchecked(
                 RECORD_MIGRATION,
@@ -100,16 +100,19 @@ pub fn apply_pending(db: &Db) -> Result<(), StoreError> {
                     Value::Integer(migration.version),
                     Value::Text(migration.name.into()),
                 ],
-            )?;
+            )
+            .await?;
         }
         // PRAGMA takes no bound parameters; the value is our own compiled-in constant.
-        db.execute_unchecked(&format!("PRAGMA user_version = {LATEST_VERSION}"), &[])?;
+        db.execute_unchecked(&format!("PRAGMA user_version = {LATEST_VERSION}"), &[])
+            .await?;
         Ok(())
     })
+    .await
 }
 
-fn schema_version(db: &Db) -> Result<i64, StoreError> {
-    let result = db.execute_unchecked(READ_VERSION, &[])?;
+async fn schema_version(db: &Db) -> Result<i64, StoreError> {
+    let result = db.execute_unchecked(READ_VERSION, &[]).await?;
     Row::first(&result).map_or(Ok(0), |row| row.integer(0))
 }
 

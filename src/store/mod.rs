@@ -7,14 +7,19 @@ pub mod idempotency;
 mod migrations;
 pub mod movements;
 pub mod orders;
+mod pool;
 pub mod products;
 pub mod reports;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use spin_sdk::sqlite3::{Connection, Error as SqliteError, QueryResult, Value};
+use spin_sdk::sqlite::{Connection, Error as SqliteError, RowResult, Value};
+
+/// The label of the database, as listed in `spin.toml`.
+const DATABASE_LABEL: &str = "default";
 
 /// Why a storage call failed, in the terms callers act on.
 #[derive(Debug)]
@@ -53,6 +58,21 @@ impl From<SqliteError> for StoreError {
     }
 }
 
+/// An error that a statement's SQL explains (a constraint, a syntax error, a lock): the
+/// connection is as usable as before.
+fn is_statement_error(error: &SqliteError) -> bool {
+    matches!(error, SqliteError::Io(message) if !is_transport_failure(message))
+}
+
+/// An error that says the connection itself is gone or unusable.
+fn is_connection_failure(error: &SqliteError) -> bool {
+    match error {
+        SqliteError::Io(message) => is_transport_failure(message),
+        SqliteError::InvalidConnection => true,
+        _ => false,
+    }
+}
+
 fn is_busy(message: &str) -> bool {
     message.contains("database is locked")
         || message.contains("database is busy")
@@ -88,8 +108,9 @@ fn is_transport_failure(message: &str) -> bool {
 
 // SQLite's own busy handler sleeps up to 100 ms between polls and gives up after the
 // host's 5 s timeout; under a burst of writers that means long tails, starvation and
-// 503s. Writers instead let SQLite wait briefly, then retry with short random sleeps
-// until `CONTENTION_PATIENCE` is spent (then 503).
+// 503s. Statements instead let SQLite wait briefly, then retry with short random sleeps
+// until `CONTENTION_PATIENCE` is spent (then 503). Set once per connection when it is
+// opened: every connection then behaves the same, whatever requests used it before.
 const SHORT_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 20";
 const CONTENTION_PATIENCE: Duration = Duration::from_secs(15);
 
@@ -109,38 +130,78 @@ fn retry_sleep(attempt: u32) -> Duration {
     Duration::from_micros(wasi::random::insecure::get_insecure_random_u64() % cap)
 }
 
-/// One request's connection to the `default` database. Spin gives every `open` its own
-/// connection, so transactions started here belong to this request alone.
+/// Waits without blocking the instance: the other requests it serves run meanwhile.
+async fn sleep(duration: Duration) {
+    let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    spin_sdk::wasip3::clocks::monotonic_clock::wait_for(nanos).await;
+}
+
+/// Opens a new connection to the database, with the short busy timeout.
+async fn open_connection() -> Result<Connection, StoreError> {
+    let connection = Connection::open(DATABASE_LABEL).await?;
+    // Backends without this pragma (remote libSQL) keep their own locking, so refusing
+    // it is not an error; the result is read to the end so the statement completes.
+    if let Ok(result) = connection.execute(SHORT_BUSY_TIMEOUT, []).await {
+        let _ = result.collect().await;
+    }
+    Ok(connection)
+}
+
+/// A statement's rows, read to the end.
+pub struct Rows {
+    rows: Vec<RowResult>,
+}
+
+/// One request's connection to the `default` database, checked out of the instance's
+/// pool (`pool`) and given back when the request drops it. While a request holds it, no
+/// other request can run a statement on it, so a transaction begun here belongs to this
+/// request alone, even with 16 requests running in one instance.
 ///
 /// The schema is brought up to date before the first statement that needs it. A
-/// request's first statement usually checks the version itself (`execute_checking_schema`:
-/// the key lookup, the health ping), which saves a round trip on every request; any other
-/// first statement checks with `PRAGMA user_version` first.
+/// connection's first statement usually checks the version itself
+/// (`execute_checking_schema`: the key lookup, the health ping), which saves a round trip;
+/// any other first statement checks with `PRAGMA user_version` first. A connection that
+/// has seen the latest version remembers it in the pool: versions only grow, and SQLite
+/// re-reads a schema that another connection or instance changed on its own.
 pub struct Db {
-    connection: Connection,
+    /// The connection; replaced when a pooled one turns out to be dead (see `execute`).
+    connection: RefCell<Rc<Connection>>,
     /// Whether this connection has seen the schema at the latest migration.
     schema_current: Cell<bool>,
     /// Whether a transaction is open: statements outside one are retried on contention.
     in_transaction: Cell<bool>,
     /// Whether the server rolled the open transaction back by itself (see `transaction`).
     aborted_by_server: Cell<bool>,
+    /// Whether the connection may serve another request: false after a failure that
+    /// says nothing about the connection's state (see `Drop`).
+    reusable: Cell<bool>,
+    /// Whether this request has not yet run a statement successfully on a connection that
+    /// came from the pool: only then may a transport failure mean "idle too long" and
+    /// the statement run again on a new connection.
+    unproven_pooled: Cell<bool>,
 }
 
 impl Db {
-    /// Opens the `default` database.
-    pub fn open() -> Result<Self, StoreError> {
+    /// Takes an idle connection of this instance, or opens the `default` database.
+    pub async fn open() -> Result<Self, StoreError> {
+        let (connection, schema_current, pooled) = match pool::take() {
+            Some(idle) => (idle.connection, idle.schema_current, true),
+            None => (Rc::new(open_connection().await?), false, false),
+        };
         Ok(Self {
-            connection: Connection::open_default()?,
-            schema_current: Cell::new(false),
+            connection: RefCell::new(connection),
+            schema_current: Cell::new(schema_current),
             in_transaction: Cell::new(false),
             aborted_by_server: Cell::new(false),
+            reusable: Cell::new(true),
+            unproven_pooled: Cell::new(pooled),
         })
     }
 
     /// Runs one statement with positional parameters, on an up-to-date schema.
-    fn execute(&self, sql: &str, parameters: &[Value]) -> Result<QueryResult, StoreError> {
-        self.ensure_current_schema()?;
-        self.execute_unchecked(sql, parameters)
+    async fn execute(&self, sql: &str, parameters: &[Value]) -> Result<Rows, StoreError> {
+        self.ensure_current_schema().await?;
+        self.execute_unchecked(sql, parameters).await
     }
 
     /// Runs one statement whatever the schema's version: for migrations and for the
@@ -151,30 +212,22 @@ impl Db {
     /// how `BEGIN IMMEDIATE` waits for the write lock, and how a libSQL server's
     /// "too many concurrent requests" at a request's first statement is ridden out.
     /// Inside a transaction nothing is retried: the caller rolls back.
-    fn execute_unchecked(
-        &self,
-        sql: &str,
-        parameters: &[Value],
-    ) -> Result<QueryResult, StoreError> {
-        Ok(self.execute_retrying(sql, parameters)?)
+    async fn execute_unchecked(&self, sql: &str, parameters: &[Value]) -> Result<Rows, StoreError> {
+        Ok(self.execute_retrying(sql, parameters).await?)
     }
 
     /// `execute_unchecked`, with SQLite's error as it came.
-    fn execute_retrying(
-        &self,
-        sql: &str,
-        parameters: &[Value],
-    ) -> Result<QueryResult, SqliteError> {
+    async fn execute_retrying(&self, sql: &str, parameters: &[Value]) -> Result<Rows, SqliteError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
-            match self.connection.execute(sql, parameters) {
+            match self.execute_once(sql, parameters).await {
                 Err(SqliteError::Io(message))
                     if is_busy(&message)
                         && !self.in_transaction.get()
                         && started.elapsed() < CONTENTION_PATIENCE =>
                 {
-                    std::thread::sleep(retry_sleep(attempt));
+                    sleep(retry_sleep(attempt)).await;
                     attempt += 1;
                 }
                 Err(SqliteError::Io(message))
@@ -183,22 +236,53 @@ impl Db {
                     self.aborted_by_server.set(true);
                     return Err(SqliteError::Io(message));
                 }
+                // A pooled connection that fails at its first use in this request may
+                // have been closed at the other end while idle (a libSQL server expires
+                // idle streams). Nothing ran, so the statement runs once more on a new
+                // connection; a failure there is reported as it is.
+                Err(error) if self.unproven_pooled.get() && is_connection_failure(&error) => {
+                    self.unproven_pooled.set(false);
+                    self.schema_current.set(false);
+                    let fresh = open_connection().await.map_err(|_| error)?;
+                    *self.connection.borrow_mut() = Rc::new(fresh);
+                }
                 outcome => return outcome,
             }
         }
+    }
+
+    /// One statement on the current connection, its rows read to the end.
+    async fn execute_once(&self, sql: &str, parameters: &[Value]) -> Result<Rows, SqliteError> {
+        // The `Rc` is cloned out so that no `RefCell` borrow is held across the await.
+        let connection = Rc::clone(&self.connection.borrow());
+        let outcome = async {
+            let result = connection.execute(sql, parameters.iter().cloned()).await?;
+            Ok(Rows {
+                rows: result.collect().await?,
+            })
+        }
+        .await;
+        match &outcome {
+            Ok(_) => self.unproven_pooled.set(false),
+            // An error that SQL explains (a constraint, a syntax error, a lock) leaves
+            // the connection as usable as before; any other may not.
+            Err(error) if !is_statement_error(error) => self.reusable.set(false),
+            Err(_) => {}
+        }
+        outcome
     }
 
     /// Runs a request's first statement, whose first column is the schema version
     /// (selected from `pragma_user_version`): one round trip reads the data and checks the
     /// schema. If the schema is behind, or not there at all, the migrations run and the
     /// statement runs again.
-    fn execute_checking_schema(
+    async fn execute_checking_schema(
         &self,
         sql: &str,
         parameters: &[Value],
-    ) -> Result<QueryResult, StoreError> {
+    ) -> Result<Rows, StoreError> {
         if !self.schema_current.get() {
-            match self.execute_retrying(sql, parameters) {
+            match self.execute_retrying(sql, parameters).await {
                 Ok(result) if migrations::reports_latest_version(&result) => {
                     self.schema_current.set(true);
                     return Ok(result);
@@ -207,14 +291,14 @@ impl Db {
                 Err(SqliteError::Io(message)) if message.contains("no such table") => {}
                 Err(error) => return Err(error.into()),
             }
-            self.ensure_current_schema()?;
+            self.ensure_current_schema().await?;
         }
-        self.execute_unchecked(sql, parameters)
+        self.execute_unchecked(sql, parameters).await
     }
 
-    fn ensure_current_schema(&self) -> Result<(), StoreError> {
+    async fn ensure_current_schema(&self) -> Result<(), StoreError> {
         if !self.schema_current.get() {
-            migrations::apply_pending(self)?;
+            migrations::apply_pending(self).await?;
             self.schema_current.set(true);
         }
         Ok(())
@@ -228,39 +312,38 @@ impl Db {
     /// that holds its lock too long while others wait): nothing of it was applied, so
     /// `work` runs again in a new transaction, a few times at most. `work` must
     /// therefore only read and write through `db`.
-    pub fn transaction<T, E: From<StoreError>>(
+    pub async fn transaction<T, E: From<StoreError>>(
         &self,
-        work: impl FnMut(&Self) -> Result<T, E>,
+        work: impl AsyncFnMut(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.ensure_current_schema()?;
-        self.transaction_unchecked(work)
+        self.ensure_current_schema().await?;
+        self.transaction_unchecked(work).await
     }
 
     /// `transaction` whatever the schema's version: for the migrations themselves.
-    fn transaction_unchecked<T, E: From<StoreError>>(
+    async fn transaction_unchecked<T, E: From<StoreError>>(
         &self,
-        mut work: impl FnMut(&Self) -> Result<T, E>,
+        mut work: impl AsyncFnMut(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut attempt = 0;
         loop {
             self.aborted_by_server.set(false);
-            self.begin_immediate()?;
-            let outcome = match work(self) {
-                Ok(value) => match self.execute_unchecked("COMMIT", &[]) {
+            self.begin_immediate().await?;
+            let outcome = match work(self).await {
+                Ok(value) => match self.execute_unchecked("COMMIT", &[]).await {
                     Ok(_) => Ok(value),
                     Err(error) => {
-                        self.rollback();
+                        self.rollback().await;
                         Err(error.into())
                     }
                 },
                 Err(error) => {
-                    self.rollback();
+                    self.rollback().await;
                     Err(error)
                 }
             };
-            self.in_transaction.set(false);
             if outcome.is_err() && self.aborted_by_server.get() && attempt < MAX_RERUNS {
-                std::thread::sleep(retry_sleep(attempt));
+                sleep(retry_sleep(attempt)).await;
                 attempt += 1;
                 continue;
             }
@@ -269,40 +352,64 @@ impl Db {
     }
 
     /// Takes the write lock, retrying (see `execute_unchecked`) while other writers hold
-    /// it. Backends without these pragmas (remote libSQL) keep their own durability and
-    /// locking, so refusing them is not an error.
-    fn begin_immediate(&self) -> Result<(), StoreError> {
-        let _ = self.execute_unchecked(SHORT_BUSY_TIMEOUT, &[]);
-        self.execute_unchecked("BEGIN IMMEDIATE", &[])?;
+    /// it.
+    async fn begin_immediate(&self) -> Result<(), StoreError> {
+        self.execute_unchecked("BEGIN IMMEDIATE", &[]).await?;
         self.in_transaction.set(true);
         Ok(())
     }
 
     /// Runs `work` inside a deferred `BEGIN … COMMIT`: several reads see one consistent
     /// snapshot (WAL readers never block the writer).
-    pub fn read_transaction<T, E: From<StoreError>>(
+    pub async fn read_transaction<T, E: From<StoreError>>(
         &self,
-        work: impl FnOnce(&Self) -> Result<T, E>,
+        work: impl AsyncFnOnce(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.ensure_current_schema()?;
-        self.execute_unchecked("BEGIN", &[])?;
+        self.ensure_current_schema().await?;
+        self.execute_unchecked("BEGIN", &[]).await?;
         self.in_transaction.set(true);
-        let outcome = work(self);
-        self.rollback();
-        self.in_transaction.set(false);
+        let outcome = work(self).await;
+        self.rollback().await;
         outcome
     }
 
-    fn rollback(&self) {
-        // A failed ROLLBACK means the transaction is already gone (SQLite rolls back
-        // itself on some errors); Spin also rolls back whatever is left at request end.
-        let _ = self.execute_unchecked("ROLLBACK", &[]);
+    /// Ends the open transaction. Only a ROLLBACK that succeeded proves the connection
+    /// holds no transaction any more; after a failed one the connection is not reused.
+    async fn rollback(&self) {
+        // SQLite also rolls back by itself on some errors, and then ROLLBACK fails with
+        // "no transaction is active": the connection is clean, and says so below.
+        match self.execute_unchecked("ROLLBACK", &[]).await {
+            Ok(_) => self.in_transaction.set(false),
+            Err(StoreError::Other(error))
+                if format!("{error:#}").contains("no transaction is active") =>
+            {
+                self.in_transaction.set(false);
+            }
+            Err(_) => self.reusable.set(false),
+        }
     }
 
     /// A cheap round trip proving the database answers with an up-to-date schema.
-    pub fn ping(&self) -> Result<(), StoreError> {
+    pub async fn ping(&self) -> Result<(), StoreError> {
         self.execute_checking_schema(migrations::READ_VERSION_AS_ROW, &[])
+            .await
             .map(|_| ())
+    }
+}
+
+impl Drop for Db {
+    /// Gives the connection back to the instance's pool, unless it may still hold a
+    /// transaction (a request that ended mid-transaction: dropped, or failed to roll
+    /// back) or a failure left its state unknown. Such a connection is closed instead,
+    /// which makes the host roll back whatever it held.
+    fn drop(&mut self) {
+        if self.in_transaction.get() || !self.reusable.get() {
+            return;
+        }
+        pool::give_back(
+            Rc::clone(&self.connection.borrow()),
+            self.schema_current.get(),
+        );
     }
 }
 
@@ -325,13 +432,13 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn all(result: &'a QueryResult) -> impl Iterator<Item = Row<'a>> {
+    fn all(result: &'a Rows) -> impl Iterator<Item = Row<'a>> {
         result.rows.iter().map(|row| Row {
             values: &row.values,
         })
     }
 
-    fn first(result: &'a QueryResult) -> Option<Row<'a>> {
+    fn first(result: &'a Rows) -> Option<Row<'a>> {
         Self::all(result).next()
     }
 

@@ -1,6 +1,6 @@
 //! The stock ledger: one row per stock change, append-only.
 
-use spin_sdk::sqlite3::Value;
+use spin_sdk::sqlite::Value;
 
 use super::{Db, Row, StoreError};
 use crate::models::stock::{MovementKind, StockMovement};
@@ -37,7 +37,7 @@ pub struct NewMovement<'a> {
 }
 
 /// Appends a movement. Call it inside the transaction that changes the stock.
-pub fn record(db: &Db, movement: &NewMovement) -> Result<(), StoreError> {
+pub async fn record(db: &Db, movement: &NewMovement<'_>) -> Result<(), StoreError> {
     let text = |value: Option<&str>| value.map_or(Value::Null, |text| Value::Text(text.into()));
     db.execute(
         INSERT_MOVEMENT,
@@ -51,25 +51,28 @@ pub fn record(db: &Db, movement: &NewMovement) -> Result<(), StoreError> {
             Value::Integer(movement.key_id),
             Value::Text(movement.created_at.into()),
         ],
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
 /// Up to `limit` movements of a product after movement `after_id`, oldest first.
-pub fn list(
+pub async fn list(
     db: &Db,
     product_id: i64,
     after_id: i64,
     limit: u32,
 ) -> Result<Vec<StockMovement>, StoreError> {
-    let result = db.execute(
-        LIST_MOVEMENTS,
-        &[
-            Value::Integer(product_id),
-            Value::Integer(after_id),
-            Value::Integer(limit.into()),
-        ],
-    )?;
+    let result = db
+        .execute(
+            LIST_MOVEMENTS,
+            &[
+                Value::Integer(product_id),
+                Value::Integer(after_id),
+                Value::Integer(limit.into()),
+            ],
+        )
+        .await?;
     Row::all(&result)
         .map(|row| {
             Ok(StockMovement {
@@ -107,7 +110,7 @@ pub struct ProductMovement {
 
 /// Appends one movement per product for an order (placement or cancellation), in one
 /// statement. Call it inside the transaction that changes the stock.
-pub fn record_for_order(
+pub async fn record_for_order(
     db: &Db,
     kind: MovementKind,
     order_id: &str,
@@ -125,6 +128,7 @@ pub fn record_for_order(
             Value::Text(created_at.into()),
             super::json_parameter(&movements)?,
         ],
-    )?;
+    )
+    .await?;
     Ok(())
 }

@@ -4,9 +4,9 @@
 //! step is one constant statement whatever the number of lines.
 
 use serde_json::json;
-use spin_sdk::sqlite3::Value;
+use spin_sdk::sqlite::Value;
 
-use super::{Db, Row, StoreError, json_parameter, optional_integer};
+use super::{Db, Row, Rows, StoreError, json_parameter, optional_integer};
 use crate::models::money::Money;
 use crate::models::order::{Order, OrderItem, OrderLine, OrderStatus, StatusChange};
 
@@ -162,8 +162,13 @@ const HISTORY_OF_ORDERS: &str = "SELECT order_seq, status, at
     ORDER BY order_seq, id";
 
 /// The stock and availability of the products named by `product_ids` (missing ids are left out).
-pub fn find_products(db: &Db, product_ids: &[i64]) -> Result<Vec<OrderableProduct>, StoreError> {
-    let result = db.execute(FIND_PRODUCTS, &[json_parameter(&product_ids)?])?;
+pub async fn find_products(
+    db: &Db,
+    product_ids: &[i64],
+) -> Result<Vec<OrderableProduct>, StoreError> {
+    let result = db
+        .execute(FIND_PRODUCTS, &[json_parameter(&product_ids)?])
+        .await?;
     Row::all(&result)
         .map(|row| {
             Ok(OrderableProduct {
@@ -192,15 +197,21 @@ pub struct TakenStock {
 
 /// Takes every line's quantity from stock, for each line whose product exists, is
 /// active and has enough; the others are left untouched (and the caller rolls back).
-pub fn take_stock(db: &Db, lines: &[OrderLine], now: &str) -> Result<Vec<TakenStock>, StoreError> {
+pub async fn take_stock(
+    db: &Db,
+    lines: &[OrderLine],
+    now: &str,
+) -> Result<Vec<TakenStock>, StoreError> {
     let lines: Vec<_> = lines
         .iter()
         .map(|line| json!({ "product_id": line.product_id, "quantity": line.quantity }))
         .collect();
-    let result = db.execute(
-        TAKE_STOCK,
-        &[json_parameter(&lines)?, Value::Text(now.into())],
-    )?;
+    let result = db
+        .execute(
+            TAKE_STOCK,
+            &[json_parameter(&lines)?, Value::Text(now.into())],
+        )
+        .await?;
     Row::all(&result)
         .map(|row| {
             Ok(TakenStock {
@@ -215,28 +226,36 @@ pub fn take_stock(db: &Db, lines: &[OrderLine], now: &str) -> Result<Vec<TakenSt
 }
 
 /// Gives an order's quantities back to stock; returns (product id, stock after).
-pub fn return_stock(db: &Db, order_seq: i64, now: &str) -> Result<Vec<(i64, i64)>, StoreError> {
-    let result = db.execute(
-        RETURN_STOCK,
-        &[Value::Integer(order_seq), Value::Text(now.into())],
-    )?;
+pub async fn return_stock(
+    db: &Db,
+    order_seq: i64,
+    now: &str,
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let result = db
+        .execute(
+            RETURN_STOCK,
+            &[Value::Integer(order_seq), Value::Text(now.into())],
+        )
+        .await?;
     product_levels(&result)
 }
 
 /// Inserts an order (status pending) and its items, and counts it in the rollup; returns
 /// the order's `seq`. Its first history entry is implied by its creation time.
-pub fn insert(db: &Db, order: &NewOrder, items: &[OrderItem]) -> Result<i64, StoreError> {
-    let result = db.execute(
-        INSERT_ORDER,
-        &[
-            Value::Text(order.id.into()),
-            Value::Integer(order.key_id),
-            Value::Text(order.customer_name.into()),
-            Value::Text(order.customer_email.into()),
-            Value::Integer(order.total.cents()),
-            Value::Text(order.created_at.into()),
-        ],
-    )?;
+pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Result<i64, StoreError> {
+    let result = db
+        .execute(
+            INSERT_ORDER,
+            &[
+                Value::Text(order.id.into()),
+                Value::Integer(order.key_id),
+                Value::Text(order.customer_name.into()),
+                Value::Text(order.customer_email.into()),
+                Value::Integer(order.total.cents()),
+                Value::Text(order.created_at.into()),
+            ],
+        )
+        .await?;
     let seq = Row::first(&result)
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?
         .integer(0)?;
@@ -254,7 +273,8 @@ pub fn insert(db: &Db, order: &NewOrder, items: &[OrderItem]) -> Result<i64, Sto
         })
         .collect();
     let items = json_parameter(&items)?;
-    db.execute(INSERT_ITEMS, &[Value::Integer(seq), items.clone()])?;
+    db.execute(INSERT_ITEMS, &[Value::Integer(seq), items.clone()])
+        .await?;
     db.execute(
         ROLL_UP_NEW_ORDER,
         &[
@@ -263,31 +283,34 @@ pub fn insert(db: &Db, order: &NewOrder, items: &[OrderItem]) -> Result<i64, Sto
             Value::Integer(order.total.cents()),
             items,
         ],
-    )?;
+    )
+    .await?;
     Ok(seq)
 }
 
 /// Moves an order from `from` to `to`; false when it was not in `from` any more.
-pub fn set_status(
+pub async fn set_status(
     db: &Db,
     order_seq: i64,
     from: OrderStatus,
     to: OrderStatus,
     now: &str,
 ) -> Result<bool, StoreError> {
-    let result = db.execute(
-        SET_STATUS,
-        &[
-            Value::Integer(order_seq),
-            Value::Text(from.as_str().into()),
-            Value::Text(to.as_str().into()),
-            Value::Text(now.into()),
-        ],
-    )?;
+    let result = db
+        .execute(
+            SET_STATUS,
+            &[
+                Value::Integer(order_seq),
+                Value::Text(from.as_str().into()),
+                Value::Text(to.as_str().into()),
+                Value::Text(now.into()),
+            ],
+        )
+        .await?;
     if result.rows.is_empty() {
         return Ok(false);
     }
-    record_status(db, order_seq, to, now)?;
+    record_status(db, order_seq, to, now).await?;
     let lines_sign = match (from.is_sale(), to.is_sale()) {
         (true, false) => -1,
         (false, true) => 1,
@@ -301,39 +324,47 @@ pub fn set_status(
             Value::Text(to.as_str().into()),
             Value::Integer(lines_sign),
         ],
-    )?;
+    )
+    .await?;
     Ok(true)
 }
 
 /// The order with this public id, with its items and history.
-pub fn find(db: &Db, id: &str) -> Result<Option<Order>, StoreError> {
-    let result = db.execute(FIND_ORDER, &[Value::Text(id.into())])?;
+pub async fn find(db: &Db, id: &str) -> Result<Option<Order>, StoreError> {
+    let result = db.execute(FIND_ORDER, &[Value::Text(id.into())]).await?;
     let orders: Vec<Order> = Row::all(&result)
         .map(|row| decode_order(&row))
         .collect::<Result<_, _>>()?;
-    Ok(with_details(db, orders)?.pop())
+    Ok(with_details(db, orders).await?.pop())
 }
 
 /// Up to `filter.limit` orders, newest first, with their items and history.
-pub fn list(db: &Db, filter: &OrderListFilter) -> Result<Vec<Order>, StoreError> {
-    let result = db.execute(
-        LIST_ORDERS,
-        &[
-            optional_integer(filter.key_id),
-            filter
-                .status
-                .map_or(Value::Null, |status| Value::Text(status.as_str().into())),
-            optional_integer(filter.before_seq),
-            Value::Integer(filter.limit.into()),
-        ],
-    )?;
+pub async fn list(db: &Db, filter: &OrderListFilter) -> Result<Vec<Order>, StoreError> {
+    let result = db
+        .execute(
+            LIST_ORDERS,
+            &[
+                optional_integer(filter.key_id),
+                filter
+                    .status
+                    .map_or(Value::Null, |status| Value::Text(status.as_str().into())),
+                optional_integer(filter.before_seq),
+                Value::Integer(filter.limit.into()),
+            ],
+        )
+        .await?;
     let orders = Row::all(&result)
         .map(|row| decode_order(&row))
         .collect::<Result<_, _>>()?;
-    with_details(db, orders)
+    with_details(db, orders).await
 }
 
-fn record_status(db: &Db, order_seq: i64, status: OrderStatus, at: &str) -> Result<(), StoreError> {
+async fn record_status(
+    db: &Db,
+    order_seq: i64,
+    status: OrderStatus,
+    at: &str,
+) -> Result<(), StoreError> {
     db.execute(
         INSERT_HISTORY,
         &[
@@ -341,12 +372,13 @@ fn record_status(db: &Db, order_seq: i64, status: OrderStatus, at: &str) -> Resu
             Value::Text(status.as_str().into()),
             Value::Text(at.into()),
         ],
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
 /// Loads the items and history of `orders` with one query each.
-fn with_details(db: &Db, mut orders: Vec<Order>) -> Result<Vec<Order>, StoreError> {
+async fn with_details(db: &Db, mut orders: Vec<Order>) -> Result<Vec<Order>, StoreError> {
     if orders.is_empty() {
         return Ok(orders);
     }
@@ -354,7 +386,9 @@ fn with_details(db: &Db, mut orders: Vec<Order>) -> Result<Vec<Order>, StoreErro
     let seqs = json_parameter(&seqs)?;
     let position = |orders: &[Order], seq: i64| orders.iter().position(|order| order.seq == seq);
 
-    let items = db.execute(ITEMS_OF_ORDERS, std::slice::from_ref(&seqs))?;
+    let items = db
+        .execute(ITEMS_OF_ORDERS, std::slice::from_ref(&seqs))
+        .await?;
     for row in Row::all(&items) {
         let Some(index) = position(&orders, row.integer(0)?) else {
             continue;
@@ -376,7 +410,7 @@ fn with_details(db: &Db, mut orders: Vec<Order>) -> Result<Vec<Order>, StoreErro
             at: order.created_at.clone(),
         });
     }
-    let history = db.execute(HISTORY_OF_ORDERS, &[seqs])?;
+    let history = db.execute(HISTORY_OF_ORDERS, &[seqs]).await?;
     for row in Row::all(&history) {
         let Some(index) = position(&orders, row.integer(0)?) else {
             continue;
@@ -410,7 +444,7 @@ fn decode_status(text: &str) -> Result<OrderStatus, StoreError> {
         .map_err(|message| StoreError::Other(anyhow::anyhow!("orders.status: {message}")))
 }
 
-fn product_levels(result: &spin_sdk::sqlite3::QueryResult) -> Result<Vec<(i64, i64)>, StoreError> {
+fn product_levels(result: &Rows) -> Result<Vec<(i64, i64)>, StoreError> {
     Row::all(result)
         .map(|row| Ok((row.integer(0)?, row.integer(1)?)))
         .collect()

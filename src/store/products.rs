@@ -1,8 +1,8 @@
 //! Product rows, the catalog list and full-text search.
 
-use spin_sdk::sqlite3::Value;
+use spin_sdk::sqlite::Value;
 
-use super::{Db, Row, StoreError, optional_integer};
+use super::{Db, Row, Rows, StoreError, optional_integer};
 use crate::models::money::Money;
 use crate::models::product::{Product, ProductFields, ProductName, Sku};
 use crate::models::search::{ProductFilter, SearchQuery};
@@ -143,7 +143,7 @@ const ADJUST_STOCK: &str = "UPDATE products
      RETURNING stock_quantity";
 
 /// Inserts a product with its initial stock; a duplicate SKU is `UniqueViolation`.
-pub fn insert(
+pub async fn insert(
     db: &Db,
     fields: &ProductFields,
     initial_stock: i64,
@@ -152,19 +152,20 @@ pub fn insert(
     let mut parameters = field_parameters(fields);
     parameters.insert(5, Value::Integer(initial_stock));
     parameters.push(Value::Text(now.into()));
-    let product = single_product(db.execute(INSERT_PRODUCT, &parameters)?)?
+    let product = single_product(db.execute(INSERT_PRODUCT, &parameters).await?)?
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?;
-    db.execute(INDEX_FOR_SEARCH, &search_parameters(&product))?;
+    db.execute(INDEX_FOR_SEARCH, &search_parameters(&product))
+        .await?;
     Ok(product)
 }
 
 /// The product with this id, deleted or not.
-pub fn find(db: &Db, id: i64) -> Result<Option<Product>, StoreError> {
-    single_product(db.execute(FIND_PRODUCT, &[Value::Integer(id)])?)
+pub async fn find(db: &Db, id: i64) -> Result<Option<Product>, StoreError> {
+    single_product(db.execute(FIND_PRODUCT, &[Value::Integer(id)]).await?)
 }
 
 /// Up to `limit` active products matching `filter`, in id order after `after_id`.
-pub fn list(
+pub async fn list(
     db: &Db,
     filter: &ProductFilter,
     after_id: i64,
@@ -173,13 +174,13 @@ pub fn list(
     let mut parameters = filter_parameters(filter);
     parameters.push(Value::Integer(after_id));
     parameters.push(Value::Integer(limit.into()));
-    let result = db.execute(LIST_PRODUCTS, &parameters)?;
+    let result = db.execute(LIST_PRODUCTS, &parameters).await?;
     Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
 /// Up to `limit` active products matching `query` and `filter`, best match first,
 /// skipping the first `skip` of them.
-pub fn search(
+pub async fn search(
     db: &Db,
     query: &SearchQuery,
     filter: &ProductFilter,
@@ -194,14 +195,14 @@ pub fn search(
         SEARCH_PRODUCTS
     };
     parameters.extend([Value::Integer(skip.into()), Value::Integer(limit.into())]);
-    let result = db.execute(statement, &parameters)?;
+    let result = db.execute(statement, &parameters).await?;
     Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
 /// Up to `limit` active products whose stock is below `threshold` (or, without one,
 /// below their own low-stock threshold), lowest stock first, after the (stock, id)
 /// position `after`.
-pub fn low_stock(
+pub async fn low_stock(
     db: &Db,
     threshold: Option<i64>,
     after: Option<(i64, i64)>,
@@ -214,13 +215,13 @@ pub fn low_stock(
         optional_integer(after_id),
         Value::Integer(limit.into()),
     ];
-    let result = db.execute(LOW_STOCK, &parameters)?;
+    let result = db.execute(LOW_STOCK, &parameters).await?;
     Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
 /// Replaces the writable fields of an active product, if `expected_version` (when
 /// given) is current. `None` when no row matched (missing, deleted or stale).
-pub fn update_fields(
+pub async fn update_fields(
     db: &Db,
     id: i64,
     fields: &ProductFields,
@@ -233,9 +234,10 @@ pub fn update_fields(
         Value::Integer(id),
         optional_integer(expected_version),
     ]);
-    let product = single_product(db.execute(UPDATE_FIELDS, &parameters)?)?;
+    let product = single_product(db.execute(UPDATE_FIELDS, &parameters).await?)?;
     if let Some(product) = &product {
-        db.execute(REINDEX_FOR_SEARCH, &search_parameters(product))?;
+        db.execute(REINDEX_FOR_SEARCH, &search_parameters(product))
+            .await?;
     }
     Ok(product)
 }
@@ -255,7 +257,7 @@ fn search_parameters(product: &Product) -> [Value; 5] {
 /// Soft-deletes (`deleted_at` given) or restores (`None`) a product that is in the
 /// opposite state, if `expected_version` (when given) is current; the search index
 /// follows.
-pub fn set_deleted(
+pub async fn set_deleted(
     db: &Db,
     id: i64,
     deleted_at: Option<&str>,
@@ -268,11 +270,17 @@ pub fn set_deleted(
         Value::Integer(id),
         optional_integer(expected_version),
     ];
-    let product = single_product(db.execute(SET_DELETED, &parameters)?)?;
+    let product = single_product(db.execute(SET_DELETED, &parameters).await?)?;
     if let Some(product) = &product {
         match product.deleted_at {
-            Some(_) => db.execute(UNINDEX_FOR_SEARCH, &[Value::Integer(product.id)])?,
-            None => db.execute(INDEX_FOR_SEARCH, &search_parameters(product))?,
+            Some(_) => {
+                db.execute(UNINDEX_FOR_SEARCH, &[Value::Integer(product.id)])
+                    .await?
+            }
+            None => {
+                db.execute(INDEX_FOR_SEARCH, &search_parameters(product))
+                    .await?
+            }
         };
     }
     Ok(product)
@@ -280,7 +288,7 @@ pub fn set_deleted(
 
 /// Adds `delta` to an active product's stock when the result stays within
 /// 0..=`max_stock`; returns the new stock, or `None` when no row qualified.
-pub fn adjust_stock(
+pub async fn adjust_stock(
     db: &Db,
     id: i64,
     delta: i64,
@@ -293,7 +301,7 @@ pub fn adjust_stock(
         Value::Integer(id),
         Value::Integer(max_stock),
     ];
-    let result = db.execute(ADJUST_STOCK, &parameters)?;
+    let result = db.execute(ADJUST_STOCK, &parameters).await?;
     Row::first(&result).map(|row| row.integer(0)).transpose()
 }
 
@@ -323,7 +331,7 @@ fn filter_parameters(filter: &ProductFilter) -> Vec<Value> {
     ]
 }
 
-fn single_product(result: spin_sdk::sqlite3::QueryResult) -> Result<Option<Product>, StoreError> {
+fn single_product(result: Rows) -> Result<Option<Product>, StoreError> {
     Row::first(&result)
         .map(|row| decode_product(&row))
         .transpose()

@@ -1,7 +1,7 @@
 //! Report queries. All aggregation happens in SQL over indexed columns, in integer
 //! cents; the window bounds are RFC 3339 text, which sorts like time.
 
-use spin_sdk::sqlite3::Value;
+use spin_sdk::sqlite::Value;
 
 use super::{Db, Row, StoreError, json_parameter};
 use crate::models::money::Money;
@@ -75,7 +75,7 @@ pub struct BucketSales {
 }
 
 /// The sales of every bucket of `series` that had any, in time order.
-pub fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<BucketSales>, StoreError> {
+pub async fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<BucketSales>, StoreError> {
     let parts = series.window().parts();
     let Some((Some(first_hour), Some(end_hour))) = parts.whole_hours else {
         return Err(StoreError::Other(anyhow::anyhow!(
@@ -84,14 +84,16 @@ pub fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<BucketSales>, 
     };
     let key_length = i64::try_from(series.bucket().key_length())
         .map_err(|error| StoreError::Other(error.into()))?;
-    let result = db.execute(
-        SALES_SERIES,
-        &[
-            Value::Text(first_hour),
-            Value::Text(end_hour),
-            Value::Integer(key_length),
-        ],
-    )?;
+    let result = db
+        .execute(
+            SALES_SERIES,
+            &[
+                Value::Text(first_hour),
+                Value::Text(end_hour),
+                Value::Integer(key_length),
+            ],
+        )
+        .await?;
     Row::all(&result)
         .map(|row| {
             Ok(BucketSales {
@@ -106,8 +108,10 @@ pub fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<BucketSales>, 
 
 /// Orders, units and revenue per status in the window (statuses without orders are
 /// absent).
-pub fn sales_by_status(db: &Db, window: &Window) -> Result<Vec<StatusSales>, StoreError> {
-    let result = db.execute(SALES_BY_STATUS, &window_parameters(window)?)?;
+pub async fn sales_by_status(db: &Db, window: &Window) -> Result<Vec<StatusSales>, StoreError> {
+    let result = db
+        .execute(SALES_BY_STATUS, &window_parameters(window)?)
+        .await?;
     Row::all(&result)
         .map(|row| {
             let status = OrderStatus::parse(&row.text(0)?).map_err(|message| {
@@ -124,7 +128,7 @@ pub fn sales_by_status(db: &Db, window: &Window) -> Result<Vec<StatusSales>, Sto
 }
 
 /// The best-selling products in the window.
-pub fn top_products(
+pub async fn top_products(
     db: &Db,
     window: &Window,
     by: TopProductsBy,
@@ -136,7 +140,7 @@ pub fn top_products(
         TopProductsBy::Revenue => "revenue",
     };
     parameters.extend([Value::Text(by.into()), Value::Integer(limit.into())]);
-    let result = db.execute(TOP_PRODUCTS, &parameters)?;
+    let result = db.execute(TOP_PRODUCTS, &parameters).await?;
     Row::all(&result)
         .map(|row| {
             Ok(ProductSales {

@@ -173,3 +173,47 @@ async fn a_stray_content_type_without_a_body_is_ignored() {
     .await;
     expect_json(response, 200).await;
 }
+
+#[tokio::test]
+async fn a_body_naming_a_member_twice_returns_400_naming_it_and_changes_nothing() {
+    let app = spawn_app().await;
+    let product = app.stocked_product(5.0, 10).await;
+    let path = format!("/api/v1/products/{product}");
+    let before = expect_json(app.get(&path, &app.admin_key).await, 200).await;
+    // At the top level and nested inside an order line: either way a proxy keeping the
+    // first member and the service keeping the last would disagree.
+    let cases = [
+        (
+            Method::PATCH,
+            path.clone(),
+            r#"{"price": 1.5, "price": 2.5}"#,
+            "price",
+        ),
+        (
+            Method::POST,
+            "/api/v1/orders".to_string(),
+            &*format!(
+                r#"{{"customer_name": "Dup", "customer_email": "dup@example.com",
+                    "items": [{{"product_id": {product}, "quantity": 1, "quantity": 9}}]}}"#
+            ),
+            "quantity",
+        ),
+    ];
+    for (method, target, body, member) in cases {
+        let response = send(
+            app.request(method, &target, Some(&app.admin_key))
+                .header("Content-Type", "application/json")
+                .body(body.to_string()),
+        )
+        .await;
+        let error = expect_error(response, 400, "INVALID_JSON").await;
+        let message = error["error"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("\"{member}\"")),
+            "the message names the member: {message}"
+        );
+    }
+    let after = expect_json(app.get(&path, &app.admin_key).await, 200).await;
+    assert_eq!(after, before, "the product is unchanged");
+    assert_eq!(app.stock_of(product).await, 10, "no order took stock");
+}

@@ -156,3 +156,36 @@ async fn concurrent_duplicates_with_one_key_create_one_order() {
     assert_eq!(ids.len(), 1, "every response names the same order");
     assert_eq!(app.stock_of(product).await, 97, "stock taken once");
 }
+
+#[tokio::test]
+async fn a_retry_spelling_the_same_request_differently_replays_the_first_response() {
+    let app = spawn_app().await;
+    let product = app.stocked_product(4.0, 10).await;
+    let key = format!("checkout-{}", unique_suffix());
+    let first = post_with_key(&app, &app.admin_key, &key, &order_body(product, 2)).await;
+    let first = expect_json(first, 201).await;
+
+    // `2.0` is the number 2, and one line of 2 is two lines of 1 of the same product:
+    // the same order, so the same request, however it is written.
+    let respelled = [
+        json!({
+            "customer_name": "Idem Potent",
+            "customer_email": "idem@example.com",
+            "items": [{ "product_id": product, "quantity": 2.0 }],
+        }),
+        json!({
+            "customer_name": "Idem Potent",
+            "customer_email": "idem@example.com",
+            "items": [
+                { "product_id": product, "quantity": 1 },
+                { "product_id": product, "quantity": 1 },
+            ],
+        }),
+    ];
+    for body in respelled {
+        let replay = post_with_key(&app, &app.admin_key, &key, &body).await;
+        assert_eq!(replay.headers()["idempotent-replayed"], "true", "{body}");
+        assert_eq!(expect_json(replay, 201).await, first);
+    }
+    assert_eq!(app.stock_of(product).await, 8, "stock taken once");
+}

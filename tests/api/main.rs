@@ -17,6 +17,7 @@ mod console;
 mod crash;
 mod errors;
 mod idempotency;
+mod instance_reuse;
 mod migrations;
 mod order_concurrency;
 mod orders;

@@ -530,3 +530,54 @@ async fn unknown_order_ids_are_404() {
         expect_error(response, 404, "NOT_FOUND").await;
     }
 }
+
+#[tokio::test]
+async fn a_cancel_that_would_lift_stock_above_the_maximum_returns_409_and_changes_nothing() {
+    let app = spawn_app().await;
+    let product = app.stocked_product(2.0, 10).await;
+    let other = app.stocked_product(2.0, 10).await;
+    let order = expect_json(
+        app.place_order(&app.admin_key, &[(product, 4), (other, 1)])
+            .await,
+        201,
+    )
+    .await;
+    let id = order["id"].as_str().unwrap();
+    // Refill the first product to the API's maximum while the order is open.
+    let refill = app
+        .patch_json(
+            &format!("/api/v1/products/{product}/stock"),
+            &app.admin_key,
+            &json!({ "adjust": 1_000_000_000 - 6, "reason": "bulk delivery" }),
+        )
+        .await;
+    expect_status(refill, 200).await;
+    let ledger_before = app.movements_of(product).await.len();
+
+    let response = send(app.request(
+        Method::POST,
+        &format!("/api/v1/orders/{id}/cancel"),
+        Some(&app.admin_key),
+    ))
+    .await;
+    let error = expect_error(response, 409, "CONFLICT").await;
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains(&product.to_string()),
+        "the message names the product: {error}"
+    );
+
+    // Nothing moved: not the order, not either product, not the ledger.
+    let unchanged = expect_json(
+        app.get(&format!("/api/v1/orders/{id}"), &app.admin_key)
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(unchanged["status"], "pending");
+    assert_eq!(app.stock_of(product).await, 1_000_000_000);
+    assert_eq!(app.stock_of(other).await, 9);
+    assert_eq!(app.movements_of(product).await.len(), ledger_before);
+}
