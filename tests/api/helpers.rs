@@ -267,6 +267,11 @@ impl TestApp {
             .map(|local| local.state_dir.join("inventory.db"))
     }
 
+    /// The in-process host serving this test, when it is local (not `APP_BASE_URL`).
+    pub fn local_host(&self) -> Option<&RunningHost> {
+        self.local.as_ref().map(|local| &local.host)
+    }
+
     /// A request to `path`, authenticated with `key` when given.
     pub fn request(&self, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
         let builder = self

@@ -15,7 +15,7 @@ const CONCURRENT_PER_INSTANCE: usize = 16;
 
 #[tokio::test]
 async fn concurrent_transactions_in_one_instance_each_commit_or_roll_back_alone() {
-    let app = spawn_app().await;
+    let app = &spawn_app().await;
     // Eight products with one unit each, and two orders racing for every unit: 16
     // transactions at once, half of which roll back. Were two requests ever to share a
     // connection, one's BEGIN would fail inside the other's transaction, or one's
@@ -27,7 +27,7 @@ async fn concurrent_transactions_in_one_instance_each_commit_or_roll_back_alone(
     let orders = products
         .iter()
         .chain(products.iter())
-        .map(|product| app.place_order(&app.admin_key, &[(*product, 1)]));
+        .map(|&product| async move { app.place_order(&app.admin_key, &[(product, 1)]).await });
     let responses = join_all(orders).await;
 
     let mut placed = Vec::new();
@@ -75,8 +75,8 @@ async fn concurrent_writes_of_one_instance_interleave_without_losing_any() {
                 .json(&serde_json::json!({ "adjust": 10, "reason": "restock" })),
         )
     });
-    let orders =
-        (0..CONCURRENT_PER_INSTANCE / 2).map(|_| app.place_order(&app.admin_key, &[(product, 3)]));
+    let orders = (0..CONCURRENT_PER_INSTANCE / 2)
+        .map(|_| async { app.place_order(&app.admin_key, &[(product, 3)]).await });
     let (adjusted, ordered) = futures::join!(join_all(adjustments), join_all(orders));
     for response in adjusted {
         expect_json(response, 200).await;
@@ -215,4 +215,37 @@ async fn check_me(
     let echoed = response.headers()["x-request-id"] == request_id.as_str();
     let body = response.json().await.unwrap_or(Value::Null);
     (caller, status, echoed, body)
+}
+
+#[tokio::test]
+async fn a_reused_instance_serves_many_requests_on_the_connections_it_kept() {
+    let app = spawn_app().await;
+    let Some(host) = app.local_host() else {
+        // A live server's instances cannot be counted from outside; the isolation tests
+        // above still run against it.
+        return;
+    };
+    let product = app.stocked_product(1.0, 10).await;
+    let instances_before = host.api_instances_created();
+    let connections_before = host.sqlite_connections_opened();
+
+    // Back to back, each request a key lookup, a rate-limit count and a read: with a
+    // connection opened per request this would open 60.
+    for _ in 0..60 {
+        let response = app
+            .get(&format!("/api/v1/products/{product}"), &app.admin_key)
+            .await;
+        expect_json(response, 200).await;
+    }
+
+    let instances = host.api_instances_created() - instances_before;
+    let connections = host.sqlite_connections_opened() - connections_before;
+    assert!(
+        instances <= 1,
+        "60 requests took {instances} new instances (Spin reuses up to 128)"
+    );
+    assert!(
+        connections <= 1,
+        "60 requests opened {connections} connections"
+    );
 }

@@ -8,7 +8,17 @@ scenario with wrk (fixed duration, fixed connections) and prints a table of requ
 latency percentiles, errors and the machine's CPU use during the scenario. The table, the
 report timings and the machine's description are written to BENCHMARKS.md.
 
-    python3 tests/bench/bench.py [--duration 15] [--products 10000] [--orders 100000]
+    python3 tests/bench/bench.py [--duration 15] [--products 10000] [--orders 100000] [--rounds 3]
+
+Every scenario runs `--rounds` times, each app run followed by its references' runs, and
+the medians are shown. `--host PATH` serves with that `spin_host` binary even when `spin`
+is on PATH.
+
+With `--original DIR` (a checkout or git clone of Revanth-0405/ecommerce-api, the Flask
+service this API replaces), the original also runs (tests/bench/original/: gunicorn, two
+sync workers, a venv under target/), is seeded through its own API with the same
+catalog and `--original-orders` orders, and serves GET product and the one-line order in
+the same rounds; its medians are printed as reference rows.
 
 With `--scale-out`, it instead compares the shared backends several instances run on
 (README, "Scaling out"), each on a fresh database, with a smaller data set: one instance
@@ -28,6 +38,7 @@ import os
 import platform
 import random
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -77,6 +88,11 @@ SCALE_OUT_SCENARIOS = [
     ("POST /api/v1/orders (1 line)", "order1", 8),
 ]
 
+# The scenarios the original service (--original) can serve as the app does: the same
+# requests (scenario.lua) on its own routes. It has no health route, and its search
+# returns every match with no limit, so neither compares.
+ORIGINAL_SCENARIOS = ("product", "order1")
+
 # (name, wrk scenario, connections, reference): the scenarios of the performance issue.
 # The reference is what the app's figure is divided by: "ceiling" is the ceiling
 # component (tests/bench/ceiling) serving the same scenario with exactly its host calls
@@ -104,35 +120,50 @@ def free_port():
 
 class Server:
     """The service under test, started fresh in a temporary state directory (or on
-    `state_dir`, shared with another instance), optionally on shared backends."""
+    `state_dir`, shared with another instance), optionally on shared backends. It runs on
+    real `spin up` when `spin` is on PATH and no `host` binary is given, else on the
+    `spin_host` example."""
 
-    def __init__(self, state_dir=None, key_value=None, sqlite=None, ceiling=False, host=None):
+    def __init__(self, state_dir=None, key_value=None, sqlite=None, ceiling=False, host=None,
+                 prebuilt_app=None):
+        """`prebuilt_app`: the directory of another build of the app (its `spin.toml` and
+        the components that names, already built), served instead of this checkout."""
         self.port = free_port()
         self.owns_state = state_dir is None
-        self.state_dir = state_dir or tempfile.mkdtemp(prefix="inventory-bench-")
+        self.state_dir = os.path.abspath(state_dir or tempfile.mkdtemp(prefix="inventory-bench-"))
         variables = [("admin_api_key", ADMIN_KEY), ("rate_limit_per_minute", "100000000")]
-        if shutil.which("spin") and not (key_value or sqlite or not self.owns_state):
+        manifest = CEILING_MANIFEST if ceiling else os.path.join(prebuilt_app or ROOT, "spin.toml")
+        if uses_spin(host):
             self.kind = "spin up (" + subprocess.run(["spin", "--version"], capture_output=True,
                                                      text=True).stdout.strip() + ")"
-            manifest = CEILING_MANIFEST if ceiling else os.path.join(ROOT, "spin.toml")
-            subprocess.run(["spin", "build", "-f", manifest], cwd=ROOT, check=True)
-            runtime_config = os.path.join(self.state_dir, "runtime-config.toml")
+            if not prebuilt_app:
+                build_once(["spin", "build", "-f", manifest])
+            # Each `spin up` gets a state directory of its own (its logs), inside the
+            # possibly shared one, while the database is named by an absolute path: Spin
+            # resolves a relative `path` against the working directory of `spin up`, not
+            # against the runtime config file, which put every instance (and the
+            # ceiling) on one ./inventory.db in the checkout.
+            spin_state = os.path.join(self.state_dir, f"spin-{self.port}")
+            os.makedirs(spin_state)
+            runtime_config = os.path.join(spin_state, "runtime-config.toml")
             with open(runtime_config, "w") as config:
-                config.write('[sqlite_database.default]\ntype = "spin"\npath = "inventory.db"\n\n'
-                             '[key_value_store.rate_limits]\ntype = "spin"\n')
+                config.write(spin_runtime_config(self.database_path(), key_value, sqlite))
             command = ["spin", "up", "-f", manifest, "--listen", f"127.0.0.1:{self.port}",
-                       "--runtime-config-file", runtime_config, "--state-dir", self.state_dir]
+                       "--runtime-config-file", runtime_config, "--state-dir", spin_state]
         else:
             self.kind = "spin_host example (wasmtime, release build)"
             if host is None:
-                subprocess.run(["cargo", "build", "--release", "--example", "spin_host"], cwd=ROOT, check=True)
+                build_once(["cargo", "build", "--release", "--example", "spin_host"])
             package = "bench-ceiling" if ceiling else "inventory-api"
-            subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release", "-p", package],
-                           cwd=ROOT, check=True)
+            component = CEILING_COMPONENT if ceiling else COMPONENT
+            if prebuilt_app:
+                component = os.path.join(prebuilt_app, os.path.relpath(COMPONENT, ROOT))
+            else:
+                build_once(["cargo", "build", "--target", "wasm32-wasip2", "--release", "-p", package])
             command = [host or HOST_BINARY, "--listen", f"127.0.0.1:{self.port}", "--state-dir", self.state_dir,
-                       "--component", CEILING_COMPONENT if ceiling else COMPONENT]
-            if ceiling:
-                command += ["--manifest", CEILING_MANIFEST]
+                       "--component", component]
+            if ceiling or prebuilt_app:
+                command += ["--manifest", manifest]
             if key_value:
                 command += ["--key-value", f"rate_limits={key_value}"]
             if sqlite:
@@ -142,17 +173,31 @@ class Server:
         # RUST_BACKTRACE makes the host capture a backtrace for every error it creates,
         # some on every request: a debugging aid no production host runs with.
         environment = {name: value for name, value in os.environ.items() if name != "RUST_BACKTRACE"}
-        self.process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        # Errors go to a file so that a failed start can say why. Its own process group,
+        # because `spin up` serves from a child process that outlives its parent.
+        self.error_log = os.path.join(self.state_dir, f"server-{self.port}.stderr")
+        with open(self.error_log, "w") as errors:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL,
+                                            stderr=errors, start_new_session=True)
         self.base = f"127.0.0.1:{self.port}"
         deadline = time.time() + 120
-        while time.time() < deadline:
+        while time.time() < deadline and self.process.poll() is None:
             try:
                 if request("GET", "/health", port=self.port)[0] == 200:
                     return
-            except OSError:
-                time.sleep(0.2)
-        raise SystemExit("the service did not start")
+            except (OSError, http.client.HTTPException):
+                pass
+            time.sleep(0.2)
+        with open(self.error_log) as errors:
+            reason = errors.read()[-2000:]
+        self.stop()
+        raise SystemExit(f"the service did not start: {' '.join(command)}\n{reason}")
+
+    def database_path(self):
+        """The SQLite file of this instance (shared by instances on one state directory):
+        the test host puts `path = "inventory.db"` of runtime-config.toml here, and the
+        runtime config written for `spin up` names it."""
+        return os.path.join(self.state_dir, "inventory.db")
 
     def rss_kib(self):
         """Resident memory of the server process (and its children, for spin)."""
@@ -174,13 +219,48 @@ class Server:
         return total
 
     def stop(self):
-        self.process.terminate()
         try:
+            os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
+        except ProcessLookupError:
+            pass
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         if self.owns_state:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def uses_spin(host):
+    """Whether servers run on real `spin up`: when it is on PATH, unless a `spin_host`
+    binary was given."""
+    return host is None and shutil.which("spin") is not None
+
+
+_built = set()
+
+
+def build_once(command):
+    """Runs a build command once per benchmark run: every server of a kind runs the same
+    build, and even a no-op `cargo build` costs seconds."""
+    if tuple(command) not in _built:
+        subprocess.run(command, cwd=ROOT, check=True)
+        _built.add(tuple(command))
+
+
+def spin_runtime_config(database, key_value=None, sqlite=None):
+    """The runtime config for `spin up`: the database on the absolute path `database` (or
+    the libSQL server `sqlite`), the counters in memory (or on the Redis `key_value`)."""
+    if sqlite:
+        # Spin requires a token; a local sqld without authentication accepts any.
+        text = f'[sqlite_database.default]\ntype = "libsql"\nurl = {json.dumps(sqlite)}\ntoken = "bench"\n\n'
+    else:
+        text = f'[sqlite_database.default]\ntype = "spin"\npath = {json.dumps(database)}\n\n'
+    if key_value:
+        text += f'[key_value_store.rate_limits]\ntype = "redis"\nurl = {json.dumps(key_value)}\n'
+    else:
+        text += '[key_value_store.rate_limits]\ntype = "spin"\n'
+    return text
 
 
 class Backend:
@@ -240,19 +320,25 @@ def parallel(count, work, workers=8):
         return list(pool.map(work, range(count)))
 
 
+def catalog_product(index):
+    """The `index`th product of the seeded catalog, as the app's API takes it. The
+    random generator is seeded with the index, so the original gets the same catalog."""
+    pick = random.Random(index)
+    adjective, colour, noun = pick.choice(ADJECTIVES), pick.choice(COLOURS), pick.choice(NOUNS)
+    name = f"{adjective.title()} {colour.title()} {noun.title()} {index}"
+    description = (f"A {adjective} {noun} in {colour}, made of {pick.choice(MATERIALS)}: "
+                   f"{' and '.join(pick.sample(FEATURES, 2))}.")
+    return {"sku": f"BENCH-{index:05d}", "name": name, "description": description,
+            "category": pick.choice(["Peripherals", "Office", "Kitchen", "Apparel"]),
+            "price": f"{pick.randint(100, 99999) / 100:.2f}", "stock_quantity": 1_000_000_000 // 2,
+            "low_stock_threshold": 10}
+
+
 def seed(products, orders, key):
     started = time.time()
 
     def create_product(index):
-        adjective, colour, noun = random.choice(ADJECTIVES), random.choice(COLOURS), random.choice(NOUNS)
-        name = f"{adjective.title()} {colour.title()} {noun.title()} {index}"
-        description = (f"A {adjective} {noun} in {colour}, made of {random.choice(MATERIALS)}: "
-                       f"{' and '.join(random.sample(FEATURES, 2))}.")
-        body = {"sku": f"BENCH-{index:05d}", "name": name, "description": description,
-                "category": random.choice(["Peripherals", "Office", "Kitchen", "Apparel"]),
-                "price": f"{random.randint(100, 99999) / 100:.2f}", "stock_quantity": 1_000_000_000 // 2,
-                "low_stock_threshold": 10}
-        status, product = request("POST", "/api/v1/products", body, key)
+        status, product = request("POST", "/api/v1/products", catalog_product(index), key)
         assert status == 201, (status, product)
         return product["id"]
 
@@ -275,6 +361,46 @@ def seed(products, orders, key):
     parallel(orders, create_order)
     log(f"seeded {orders} orders in {time.time() - started:.0f} s")
     return min(ids), max(ids)
+
+
+def seed_original(original, products, orders):
+    """Mints an admin key on the original and seeds it through its own API with the
+    catalog the app got and `orders` random orders (10 % cancelled); returns the key
+    and the range of its product ids.
+
+    Requests go one at a time: the original keeps its orders in one JSON file that
+    every order rewrites, guarded by a lock per process only, so two orders in its two
+    workers at once can lose one another. Its product route reports no id; a fresh
+    database numbers them 1..products, which the last read checks."""
+    started = time.time()
+    status, minted = request("POST", "/api/v1/auth/keys", {"owner": "benchmark", "role": "admin"},
+                             port=original.port)
+    assert status == 201, (status, minted)
+    key = minted["api_key"]
+    for index in range(products):
+        product = catalog_product(index)
+        # Its model takes these columns and rejects unknown ones; the price is a float.
+        body = {field: product[field] for field in ("sku", "name", "description", "category", "stock_quantity")}
+        body["price"] = float(product["price"])
+        status, answer = request("POST", "/api/v1/products", body, key, port=original.port)
+        assert status == 201, (status, answer)
+    status, last = request("GET", f"/api/v1/products/{products}", None, key, port=original.port)
+    assert status == 200 and last["sku"] == f"BENCH-{products - 1:05d}", (status, last)
+    log(f"seeded the original with {products} products in {time.time() - started:.0f} s")
+    started = time.time()
+    for index in range(orders):
+        lines = random.randint(1, 5)
+        items = [{"product_id": product, "quantity": random.randint(1, 3)}
+                 for product in random.sample(range(1, products + 1), lines)]
+        body = {"customer_name": f"Customer {index}", "customer_email": f"c{index}@example.com", "items": items}
+        status, order = request("POST", "/api/v1/orders", body, key, port=original.port)
+        assert status == 200, (status, order)
+        if index % 10 == 0:
+            status, _ = request("POST", f"/api/v1/orders/{order['order_id']}/cancel", None, key,
+                                port=original.port)
+            assert status == 200, status
+    log(f"seeded the original with {orders} orders in {time.time() - started:.0f} s")
+    return key, (1, products)
 
 
 def time_reports(key, samples=20):
@@ -383,7 +509,7 @@ def ceiling_on_copy_of(server, key, host):
     """A ceiling serving a snapshot of `server`'s database, with `key` added the way the
     ceiling looks keys up (as sent, not hashed)."""
     state_dir = tempfile.mkdtemp(prefix="inventory-bench-ceiling-")
-    source = sqlite3.connect(os.path.join(server.state_dir, "inventory.db"))
+    source = sqlite3.connect(server.database_path())
     copy = sqlite3.connect(os.path.join(state_dir, "inventory.db"))
     source.backup(copy)
     source.close()
@@ -395,14 +521,35 @@ def ceiling_on_copy_of(server, key, host):
     return Server(state_dir=state_dir, ceiling=True, host=host)
 
 
-def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app_db):
+def baseline_on_copy_of(server, directory, host):
+    """The app built from `directory` (an earlier commit) serving a snapshot of `server`'s
+    database: the same data and keys, so the same wrk scripts run on both."""
+    state_dir = tempfile.mkdtemp(prefix="inventory-bench-baseline-")
+    source = sqlite3.connect(server.database_path())
+    copy = sqlite3.connect(os.path.join(state_dir, "inventory.db"))
+    source.backup(copy)
+    source.close()
+    copy.execute("PRAGMA journal_mode = WAL")
+    copy.close()
+    return Server(state_dir=state_dir, host=host, prebuilt_app=os.path.abspath(directory))
+
+
+# The scenarios measured on the baseline (--baseline): the reads and the order the
+# WASIp3 move was meant to speed up.
+BASELINE_SCENARIOS = ("bare", "health", "product", "order1")
+
+
+def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app_db, original=None,
+            baseline=None):
     """Runs every scenario `args.rounds` times on the app, each run followed by one on its
-    reference (the ceiling, or for search the app's GET product) and, for the reads the
-    ceiling on the app's database can serve, one there, so that all see the same machine
-    state; returns each scenario's median runs."""
+    reference (the ceiling, or for search the app's GET product), for the reads the
+    ceiling on the app's database can serve one there, and for the scenarios the
+    original service has one there (`original`: its service, key and product range), so
+    that all see the same machine state; returns each scenario's median runs."""
     rows = []
+    baseline_medians = {}
     for name, scenario, connections, reference in scenarios:
-        app_runs, reference_runs, on_app_db_runs = [], [], []
+        app_runs, reference_runs, on_app_db_runs, original_runs, baseline_runs = [], [], [], [], []
         for round_number in range(args.rounds):
             log(f"{name} at {connections} connections for {args.duration} s (round {round_number + 1})")
             app_runs.append(run_wrk(scenario, connections, args.duration, key, product_range, [server],
@@ -416,8 +563,20 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
             if scenario in ("health", "product"):
                 on_app_db_runs.append(run_wrk(scenario, connections, args.duration, key, product_range,
                                               [ceiling_on_app_db]))
+            if original and scenario in ORIGINAL_SCENARIOS:
+                service, original_key, original_range = original
+                original_runs.append(run_wrk(scenario, connections, args.duration, original_key,
+                                             original_range, [service]))
+            if baseline and scenario in BASELINE_SCENARIOS:
+                baseline_runs.append(run_wrk(scenario, connections, args.duration, key, product_range,
+                                             [baseline]))
         app_runs.sort(key=lambda figures: figures["rps"])
         median = app_runs[len(app_runs) // 2]
+        original_runs.sort(key=lambda figures: figures["rps"])
+        original_median = original_runs[len(original_runs) // 2] if original_runs else None
+        if baseline_runs:
+            baseline_runs.sort(key=lambda figures: figures["rps"])
+            baseline_medians[name] = (connections, median, baseline_runs[len(baseline_runs) // 2])
         reference_rps = (statistics.median(run["rps"] for run in reference_runs) if reference_runs else None)
         on_app_db_rps = (statistics.median(run["rps"] for run in on_app_db_runs) if on_app_db_runs else None)
         if any(run["errors"] for run in reference_runs if reference == "ceiling") or \
@@ -426,9 +585,11 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
         log(f"  app {median['rps']:.0f} req/s"
             + (f", reference {reference_rps:.0f} req/s, ratio {median['rps'] / reference_rps:.2f}"
                if reference_rps else "")
-            + (f", ceiling on the app's database {on_app_db_rps:.0f} req/s" if on_app_db_rps else ""))
-        rows.append((name, connections, reference, median, reference_rps, on_app_db_rps))
-    return rows
+            + (f", ceiling on the app's database {on_app_db_rps:.0f} req/s" if on_app_db_rps else "")
+            + (f", original {original_median['rps']:.0f} req/s" if original_median else "")
+            + (f", baseline {baseline_medians[name][2]['rps']:.0f} req/s" if name in baseline_medians else ""))
+        rows.append((name, connections, reference, median, reference_rps, on_app_db_rps, original_median))
+    return rows, baseline_medians
 
 
 def main():
@@ -440,7 +601,20 @@ def main():
     parser.add_argument("--rounds", type=int, default=3,
                         help="runs of each scenario, alternating app and ceiling (medians are shown)")
     parser.add_argument("--scenarios", help="comma-separated subset, e.g. bare,product,order1")
-    parser.add_argument("--host", help="a spin_host binary to serve with instead of building one")
+    parser.add_argument("--host", help="a spin_host binary to serve with (instead of `spin` on PATH, or "
+                                       "building one)")
+    parser.add_argument("--original", default=os.environ.get("ORIGINAL_SOURCE"),
+                        help="a checkout or git directory of the original service "
+                             "(Revanth-0405/ecommerce-api), measured as a reference row "
+                             "(default: $ORIGINAL_SOURCE; skipped when neither is given)")
+    parser.add_argument("--original-orders", type=int, default=2000,
+                        help="orders seeded into the original (at most --orders): it rewrites one JSON "
+                             "file of all orders on every order, so seeding grows quadratically")
+    parser.add_argument("--baseline",
+                        help="a checkout of an earlier commit with its components built (e.g. a "
+                             "`git worktree`, then `cargo build --target wasm32-wasip2 --release -p "
+                             "inventory-api -p inventory-console` there), served on a copy of the app's "
+                             "database and measured in the same rounds")
     parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
     parser.add_argument("--scale-out", action="store_true",
                         help="compare the shared backends instead (see above)")
@@ -459,7 +633,12 @@ def main():
     server = Server(host=args.host)
     ceiling = Server(ceiling=True, host=args.host)
     SERVER_PORT = server.port
+    original_service = None
     try:
+        if args.original:
+            sys.path.insert(0, os.path.join(BENCH_DIR, "original"))
+            from original import OriginalService
+            original_service = OriginalService(args.original)
         # A key on the service's default limit (the variable is set high above), as most
         # keys are: its requests read the limit variable, like the ceiling's do.
         status, key = request("POST", "/api/v1/auth/keys", {"owner": "benchmark", "role": "admin"}, ADMIN_KEY)
@@ -470,18 +649,29 @@ def main():
         assert status == 200, status
         ceiling_on_app_db = ceiling_on_copy_of(server, key, args.host)
         reports = time_reports(key) if args.orders else []
-        rows = measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app_db)
+        original = None
+        original_orders = min(args.original_orders, args.orders)
+        if original_service:
+            original = (original_service, *seed_original(original_service, args.products, original_orders))
+        baseline = baseline_on_copy_of(server, args.baseline, args.host) if args.baseline else None
+        rows, baseline_medians = measure(scenarios, args, key, product_range, server, ceiling,
+                                         ceiling_on_app_db, original, baseline)
     finally:
         server.stop()
         ceiling.stop()
+        if original_service:
+            original_service.stop()
         if "ceiling_on_app_db" in locals():
             ceiling_on_app_db.stop()
             shutil.rmtree(ceiling_on_app_db.state_dir, ignore_errors=True)
+        if locals().get("baseline"):
+            baseline.stop()
+            shutil.rmtree(baseline.state_dir, ignore_errors=True)
 
     table = ["| scenario | conns | app req/s | reference req/s | app / reference | ceiling on the app's "
              "database | p50 ms | p95 ms | p99 ms | errors | CPU busy |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, connections, reference, figures, reference_rps, on_app_db_rps in rows:
+    for name, connections, reference, figures, reference_rps, on_app_db_rps, _ in rows:
         if reference_rps:
             label = "ceiling" if reference == "ceiling" else "app's GET product"
             versus = f"{reference_rps:.0f} ({label})"
@@ -495,7 +685,8 @@ def main():
     report_table = ["| report | p50 ms | p95 ms | max ms |", "|---|---:|---:|---:|"]
     for path, p50, p95, worst in reports:
         report_table.append(f"| `{path}` | {p50:.1f} | {p95:.1f} | {worst:.1f} |")
-    product = next((figures for name, _, _, figures, _, _ in rows if name == "GET /api/v1/products/{id}"), None)
+    product = next((figures for name, _, _, figures, _, _, _ in rows if name == "GET /api/v1/products/{id}"),
+                   None)
     summary = [f"Each scenario ran {args.rounds} times, alternating app and reference; the table shows "
                "each one's median requests/s and the latencies and errors of the app's median run. "
                "\"Ceiling on the app's database\" is the ceiling serving a copy of the app's seeded "
@@ -504,9 +695,10 @@ def main():
     if product:
         summary.append(f"App resident memory, peak during the 32-connection GET product scenario: "
                        f"{product['peak_rss_kib'] / 1024:.0f} MiB")
-    text = "\n".join(table + [""] + summary + ["", f"Reports over {args.products} products and "
-                                                  f"{args.orders} orders (20 sequential requests each):", ""]
-                     + report_table)
+    text = "\n".join(table + [""] + summary + original_section(rows, args, original_service, original_orders)
+                     + baseline_section(baseline_medians, args)
+                     + ["", f"Reports over {args.products} products and {args.orders} orders (20 sequential "
+                        "requests each):", ""] + report_table)
     print(text)
     # The scale-out comparison and the hand-written analysis (from "## Scale-out" or
     # "## Reading" on) survive a rerun; only the figures above them are replaced.
@@ -528,12 +720,54 @@ def main():
     log(f"wrote {args.output}")
 
 
+def baseline_section(baseline_medians, args):
+    """The earlier build's rows (--baseline), from the same rounds as the app's."""
+    if not baseline_medians:
+        return []
+    lines = ["", f"The app as built from `{args.baseline}` (an earlier commit: "
+                 f"{git_description(args.baseline)}), served the same way on a copy of the app's "
+                 "database, in the same rounds:", "",
+             "| scenario | conns | baseline req/s | app req/s | app / baseline | baseline p50 ms | "
+             "baseline p99 ms | app p99 ms | baseline errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, (connections, app, baseline) in baseline_medians.items():
+        lines.append(f"| {name} | {connections} | {baseline['rps']:.0f} | {app['rps']:.0f} | "
+                     f"**{app['rps'] / baseline['rps']:.2f}** | {baseline['p50_us'] / 1000:.2f} | "
+                     f"{baseline['p99_us'] / 1000:.2f} | {app['p99_us'] / 1000:.2f} | {baseline['errors']} |")
+    return lines
+
+
+def git_description(directory):
+    """`<short hash> <subject>` of the checkout at `directory`, or its path."""
+    found = subprocess.run(["git", "-C", directory, "log", "-1", "--format=%h %s"],
+                           capture_output=True, text=True)
+    return found.stdout.strip()[:100] if found.returncode == 0 else directory
+
+
+def original_section(rows, args, original_service, original_orders):
+    """The reference rows of the original service, when it was measured: its median
+    runs next to the app's, from the same rounds."""
+    measured = [row for row in rows if row[6]]
+    if not measured:
+        return []
+    lines = ["", f"The original service (Revanth-0405/ecommerce-api: Flask + SQLAlchemy, {original_service.kind}), "
+                 f"on the same machine in the same rounds, seeded through its API with the same {args.products} "
+                 f"products and {original_orders} orders (it rewrites one JSON file of all orders on every "
+                 "order, so seeding grows quadratically); its rate limit is configured out of reach:", "",
+             "| scenario | conns | original req/s | app req/s | app / original | original p50 ms | "
+             "original p99 ms | original errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, connections, _, figures, _, _, original in measured:
+        lines.append(f"| {name} | {connections} | {original['rps']:.0f} | {figures['rps']:.0f} | "
+                     f"**{figures['rps'] / original['rps']:.1f}** | {original['p50_us'] / 1000:.2f} | "
+                     f"{original['p99_us'] / 1000:.2f} | {original['errors']} |")
+    return lines
+
+
 def scale_out(args):
     """The scale-out comparison: see the module docstring."""
     global SERVER_PORT
     products, orders = min(args.products, 1000), min(args.orders, 1000)
-    subprocess.run(["cargo", "build", "--release", "--example", "spin_host"], cwd=ROOT, check=True)
-    subprocess.run(["cargo", "build", "--target", "wasm32-wasip2", "--release"], cwd=ROOT, check=True)
     started = []
     redis_url, sqlite_url = args.key_value, args.sqlite
     if not redis_url:
@@ -553,7 +787,8 @@ def scale_out(args):
             servers = []
             try:
                 for _ in range(instances):
-                    servers.append(Server(state_dir, key_value, sqlite))
+                    servers.append(Server(state_dir, key_value, sqlite, host=args.host))
+                server_kind = servers[0].kind
                 SERVER_PORT = servers[0].port
                 status, key = request("POST", "/api/v1/auth/keys",
                                       {"owner": "benchmark", "role": "admin",
@@ -586,7 +821,7 @@ def scale_out(args):
                "process (instances, Redis, sqld, wrk) on this one machine. With two instances, one wrk "
                "drives each with half the connections: requests/s and errors are summed, latencies "
                "are the slower instance's.\n\n"
-               f"Machine: {machine_description('spin_host example (wasmtime, release build)')}.\n\n"
+               f"Machine: {machine_description(server_kind)}.\n\n"
                + "\n".join(table) + "\n")
     print(section)
     old = ""

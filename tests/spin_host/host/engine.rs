@@ -1,4 +1,9 @@
-//! The wasmtime engine, the host bindings and the component, compiled once per process.
+//! The wasmtime engine, the host bindings and the components, compiled once per process.
+//!
+//! A component is served the way Spin 4.0.2 serves it, decided by its export when it is
+//! prepared: `wasi:http/incoming-handler@0.2.x` (spin-sdk 5) gets a new instance per
+//! request, `wasi:http/handler@0.3.0-rc-2026-03-15` (spin-sdk 6, WASIp3) reused
+//! instances (see `server.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,11 +15,12 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
-use super::key_value::KeyValueInstance;
-use super::request_state::RequestState;
-use super::sqlite::SqliteInstance;
-use super::variables::Variables;
+use super::instance_state::InstanceState;
+use super::key_value::{KeyValueInstance, SpinKeyValue3};
+use super::sqlite::SqliteWithStore;
+use super::variables::{SpinVariables3, Variables};
 
 /// Host-side bindings for the Spin interfaces the host implements itself.
 pub mod bindings {
@@ -27,12 +33,22 @@ pub mod bindings {
     });
 }
 
-/// A component compiled and linked against the host, ready to instantiate per request.
+/// A component compiled and linked against the host, ready to instantiate.
 pub struct PreparedComponent {
     /// The engine the component was compiled with.
     pub engine: Engine,
-    /// The component pre-instantiated with every import resolved.
-    pub proxy: ProxyPre<RequestState>,
+    /// The component pre-instantiated with every import resolved, by the HTTP handler it
+    /// exports.
+    pub handler: GuestHandler,
+}
+
+/// The HTTP handler a component exports, which decides how Spin serves it.
+pub enum GuestHandler {
+    /// `wasi:http/incoming-handler@0.2.x`: a new instance per request.
+    P2(ProxyPre<InstanceState>),
+    /// `wasi:http/handler@0.3.0-rc-2026-03-15` (WASIp3): instances reused across
+    /// requests, concurrently.
+    P3(ServicePre<InstanceState>),
 }
 
 /// The shared engine: one per process, so that compiled code is reused by every host.
@@ -67,6 +83,8 @@ fn build_engine() -> anyhow::Result<Engine> {
         .linear_memory_keep_resident(2 << 20)
         .table_keep_resident(1 << 19);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    // WASIp3 components use the component model's async ABI (as Spin enables it).
+    config.wasm_component_model_async(true);
     Ok(Engine::new(&config).context("failed to create the wasmtime engine")?)
 }
 
@@ -99,20 +117,39 @@ fn prepare(path: &Path) -> anyhow::Result<PreparedComponent> {
     let instance_pre = linker
         .instantiate_pre(&component)
         .with_context(|| format!("failed to link {}", path.display()))?;
-    let proxy = ProxyPre::new(instance_pre)
-        .with_context(|| format!("{} is not a wasi:http component", path.display()))?;
-    Ok(PreparedComponent { engine, proxy })
+    // Like Spin, the export decides: exactly one of the two handlers must be there.
+    let p2 = ProxyPre::new(instance_pre.clone()).ok();
+    let p3 = ServicePre::new(instance_pre).ok();
+    let handler = match (p2, p3) {
+        (Some(p2), None) => GuestHandler::P2(p2),
+        (None, Some(p3)) => GuestHandler::P3(p3),
+        (None, None) => anyhow::bail!(
+            "{} exports neither `wasi:http/incoming-handler@0.2.*` nor \
+             `wasi:http/handler@0.3.0-rc-2026-03-15`",
+            path.display()
+        ),
+        (Some(_), Some(_)) => anyhow::bail!(
+            "{}: component exports multiple different handlers but it's expected to export \
+             only one",
+            path.display()
+        ),
+    };
+    Ok(PreparedComponent { engine, handler })
 }
 
-/// WASI 0.2, wasi:http, and the Spin interfaces.
-fn linker(engine: &Engine) -> anyhow::Result<Linker<RequestState>> {
+/// WASI 0.2 and p3, wasi:http 0.2 and p3, and the Spin interfaces, in one linker: a
+/// WASIp3 component built with Rust's std still imports WASI 0.2 (`wasi:cli` etc.).
+fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     use bindings::{fermyon, spin, wasi};
 
-    let mut linker = Linker::<RequestState>::new(engine);
+    let mut linker = Linker::<InstanceState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     // Only the HTTP interfaces: the full proxy set would define wasi:io etc. twice.
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    spin::sqlite::sqlite::add_to_linker::<_, HasSelf<SqliteInstance>>(&mut linker, |state| {
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    // `sqlite@3.1.0` also serves spin-sdk 5's `@3.0.0` import, as in Spin.
+    spin::sqlite::sqlite::add_to_linker::<_, SqliteWithStore>(&mut linker, |state| {
         &mut state.sqlite
     })?;
     fermyon::spin::key_value::add_to_linker::<_, HasSelf<KeyValueInstance>>(
@@ -130,6 +167,12 @@ fn linker(engine: &Engine) -> anyhow::Result<Linker<RequestState>> {
     })?;
     fermyon::spin::variables::add_to_linker::<_, HasSelf<Arc<Variables>>>(&mut linker, |state| {
         &mut state.variables
+    })?;
+    spin::variables::variables::add_to_linker::<_, SpinVariables3>(&mut linker, |state| {
+        &mut state.variables
+    })?;
+    spin::key_value::key_value::add_to_linker::<_, SpinKeyValue3>(&mut linker, |state| {
+        &mut state.key_value
     })?;
     Ok(linker)
 }

@@ -1,5 +1,5 @@
-//! `fermyon:spin/key-value@2.0.0` and `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2`,
-//! with the semantics of Spin's built-in (`type = "spin"`) key-value stores, described
+//! `fermyon:spin/key-value@2.0.0`, `spin:key-value/key-value@3.0.0` (spin-sdk 6, async)
+//! and `wasi:keyvalue/{store,atomics,batch}@0.2.0-draft2`, with the semantics of Spin's built-in (`type = "spin"`) key-value stores, described
 //! below, or of its Redis stores (`type = "redis"`, see `redis_store.rs`).
 //!
 //! - Only the component's `key_value_stores` labels can be opened; others are
@@ -17,6 +17,9 @@
 //!   already primed with the current value; with nothing remembered `swap` is an
 //!   unconditional upsert.
 //! - SQLite failures are `other(<rusqlite error, Debug-formatted>)`, as Spin reports them.
+//! - `key-value@3.0.0` behaves like `@2.0.0`, except that a stale store handle is
+//!   `no-such-store` instead of a trap and `get-keys` delivers the keys as a stream, with
+//!   any failure in its result future, as in Spin.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,9 +27,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 use rusqlite::OptionalExtension as _;
-use wasmtime::component::Resource;
+use wasmtime::component::{Accessor, FutureReader, HasData, Resource, StreamReader};
 
 use super::engine::bindings::fermyon::spin::key_value as spin_kv;
+use super::engine::bindings::spin::key_value::key_value as spin_kv3;
 use super::engine::bindings::wasi::keyvalue::{atomics, batch, store as wasi_kv};
 use super::handle_table::HandleTable;
 use super::manifest::{App, Component, KeyValueStoreConfig, state_file};
@@ -459,15 +463,22 @@ impl KeyValueInstance {
 
     /// Opens `label` if the component may.
     async fn open(&mut self, label: &str) -> Result<u32, OpenError> {
-        let backend = self
-            .stores
+        let backend = self.backend(label)?;
+        connect(&backend).await?;
+        self.push_store(label, backend)
+    }
+
+    /// The backend behind `label`, if the component may open it.
+    fn backend(&self, label: &str) -> Result<Arc<Backend>, OpenError> {
+        self.stores
             .by_label
             .get(label)
-            .ok_or(OpenError::AccessDenied)?
-            .clone();
-        if let Backend::Redis(redis) = &*backend {
-            redis.open().await.map_err(OpenError::Backend)?;
-        }
+            .cloned()
+            .ok_or(OpenError::AccessDenied)
+    }
+
+    /// Keeps an opened store in the instance's table; its handle's `rep`.
+    fn push_store(&mut self, label: &str, backend: Arc<Backend>) -> Result<u32, OpenError> {
         let store = OpenStore {
             label: label.into(),
             backend,
@@ -528,6 +539,14 @@ impl KeyValueInstance {
             }
         }
     }
+}
+
+/// What `open` does on the backend itself: Redis connects, a local store has nothing to do.
+async fn connect(backend: &Backend) -> Result<(), OpenError> {
+    if let Backend::Redis(redis) = backend {
+        redis.open().await.map_err(OpenError::Backend)?;
+    }
+    Ok(())
 }
 
 /// The guest's view of a failed `open`, through either interface.
@@ -840,5 +859,131 @@ impl KeyValueInstance {
             .await
             .map_err(atomics::CasError::StoreError)?;
         Ok(rep)
+    }
+}
+
+/// Links `spin:key-value/key-value@3.0.0` (spin-sdk 6), whose functions are asynchronous
+/// and reach [`KeyValueInstance`] through the store while they wait.
+pub struct SpinKeyValue3;
+
+impl HasData for SpinKeyValue3 {
+    type Data<'a> = &'a mut KeyValueInstance;
+}
+
+impl spin_kv3::Host for KeyValueInstance {}
+
+impl spin_kv3::HostStore for KeyValueInstance {
+    async fn drop(&mut self, store: Resource<spin_kv3::Store>) -> wasmtime::Result<()> {
+        self.open_stores.remove(store.rep());
+        Ok(())
+    }
+}
+
+/// The store behind a `key-value@3.0.0` handle; a stale handle is `no-such-store`, as in
+/// Spin.
+fn store3<T>(
+    accessor: &Accessor<T, SpinKeyValue3>,
+    handle: &Resource<spin_kv3::Store>,
+) -> Result<OpenStore, spin_kv3::Error> {
+    accessor.with(|mut access| {
+        (access.get().open_stores.get(handle.rep()).cloned()).ok_or(spin_kv3::Error::NoSuchStore)
+    })
+}
+
+fn spin3_error(message: StoreError) -> spin_kv3::Error {
+    spin_kv3::Error::Other(message)
+}
+
+impl spin_kv3::HostStoreWithStore for SpinKeyValue3 {
+    async fn open<T>(
+        accessor: &Accessor<T, Self>,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<spin_kv3::Store>, spin_kv3::Error>> {
+        let opened = async {
+            let backend = accessor.with(|mut access| access.get().backend(&label))?;
+            connect(&backend).await?;
+            accessor.with(|mut access| access.get().push_store(&label, backend))
+        }
+        .await;
+        Ok(opened.map(Resource::new_own).map_err(|error| match error {
+            OpenError::AccessDenied => spin_kv3::Error::AccessDenied,
+            OpenError::TableFull => spin_kv3::Error::StoreTableFull,
+            OpenError::Backend(message) => spin_kv3::Error::Other(message),
+        }))
+    }
+
+    async fn get<T>(
+        accessor: &Accessor<T, Self>,
+        store: Resource<spin_kv3::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, spin_kv3::Error>> {
+        let store = match store3(accessor, &store) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.get(&key).await.map_err(spin3_error))
+    }
+
+    async fn set<T>(
+        accessor: &Accessor<T, Self>,
+        store: Resource<spin_kv3::Store>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), spin_kv3::Error>> {
+        let store = match store3(accessor, &store) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.set(&key, &value).await.map_err(spin3_error))
+    }
+
+    async fn delete<T>(
+        accessor: &Accessor<T, Self>,
+        store: Resource<spin_kv3::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), spin_kv3::Error>> {
+        let store = match store3(accessor, &store) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.delete(&key).await.map_err(spin3_error))
+    }
+
+    async fn exists<T>(
+        accessor: &Accessor<T, Self>,
+        store: Resource<spin_kv3::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, spin_kv3::Error>> {
+        let store = match store3(accessor, &store) {
+            Ok(store) => store,
+            Err(err) => return Ok(Err(err)),
+        };
+        Ok(store.exists(&key).await.map_err(spin3_error))
+    }
+
+    async fn get_keys<T>(
+        accessor: &Accessor<T, Self>,
+        store: Resource<spin_kv3::Store>,
+    ) -> wasmtime::Result<(
+        StreamReader<String>,
+        FutureReader<Result<(), spin_kv3::Error>>,
+    )> {
+        // Spin traps on a stale handle here, as this function has no error of its own.
+        let store = store3(accessor, &store)
+            .map_err(|_| wasmtime::format_err!("invalid key-value store handle"))?;
+        // The keys are read in one query (as the other interfaces do) and then streamed;
+        // a failure ends the stream empty and arrives through the future.
+        let (keys, outcome) = match store.keys().await {
+            Ok(keys) => (keys, Ok(())),
+            Err(message) => (Vec::new(), Err(spin3_error(message))),
+        };
+        accessor.with(|mut access| {
+            let keys = StreamReader::new(&mut access, keys)?;
+            let outcome = FutureReader::new(
+                &mut access,
+                std::future::ready(Ok::<_, wasmtime::Error>(outcome)),
+            )?;
+            Ok((keys, outcome))
+        })
     }
 }

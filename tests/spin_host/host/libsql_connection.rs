@@ -10,9 +10,13 @@
 //! - `changes` and `last-insert-rowid` are the client's (the remote client does not
 //!   track changes, so apps must not rely on them).
 
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, mpsc, oneshot};
 
 use super::engine::bindings::spin::sqlite::sqlite::{Error, QueryResult, RowResult, Value};
+use super::sqlite::{StreamedQuery, check_row_size};
+
+/// How many rows `execute-async` reads ahead of the guest (Spin's channel size).
+const ROWS_READ_AHEAD: usize = 4;
 
 /// One guest connection to a libSQL server.
 pub struct LibSqlConnection {
@@ -77,6 +81,61 @@ impl LibSqlConnection {
         Ok(QueryResult {
             columns,
             rows: result_rows,
+        })
+    }
+
+    /// Starts one statement for `execute-async`: returns once its columns are known and
+    /// sends the rows as the server returns them. A statement the server rejects gets no
+    /// columns and reports the error through the outcome, as in Spin.
+    pub async fn stream(
+        &self,
+        statement: String,
+        parameters: Vec<Value>,
+        max_result_bytes: usize,
+    ) -> Result<StreamedQuery, Error> {
+        // The client is a handle onto one Hrana stream: a clone runs on the same stream.
+        let client = self.client().await?.clone();
+        let (columns_tx, columns_rx) = oneshot::channel();
+        let (rows_tx, rows_rx) = mpsc::channel(ROWS_READ_AHEAD);
+        let (outcome_tx, outcome_rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let parameters: Vec<libsql::Value> = parameters.into_iter().map(to_libsql).collect();
+            let outcome = async {
+                let mut rows = match client.query(&statement, parameters).await {
+                    Ok(rows) => rows,
+                    Err(err) => {
+                        let _ = columns_tx.send(Vec::new());
+                        return Err(io_error(err));
+                    }
+                };
+                let column_count = rows.column_count();
+                let columns = (0..column_count)
+                    .map(|index| rows.column_name(index).unwrap_or("").to_owned())
+                    .collect();
+                columns_tx
+                    .send(columns)
+                    .map_err(|_| Error::Io("column send error".to_owned()))?;
+                while let Some(row) = rows.next().await.map_err(io_error)? {
+                    let values = (0..column_count)
+                        .map(|index| row.get_value(index).map(from_libsql).map_err(io_error))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    check_row_size(&values, max_result_bytes)?;
+                    rows_tx
+                        .send(RowResult { values })
+                        .await
+                        .map_err(|_| Error::Io("row send error".to_owned()))?;
+                }
+                Ok(())
+            }
+            .await;
+            // The guest may have dropped the future already; nobody is left to tell.
+            let _ = outcome_tx.send(outcome);
+        });
+        let columns = columns_rx.await.map_err(|err| Error::Io(err.to_string()))?;
+        Ok(StreamedQuery {
+            columns,
+            rows: rows_rx,
+            outcome: outcome_rx,
         })
     }
 

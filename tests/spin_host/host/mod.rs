@@ -9,21 +9,27 @@
 //! Spin and WASI key-value interfaces, and application variables, all configured from the
 //! project's own `spin.toml` and `runtime-config.toml`.
 //!
+//! Like Spin 4.0.2, a WASI 0.2 component (spin-sdk 5) gets a new instance per request
+//! and a WASIp3 component (spin-sdk 6, `wasi:http/handler@0.3.0-rc-2026-03-15`) reused
+//! instances, configured by [`ReuseConfig`]; the export decides, per component.
+//!
 //! Every started host gets its own OS thread running a two-worker tokio runtime, so it
 //! works the same from a plain `#[test]`, a current-thread `#[tokio::test]` or `main`.
 //! The wasmtime engine and the compiled components are shared by every host in the
 //! process: compiling a component once per test would dominate the suite's run time.
 
 mod build;
+mod counters;
 mod engine;
 mod guest_output;
 mod handle_table;
+mod instance_state;
 mod key_value;
 mod libsql_connection;
 mod manifest;
 mod redis_store;
-mod request_state;
 mod routes;
+mod row_stream;
 mod server;
 mod sqlite;
 mod variables;
@@ -33,6 +39,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::oneshot;
@@ -40,9 +47,10 @@ use tokio::sync::oneshot;
 pub use build::build_component;
 pub use manifest::{KeyValueStoreConfig, SqliteDatabaseConfig};
 
+use counters::ComponentCounters;
 use guest_output::GuestOutput;
 use routes::Router;
-use server::ComponentContext;
+use server::{ComponentContext, ComponentResources};
 
 /// Everything needed to start a host: where to listen, where state lives, and which
 /// component, manifest and runtime configuration to serve.
@@ -72,6 +80,37 @@ pub struct HostConfig {
     /// Collect the guest's stdout and stderr (and the host's own error reports) for
     /// [`RunningHost::logs`] instead of writing them to this process's stdout/stderr.
     pub capture_logs: bool,
+    /// How WASIp3 components' instances are reused (WASI 0.2 components always get a new
+    /// instance per request).
+    pub instance_reuse: ReuseConfig,
+}
+
+/// Instance reuse for WASIp3 components, as `spin up` configures it; the defaults are
+/// Spin 4.0.2's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReuseConfig {
+    /// Requests one instance serves before it is dropped (`--max-instance-reuse-count`,
+    /// default 128); at least 1.
+    pub max_instance_reuse_count: usize,
+    /// Requests one instance serves at once (`--max-instance-concurrent-reuse-count`,
+    /// default 16); at least 1.
+    pub max_instance_concurrent_reuse_count: usize,
+    /// How long an instance with no request is kept for the next one
+    /// (`--idle-instance-timeout`, default 1 s).
+    pub idle_instance_timeout: Duration,
+    /// The longest a request may run (`--request-timeout`); none by default.
+    pub request_timeout: Option<Duration>,
+}
+
+impl Default for ReuseConfig {
+    fn default() -> Self {
+        Self {
+            max_instance_reuse_count: 128,
+            max_instance_concurrent_reuse_count: 16,
+            idle_instance_timeout: Duration::from_secs(1),
+            request_timeout: None,
+        }
+    }
 }
 
 impl HostConfig {
@@ -95,6 +134,7 @@ impl HostConfig {
             sqlite_databases: Vec::new(),
             key_value_stores: Vec::new(),
             capture_logs: true,
+            instance_reuse: ReuseConfig::default(),
         }
     }
 }
@@ -103,6 +143,10 @@ impl HostConfig {
 pub struct RunningHost {
     addr: SocketAddr,
     output: GuestOutput,
+    /// Each component's counters, by component id.
+    counters: HashMap<String, Arc<ComponentCounters>>,
+    /// The id of the component behind the catch-all route (the API), if any.
+    catch_all_id: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server_thread: Option<JoinHandle<()>>,
 }
@@ -119,6 +163,34 @@ impl RunningHost {
     #[allow(dead_code)]
     pub fn logs(&self) -> String {
         self.output.captured()
+    }
+
+    /// Instances of component `component_id` created so far: one per request for a WASI
+    /// 0.2 component, far fewer for a WASIp3 one whose instances are reused; 0 for an
+    /// unknown id.
+    // The counters are for the integration tests and the example's summary; each of the
+    // two binaries uses only some of them.
+    #[allow(dead_code)]
+    pub fn instances_created(&self, component_id: &str) -> u64 {
+        (self.counters.get(component_id)).map_or(0, |counters| counters.instances_created())
+    }
+
+    /// Instances created so far of the component behind the catch-all route `/...` (the
+    /// API, [`HostConfig::component`]).
+    #[allow(dead_code)]
+    pub fn api_instances_created(&self) -> u64 {
+        self.catch_all_id
+            .as_deref()
+            .map_or(0, |id| self.instances_created(id))
+    }
+
+    /// `spin:sqlite` connections opened so far (successful `open` calls, each a new
+    /// connection as in Spin), summed over every instance of every component.
+    #[allow(dead_code)]
+    pub fn sqlite_connections_opened(&self) -> u64 {
+        (self.counters.values())
+            .map(|counters| counters.sqlite_connections_opened())
+            .sum()
     }
 }
 
@@ -150,6 +222,11 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
     for (label, store) in &config.key_value_stores {
         (runtime_config.key_value_stores).insert(label.clone(), store.clone());
     }
+    let reuse = &config.instance_reuse;
+    anyhow::ensure!(
+        reuse.max_instance_reuse_count >= 1 && reuse.max_instance_concurrent_reuse_count >= 1,
+        "the instance reuse counts must be at least 1"
+    );
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
         format!(
             "failed to create state directory {}",
@@ -158,11 +235,15 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
     })?;
     let sqlite = sqlite::Databases::new(&app, &config.state_dir)?;
     let key_value = key_value::Stores::new(&app, &config.state_dir)?;
+    let output = if config.capture_logs {
+        GuestOutput::capture()
+    } else {
+        GuestOutput::inherit()
+    };
     let sources: HashMap<&str, PathBuf> = component_sources(&app, &config.component).collect();
     let mut components = HashMap::new();
     for component in &app.components {
-        let context = ComponentContext {
-            component: engine::prepared_component(&sources[component.id.as_str()])?,
+        let resources = Arc::new(ComponentResources {
             sqlite: Arc::new(sqlite.for_component(component)),
             key_value: Arc::new(key_value.for_component(component)),
             variables: Arc::new(variables::Variables::new(
@@ -170,19 +251,23 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
                 component,
                 &config.variables,
             )?),
-        };
+            counters: Arc::default(),
+        });
+        let prepared = engine::prepared_component(&sources[component.id.as_str()])?;
+        let context = ComponentContext::new(&prepared, resources, &output, reuse);
         components.insert(component.id.as_str(), Arc::new(context));
     }
+    let counters = (components.iter())
+        .map(|(id, context)| (id.to_string(), context.resources.counters.clone()))
+        .collect();
+    let catch_all_id = (app.routes.iter())
+        .find(|(route, _)| route.is_catch_all())
+        .map(|(_, id)| id.clone());
     let router = Router::new(
         (app.routes.iter())
             .map(|(route, id)| (route.clone(), components[id.as_str()].clone()))
             .collect(),
     );
-    let output = if config.capture_logs {
-        GuestOutput::capture()
-    } else {
-        GuestOutput::inherit()
-    };
 
     let listener = TcpListener::bind(config.listen)
         .with_context(|| format!("failed to listen on {}", config.listen))?;
@@ -203,6 +288,8 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
     let running = RunningHost {
         addr,
         output,
+        counters,
+        catch_all_id,
         shutdown: Some(shutdown_tx),
         server_thread: Some(server_thread),
     };

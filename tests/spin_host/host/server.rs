@@ -1,19 +1,29 @@
 //! The HTTP side: Spin's HTTP trigger, routing each request to one of the app's
 //! components (see `routes.rs`).
 //!
-//! Per request, like Spin for WASI 0.2 components: the matching route's component gets a
-//! new store and instance from its shared pre-instantiated component, the request handed
-//! to `wasi:http/incoming-handler` with Spin's `spin-*` headers appended after the
-//! client's, and a 500 with an empty body when the guest fails before responding. A path
-//! no route matches is a 404 with an empty body, as in Spin.
+//! Per request, like Spin: the request goes to the matching route's component with
+//! Spin's `spin-*` headers appended after the client's, and a guest that fails before
+//! responding gives a 500 with an empty body. A path no route matches is a 404 with an
+//! empty body. How the component runs depends on its export:
+//!
+//! - WASI 0.2 (`wasi:http/incoming-handler`): a new store and instance per request, from
+//!   its shared pre-instantiated component.
+//! - WASIp3 (`wasi:http/handler`): wasmtime-wasi-http's [`ProxyHandler`], as Spin 4.0.2
+//!   uses it: an instance serves up to [`ReuseConfig::max_instance_reuse_count`]
+//!   requests, [`ReuseConfig::max_instance_concurrent_reuse_count`] of them at once, and
+//!   is dropped after [`ReuseConfig::idle_instance_timeout`] without work. Its state
+//!   (SQLite connections, open stores, the guest's statics) lives as long as it does.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use anyhow::{Context as _, anyhow, bail};
 use http_body_util::{BodyExt as _, Empty, Full};
-use hyper::body::{Bytes, Incoming};
+use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderName, HeaderValue};
 use hyper::http::uri::{Authority, Scheme};
 use hyper::server::conn::http1;
@@ -22,15 +32,24 @@ use hyper::{Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use wasmtime::Store;
-use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme as WasiScheme;
+use wasmtime::component::Accessor;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi_http::handler::{self, HandlerState, Proxy, ProxyHandler, StoreBundle};
+use wasmtime_wasi_http::p2::WasiHttpView as _;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::{
+    ErrorCode as P2ErrorCode, Scheme as WasiScheme,
+};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::p3;
+use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode as P3ErrorCode;
 
-use super::engine::PreparedComponent;
+use super::ReuseConfig;
+use super::counters::ComponentCounters;
+use super::engine::{GuestHandler, PreparedComponent};
 use super::guest_output::GuestOutput;
+use super::instance_state::InstanceState;
 use super::key_value::Stores;
-use super::request_state::RequestState;
 use super::routes::{RouteHeaders, Router};
 use super::sqlite::Databases;
 use super::variables::Variables;
@@ -53,17 +72,112 @@ pub struct HostContext {
     pub output: GuestOutput,
 }
 
-/// One component and what it may use: only its own declared databases, stores and
-/// variables, as in Spin.
+/// One component of one started host: how it is run and what it may use.
 pub struct ComponentContext {
-    /// The compiled component, shared with every other host in the process.
-    pub component: Arc<PreparedComponent>,
+    /// What the component's instances may use.
+    pub resources: Arc<ComponentResources>,
+    executor: Executor,
+}
+
+/// What a component may use (only its own declared databases, stores and variables, as
+/// in Spin), and what it has done so far.
+pub struct ComponentResources {
     /// The databases the component may open.
     pub sqlite: Arc<Databases>,
     /// The key-value stores the component may open.
     pub key_value: Arc<Stores>,
     /// The component's variables.
     pub variables: Arc<Variables>,
+    /// Instances created and connections opened, for the tests.
+    pub counters: Arc<ComponentCounters>,
+}
+
+/// How a component's requests reach an instance.
+enum Executor {
+    /// WASI 0.2: a new instance per request.
+    NewInstancePerRequest {
+        engine: Engine,
+        proxy: ProxyPre<InstanceState>,
+    },
+    /// WASIp3: instances reused across requests and shared by concurrent ones.
+    ReusedInstances(ProxyHandler<InstancePool>),
+}
+
+impl ComponentContext {
+    /// Serves `component` with `resources`, the way its export calls for.
+    pub fn new(
+        component: &PreparedComponent,
+        resources: Arc<ComponentResources>,
+        output: &GuestOutput,
+        reuse: &ReuseConfig,
+    ) -> Self {
+        let executor = match &component.handler {
+            GuestHandler::P2(proxy) => Executor::NewInstancePerRequest {
+                engine: component.engine.clone(),
+                proxy: proxy.clone(),
+            },
+            GuestHandler::P3(service) => {
+                let pool = InstancePool {
+                    engine: component.engine.clone(),
+                    resources: resources.clone(),
+                    output: output.clone(),
+                    reuse: reuse.clone(),
+                };
+                Executor::ReusedInstances(ProxyHandler::new(
+                    pool,
+                    handler::ProxyPre::P3(service.clone()),
+                ))
+            }
+        };
+        Self {
+            resources,
+            executor,
+        }
+    }
+}
+
+/// Spin's `HandlerState` for WASIp3 components: how [`ProxyHandler`] makes a store for a
+/// new instance, and when it may reuse or drop one.
+pub struct InstancePool {
+    engine: Engine,
+    resources: Arc<ComponentResources>,
+    output: GuestOutput,
+    reuse: ReuseConfig,
+}
+
+impl HandlerState for InstancePool {
+    type StoreData = InstanceState;
+
+    fn new_store(&self, _request_id: Option<u64>) -> wasmtime::Result<StoreBundle<InstanceState>> {
+        self.resources.counters.count_instance();
+        let state = InstanceState::new(&self.resources, &self.output);
+        Ok(StoreBundle {
+            store: Store::new(&self.engine, state),
+            // Profiling is not supported, as in `spin up` without `--profile`.
+            write_profile: Box::new(|_| ()),
+        })
+    }
+
+    fn request_timeout(&self) -> Duration {
+        // Spin's default is no timeout, which it passes on as the longest duration.
+        self.reuse.request_timeout.unwrap_or(Duration::MAX)
+    }
+
+    fn idle_instance_timeout(&self) -> Duration {
+        self.reuse.idle_instance_timeout
+    }
+
+    fn max_instance_reuse_count(&self) -> usize {
+        self.reuse.max_instance_reuse_count
+    }
+
+    fn max_instance_concurrent_reuse_count(&self) -> usize {
+        self.reuse.max_instance_concurrent_reuse_count
+    }
+
+    fn handle_worker_error(&self, error: wasmtime::Error) {
+        self.output.host_error(&format!("worker error: {error:?}"));
+    }
 }
 
 /// The server thread's body: runs a two-worker runtime serving `listener` until
@@ -242,16 +356,34 @@ fn append_spin_headers(
     Ok(())
 }
 
-/// Runs `component`'s `wasi:http/incoming-handler` on a fresh instance.
+/// Runs the request on an instance of `component`, as its export calls for.
 async fn invoke_guest(
     context: &Arc<HostContext>,
     component: &ComponentContext,
     request: Request<Incoming>,
 ) -> anyhow::Result<Response<HyperOutgoingBody>> {
-    let state = RequestState::new(component, &context.output);
-    let prepared = &component.component;
-    let mut store = Store::new(&prepared.engine, state);
-    let proxy = prepared.proxy.instantiate_async(&mut store).await?;
+    match &component.executor {
+        Executor::NewInstancePerRequest { engine, proxy } => {
+            invoke_new_instance(context, &component.resources, engine, proxy, request).await
+        }
+        Executor::ReusedInstances(handler) => {
+            invoke_reused_instance(context, handler, request).await
+        }
+    }
+}
+
+/// Runs `wasi:http/incoming-handler` on a fresh instance.
+async fn invoke_new_instance(
+    context: &Arc<HostContext>,
+    resources: &ComponentResources,
+    engine: &Engine,
+    proxy: &ProxyPre<InstanceState>,
+    request: Request<Incoming>,
+) -> anyhow::Result<Response<HyperOutgoingBody>> {
+    resources.counters.count_instance();
+    let state = InstanceState::new(resources, &context.output);
+    let mut store = Store::new(engine, state);
+    let proxy = proxy.instantiate_async(&mut store).await?;
     let request = store
         .data_mut()
         .http()
@@ -285,6 +417,113 @@ async fn invoke_guest(
             guest_result(guest.await)?;
             bail!("guest failed to produce a response prior to returning")
         }
+    }
+}
+
+/// Runs `wasi:http/handler` (WASIp3) on an instance from `handler`'s pool, new or reused.
+async fn invoke_reused_instance(
+    context: &Arc<HostContext>,
+    handler: &ProxyHandler<InstancePool>,
+    mut request: Request<Incoming>,
+) -> anyhow::Result<Response<HyperOutgoingBody>> {
+    // wasmtime-wasi-http drops these (`host` among them) from a WASI 0.2 request itself;
+    // the p3 conversion keeps every header, so the guest would see a different request.
+    for forbidden in &wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS {
+        request.headers_mut().remove(forbidden);
+    }
+    let request = request.map(|body| body.map_err(request_body_error));
+    let (request, request_body_done) = p3::Request::from_http(request);
+    let (response_tx, response_rx) = oneshot::channel();
+    let output = context.output.clone();
+    handler.spawn(
+        None,
+        Box::new(move |store: &Accessor<InstanceState>, guest: &Proxy| {
+            Box::pin(async move {
+                let served =
+                    serve_on_instance(store, guest, request, request_body_done, response_tx).await;
+                if let Err(err) = served {
+                    output.host_error(&format!("Component error handling request: {err:?}"));
+                }
+            })
+        }),
+    );
+    // The sender is dropped without a response when the guest fails first.
+    response_rx
+        .await
+        .map_err(|_| anyhow!("guest failed to produce a response prior to returning"))
+}
+
+/// The task run on the instance: hands the request to the guest, passes its response to
+/// `response_tx`, and keeps the instance's event loop going until the body is sent.
+async fn serve_on_instance(
+    store: &Accessor<InstanceState>,
+    guest: &Proxy,
+    request: p3::Request,
+    request_body_done: impl Future<Output = Result<(), P3ErrorCode>> + Send + 'static,
+    response_tx: oneshot::Sender<Response<HyperOutgoingBody>>,
+) -> wasmtime::Result<()> {
+    let Proxy::P3(guest) = guest else {
+        wasmtime::bail!("a WASIp3 pool holds only WASIp3 instances");
+    };
+    let request =
+        store.with(|mut access| p3::WasiHttpView::http(access.get()).table.push(request))?;
+    let response = guest
+        .wasi_http_handler()
+        .call_handle(store, request)
+        .await?;
+    let response = response.map_err(|code| wasmtime::format_err!("guest error: {code:?}"))?;
+    let response =
+        store.with(|mut access| p3::WasiHttpView::http(access.get()).table.delete(response))?;
+    let response = store.with(|mut access| response.into_http(&mut access, request_body_done))?;
+    let (body_done_tx, body_done_rx) = oneshot::channel();
+    let response = response.map(|body| {
+        BodyWithDoneSignal {
+            body: body.map_err(response_body_error).boxed_unsync(),
+            _done: body_done_tx,
+        }
+        .boxed_unsync()
+    });
+    if response_tx.send(response).is_ok() {
+        // The guest writes the body from this instance's event loop, which ends with
+        // this task: wait until hyper has read (or dropped) the whole body.
+        let _ = body_done_rx.await;
+    }
+    Ok(())
+}
+
+/// A failure reading the client's request body, as the guest sees it.
+fn request_body_error(err: hyper::Error) -> P3ErrorCode {
+    P3ErrorCode::InternalError(Some(format!("failed to read the request body: {err}")))
+}
+
+/// A failure of the guest's response body, as hyper's WASI 0.2 body type carries it.
+fn response_body_error(code: P3ErrorCode) -> P2ErrorCode {
+    P2ErrorCode::InternalError(Some(format!("{code:?}")))
+}
+
+/// A response body that signals, by dropping its sender, that hyper is done with it.
+struct BodyWithDoneSignal {
+    body: HyperOutgoingBody,
+    _done: oneshot::Sender<()>,
+}
+
+impl Body for BodyWithDoneSignal {
+    type Data = Bytes;
+    type Error = P2ErrorCode;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, P2ErrorCode>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

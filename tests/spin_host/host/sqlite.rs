@@ -1,6 +1,6 @@
-//! `spin:sqlite/sqlite@3.0.0` on rusqlite, with the semantics of Spin's in-process SQLite
-//! (described below), or on a libSQL server (`type = "libsql"`, see
-//! `libsql_connection.rs`).
+//! `spin:sqlite/sqlite@3.1.0` (which also serves spin-sdk 5's `@3.0.0` imports) on
+//! rusqlite, with the semantics of Spin's in-process SQLite (described below), or on a
+//! libSQL server (`type = "libsql"`, see `libsql_connection.rs`).
 //!
 //! - Only the component's `sqlite_databases` labels can be opened; others are
 //!   `access-denied`.
@@ -16,26 +16,37 @@
 //! - Every SQL failure is `io(<SQLite's message>)`.
 //! - SQLite blocks (up to the busy timeout), so each statement runs on tokio's blocking
 //!   pool, as Spin does, and never stalls the executor serving other requests.
+//! - The 3.1.0 `*-async` functions behave like their synchronous twins, except that
+//!   `execute-async` hands rows over as SQLite produces them (a stream) and reports SQL
+//!   errors, including a statement that does not prepare, through its result future, as
+//!   Spin's does; the result cap then applies to each row rather than to the whole result.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-use wasmtime::component::Resource;
+use tokio::sync::{mpsc, oneshot};
+use wasmtime::component::{Accessor, FutureReader, HasData, Resource, StreamReader};
 
+use super::counters::ComponentCounters;
 use super::engine::bindings::spin::sqlite::sqlite::{
-    Connection, Error, Host, HostConnection, QueryResult, RowResult, Value,
+    Connection, Error, Host, HostConnection, HostConnectionWithStore, QueryResult, RowResult, Value,
 };
 use super::handle_table::HandleTable;
 use super::libsql_connection::LibSqlConnection;
 use super::manifest::{App, Component, SqliteDatabaseConfig, state_file};
+use super::row_stream::RowProducer;
 
 /// Spin's limit on open connections per instance.
 const MAX_CONNECTIONS_PER_INSTANCE: usize = 256;
 
 /// Spin's cap on the host memory one query result may take.
 const MAX_RESULT_BYTES: usize = 128 << 20;
+
+/// How many rows `execute-async` reads ahead of the guest, as in Spin: enough to keep
+/// SQLite busy while the guest consumes, without buffering a large result.
+const ROWS_READ_AHEAD: usize = 4;
 
 /// The file a database gets in the state directory when the runtime configuration does
 /// not name one (Spin's `.spin/sqlite_db.db`).
@@ -199,19 +210,59 @@ impl LocalConnection {
 
 type SharedConnection = Arc<LazyConnection>;
 
+/// A statement being run by `execute-async`: its columns, known once it is prepared, and
+/// its rows and outcome, delivered as they come.
+pub struct StreamedQuery {
+    /// The result's column names (empty when the statement failed to prepare).
+    pub columns: Vec<String>,
+    /// The rows, in order, as they are read.
+    pub rows: mpsc::Receiver<RowResult>,
+    /// How the statement ended, once every row has been read.
+    pub outcome: oneshot::Receiver<Result<(), Error>>,
+}
+
 /// The SQLite state of one instance: its open connections.
 pub struct SqliteInstance {
     databases: Arc<Databases>,
     connections: HandleTable<SharedConnection>,
+    counters: Arc<ComponentCounters>,
+}
+
+/// Links `spin:sqlite`'s asynchronous functions, which reach [`SqliteInstance`] through
+/// the store while they wait.
+pub struct SqliteWithStore;
+
+impl HasData for SqliteWithStore {
+    type Data<'a> = &'a mut SqliteInstance;
 }
 
 impl SqliteInstance {
-    /// An instance with no connections open yet.
-    pub fn new(databases: Arc<Databases>) -> Self {
+    /// An instance with no connections open yet; every `open` is counted in `counters`.
+    pub fn new(databases: Arc<Databases>, counters: Arc<ComponentCounters>) -> Self {
         Self {
             databases,
             connections: HandleTable::new(MAX_CONNECTIONS_PER_INSTANCE),
+            counters,
         }
+    }
+
+    /// `open`: a handle for a new connection to `label`'s database.
+    fn open_connection(&mut self, label: &str) -> Result<Resource<Connection>, Error> {
+        let Some(database) = self.databases.by_label.get(label).cloned() else {
+            return Err(Error::AccessDenied);
+        };
+        // Refuse before touching the file system, as no connection could be kept.
+        if self.connections.is_full() {
+            return Err(too_many_connections());
+        }
+        let connection = Arc::new(LazyConnection::new(&database));
+        let handle = self
+            .connections
+            .push(connection)
+            .map(Resource::new_own)
+            .map_err(|_| too_many_connections())?;
+        self.counters.count_sqlite_connection();
+        Ok(handle)
     }
 
     fn connection(&self, handle: &Resource<Connection>) -> Option<SharedConnection> {
@@ -232,19 +283,7 @@ impl HostConnection for SqliteInstance {
         &mut self,
         database: String,
     ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
-        let Some(database) = self.databases.by_label.get(&database).cloned() else {
-            return Ok(Err(Error::AccessDenied));
-        };
-        // Refuse before touching the file system, as no connection could be kept.
-        if self.connections.is_full() {
-            return Ok(Err(too_many_connections()));
-        }
-        let connection = Arc::new(LazyConnection::new(&database));
-        Ok(self
-            .connections
-            .push(connection)
-            .map(Resource::new_own)
-            .map_err(|_| too_many_connections()))
+        Ok(self.open_connection(&database))
     }
 
     async fn execute(
@@ -276,29 +315,193 @@ impl HostConnection for SqliteInstance {
     }
 
     async fn last_insert_rowid(&mut self, handle: Resource<Connection>) -> wasmtime::Result<i64> {
-        match &*self.live_connection(&handle)? {
-            LazyConnection::Local(local) => local.read(rusqlite::Connection::last_insert_rowid),
-            LazyConnection::LibSql(libsql) => libsql
-                .last_insert_rowid()
-                .await
-                .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}")),
-        }
+        let connection = self.live_connection(&handle)?;
+        last_insert_rowid(&connection).await
     }
 
     async fn changes(&mut self, handle: Resource<Connection>) -> wasmtime::Result<u64> {
-        match &*self.live_connection(&handle)? {
-            LazyConnection::Local(local) => local.read(rusqlite::Connection::changes),
-            LazyConnection::LibSql(libsql) => libsql
-                .changes()
-                .await
-                .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}")),
-        }
+        let connection = self.live_connection(&handle)?;
+        changes(&connection).await
     }
 
     async fn drop(&mut self, handle: Resource<Connection>) -> wasmtime::Result<()> {
         self.connections.remove(handle.rep());
         Ok(())
     }
+}
+
+impl HostConnectionWithStore for SqliteWithStore {
+    async fn open_async<T>(
+        accessor: &Accessor<T, Self>,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        Ok(accessor.with(|mut access| access.get().open_connection(&database)))
+    }
+
+    async fn execute_async<T>(
+        accessor: &Accessor<T, Self>,
+        handle: Resource<Connection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<ExecuteAsyncResult> {
+        let Some(connection) = accessor.with(|mut access| access.get().connection(&handle)) else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        let query = match &*connection {
+            LazyConnection::Local(local) => match local.connected() {
+                Ok(local) => stream_statement(local, statement, parameters).await,
+                Err(err) => return Ok(Err(err)),
+            },
+            LazyConnection::LibSql(libsql) => {
+                libsql.stream(statement, parameters, MAX_RESULT_BYTES).await
+            }
+        };
+        let StreamedQuery {
+            columns,
+            rows,
+            outcome,
+        } = match query {
+            Ok(query) => query,
+            Err(err) => return Ok(Err(err)),
+        };
+        // Failing to create the handles only happens when the instance's resource table
+        // is full; Spin reports that as an `io` error too.
+        Ok(accessor
+            .with(|mut access| {
+                let rows = StreamReader::new(&mut access, RowProducer::new(rows))?;
+                let outcome = FutureReader::new(&mut access, outcome)?;
+                wasmtime::Result::Ok((columns, rows, outcome))
+            })
+            .map_err(|err: wasmtime::Error| Error::Io(err.to_string())))
+    }
+
+    async fn last_insert_rowid_async<T>(
+        accessor: &Accessor<T, Self>,
+        handle: Resource<Connection>,
+    ) -> wasmtime::Result<i64> {
+        let connection = accessor.with(|mut access| access.get().live_connection(&handle))?;
+        last_insert_rowid(&connection).await
+    }
+
+    async fn changes_async<T>(
+        accessor: &Accessor<T, Self>,
+        handle: Resource<Connection>,
+    ) -> wasmtime::Result<u64> {
+        let connection = accessor.with(|mut access| access.get().live_connection(&handle))?;
+        changes(&connection).await
+    }
+}
+
+/// What `execute-async` returns: the columns, the rows as a stream and the outcome as a
+/// future, or an error before the statement ran.
+type ExecuteAsyncResult = Result<
+    (
+        Vec<String>,
+        StreamReader<RowResult>,
+        FutureReader<Result<(), Error>>,
+    ),
+    Error,
+>;
+
+/// The connection's last inserted rowid; a trap when it cannot connect, as in Spin.
+async fn last_insert_rowid(connection: &LazyConnection) -> wasmtime::Result<i64> {
+    match connection {
+        LazyConnection::Local(local) => local.read(rusqlite::Connection::last_insert_rowid),
+        LazyConnection::LibSql(libsql) => libsql
+            .last_insert_rowid()
+            .await
+            .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}")),
+    }
+}
+
+/// The connection's count of changed rows; a trap when it cannot connect, as in Spin.
+async fn changes(connection: &LazyConnection) -> wasmtime::Result<u64> {
+    match connection {
+        LazyConnection::Local(local) => local.read(rusqlite::Connection::changes),
+        LazyConnection::LibSql(libsql) => libsql
+            .changes()
+            .await
+            .map_err(|err| wasmtime::format_err!("sqlite connection failed: {err:?}")),
+    }
+}
+
+/// Starts `sql` on the blocking pool and returns once it is prepared: the rows follow
+/// through a small channel, so SQLite reads only as far ahead as the guest consumes.
+///
+/// The connection stays locked until the last row is read (or the guest drops the
+/// stream), so a later statement on the same connection waits for this one, as in Spin.
+async fn stream_statement(
+    connection: OpenConnection,
+    sql: String,
+    parameters: Vec<Value>,
+) -> Result<StreamedQuery, Error> {
+    let (columns_tx, columns_rx) = oneshot::channel();
+    let (rows_tx, rows_rx) = mpsc::channel(ROWS_READ_AHEAD);
+    let (outcome_tx, outcome_rx) = oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = send_rows(&connection, &sql, parameters, columns_tx, &rows_tx);
+        // The guest may have dropped the future already; nobody is left to tell.
+        let _ = outcome_tx.send(outcome);
+    });
+    let columns = columns_rx.await.map_err(|err| Error::Io(err.to_string()))?;
+    Ok(StreamedQuery {
+        columns,
+        rows: rows_rx,
+        outcome: outcome_rx,
+    })
+}
+
+/// Prepares `sql`, reports its columns (none when it does not prepare), then sends each
+/// row as SQLite produces it.
+fn send_rows(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    parameters: Vec<Value>,
+    columns_tx: oneshot::Sender<Vec<String>>,
+    rows_tx: &mpsc::Sender<RowResult>,
+) -> Result<(), Error> {
+    let mut statement = match connection.prepare_cached(sql) {
+        Ok(statement) => statement,
+        Err(err) => {
+            let _ = columns_tx.send(Vec::new());
+            return Err(io_error(err));
+        }
+    };
+    let columns: Vec<String> = statement
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let column_count = columns.len();
+    columns_tx
+        .send(columns)
+        .map_err(|_| Error::Io("column send error".to_owned()))?;
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(
+            parameters.into_iter().map(to_sqlite_value),
+        ))
+        .map_err(io_error)?;
+    while let Some(row) = rows.next().map_err(io_error)? {
+        let values = (0..column_count)
+            .map(|index| from_sqlite_value(row.get_ref(index).map_err(io_error)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_row_size(&values, MAX_RESULT_BYTES)?;
+        rows_tx
+            .blocking_send(RowResult { values })
+            .map_err(|_| Error::Io("row send error".to_owned()))?;
+    }
+    Ok(())
+}
+
+/// Spin's cap for streamed results, which applies to each row on its own.
+pub(super) fn check_row_size(values: &[Value], max_result_bytes: usize) -> Result<(), Error> {
+    if values.iter().map(value_size).sum::<usize>() > max_result_bytes {
+        return Err(Error::Io(format!(
+            "query result exceeds limit of {max_result_bytes} bytes"
+        )));
+    }
+    Ok(())
 }
 
 fn too_many_connections() -> Error {

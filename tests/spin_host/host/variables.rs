@@ -10,7 +10,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::bail;
 
+use std::sync::Arc;
+
+use wasmtime::component::{Accessor, HasData};
+
 use super::engine::bindings::fermyon::spin::variables::{Error, Host};
+use super::engine::bindings::spin::variables::variables as variables3;
 use super::manifest::{App, Component};
 
 /// One host's variable definitions and provided values.
@@ -192,8 +197,33 @@ impl Template {
     }
 }
 
-impl Host for std::sync::Arc<Variables> {
+impl Host for Arc<Variables> {
     async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, Error>> {
         Ok(Variables::get(self, &name))
+    }
+}
+
+/// Links `spin:variables/variables@3.0.0` (spin-sdk 6), whose `get` is asynchronous; it
+/// resolves exactly like `fermyon:spin/variables@2.0.0`.
+pub struct SpinVariables3;
+
+impl HasData for SpinVariables3 {
+    type Data<'a> = &'a mut Arc<Variables>;
+}
+
+impl variables3::Host for Arc<Variables> {}
+
+impl variables3::HostWithStore for SpinVariables3 {
+    async fn get<T>(
+        accessor: &Accessor<T, Self>,
+        name: String,
+    ) -> wasmtime::Result<Result<String, variables3::Error>> {
+        let variables = accessor.with(|mut access| access.get().clone());
+        Ok(Variables::get(&variables, &name).map_err(|err| match err {
+            Error::InvalidName(message) => variables3::Error::InvalidName(message),
+            Error::Undefined(message) => variables3::Error::Undefined(message),
+            Error::Provider(message) => variables3::Error::Provider(message),
+            Error::Other(message) => variables3::Error::Other(message),
+        }))
     }
 }
