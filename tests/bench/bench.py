@@ -508,12 +508,8 @@ def machine_description(server_kind):
 def ceiling_on_copy_of(server, key, host):
     """A ceiling serving a snapshot of `server`'s database, with `key` added the way the
     ceiling looks keys up (as sent, not hashed)."""
-    state_dir = tempfile.mkdtemp(prefix="inventory-bench-ceiling-")
-    source = sqlite3.connect(server.database_path())
+    state_dir = snapshot_database(server, "inventory-bench-ceiling-")
     copy = sqlite3.connect(os.path.join(state_dir, "inventory.db"))
-    source.backup(copy)
-    source.close()
-    copy.execute("PRAGMA journal_mode = WAL")
     copy.execute("INSERT INTO api_keys (owner, role, prefix, key_hash, created_at) "
                  "VALUES ('ceiling', 'admin', 'ceiling', ?, '2026-01-01T00:00:00.000Z')", (key,))
     copy.commit()
@@ -524,14 +520,21 @@ def ceiling_on_copy_of(server, key, host):
 def baseline_on_copy_of(server, directory, host):
     """The app built from `directory` (an earlier commit) serving a snapshot of `server`'s
     database: the same data and keys, so the same wrk scripts run on both."""
-    state_dir = tempfile.mkdtemp(prefix="inventory-bench-baseline-")
+    state_dir = snapshot_database(server, "inventory-bench-baseline-")
+    return Server(state_dir=state_dir, host=host, prebuilt_app=os.path.abspath(directory))
+
+
+def snapshot_database(server, prefix):
+    """A new state directory holding a copy of `server`'s database (in WAL mode, as the
+    app leaves it)."""
+    state_dir = tempfile.mkdtemp(prefix=prefix)
     source = sqlite3.connect(server.database_path())
     copy = sqlite3.connect(os.path.join(state_dir, "inventory.db"))
     source.backup(copy)
     source.close()
     copy.execute("PRAGMA journal_mode = WAL")
     copy.close()
-    return Server(state_dir=state_dir, host=host, prebuilt_app=os.path.abspath(directory))
+    return state_dir
 
 
 # The scenarios measured on the baseline (--baseline): the reads and the order the
