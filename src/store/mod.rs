@@ -325,9 +325,6 @@ impl Db {
         &self,
         mut work: impl AsyncFnMut(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
-        let Some(_turn) = pool::writer_turn(CONTENTION_PATIENCE).await else {
-            return Err(StoreError::Busy.into());
-        };
         let mut attempt = 0;
         loop {
             self.aborted_by_server.set(false);
