@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::unique_suffix;
+use crate::helpers::{fresh_postgres_database, postgres_variable_args, unique_suffix};
 use crate::host_process::HostProcess;
 
 const ADMIN_KEY: &str = "crash-test-bootstrap-key";
@@ -171,7 +171,11 @@ async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
-    let mut host = HostProcess::start(&state_dir, ADMIN_KEY, &[]);
+    // With POSTGRES_URL, both hosts use a fresh database of their own on that server.
+    let args = fresh_postgres_database()
+        .map(|database| postgres_variable_args(&database))
+        .unwrap_or_default();
+    let mut host = HostProcess::start(&state_dir, ADMIN_KEY, &args);
     let base_url = host.base_url.clone();
 
     let mut products = Vec::new();
@@ -212,7 +216,7 @@ async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
     }
     assert!(started.elapsed() < Duration::from_secs(60));
 
-    let host = HostProcess::start(&state_dir, ADMIN_KEY, &[]);
+    let host = HostProcess::start(&state_dir, ADMIN_KEY, &args);
     let base_url = host.base_url.clone();
     let acknowledged = std::mem::take(&mut *acknowledged.lock().unwrap());
     assert!(

@@ -1,7 +1,10 @@
 //! `spawn_app()` and the typed client every test uses.
 
+use std::io::{BufRead as _, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,7 +32,7 @@ pub struct TestApp {
 struct LocalApp {
     host: RunningHost,
     state_dir: PathBuf,
-    /// Whether the database is a libSQL server that other tests share.
+    /// Whether the database is on a server (libSQL or PostgreSQL) that other tests share.
     shared_database: bool,
 }
 
@@ -152,12 +155,120 @@ pub fn redis_url() -> Option<String> {
         .filter(|url| !url.is_empty())
 }
 
+/// The PostgreSQL database the suite runs on (`POSTGRES_URL`, e.g.
+/// `postgres://inventory:secret@127.0.0.1:5432/inventory`, as `tests/with-postgres.sh`
+/// sets it): local hosts get it as their `database_url` variable.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// The application variables that point a host at the PostgreSQL database `url`:
+/// `database_url`, and `database_host` (its `host:port`), which the manifest's
+/// `allowed_outbound_hosts = ["postgres://{{ database_host }}"]` needs.
+pub fn postgres_variables(url: &str) -> [(String, String); 2] {
+    let parsed = url::Url::parse(url).expect("a postgres:// URL");
+    let host = parsed.host_str().expect("a host in the PostgreSQL URL");
+    let host = match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    [
+        ("database_url".to_owned(), url.to_owned()),
+        ("database_host".to_owned(), host),
+    ]
+}
+
+/// The same as `--variable NAME=VALUE` arguments for a [`crate::host_process::HostProcess`].
+pub fn postgres_variable_args(url: &str) -> Vec<String> {
+    postgres_variables(url)
+        .into_iter()
+        .flat_map(|(name, value)| ["--variable".to_owned(), format!("{name}={value}")])
+        .collect()
+}
+
+/// A new, empty database on the `POSTGRES_URL` server, owned by its user, for a test that
+/// needs a database of its own (as a fresh state directory gives one on SQLite), e.g. to
+/// watch an empty database being migrated; its URL. `None` without `POSTGRES_URL`.
+/// Nothing drops these databases: the throwaway cluster goes with them.
+pub fn fresh_postgres_database() -> Option<String> {
+    postgres_url().map(|url| create_database_on(&url))
+}
+
+/// Creates a database named after this test on the server of `server_url` (connected to
+/// as its user) and returns the URL of the new database. Blocking: it runs on its own
+/// thread and runtime, so both plain and async tests can call it.
+pub fn create_database_on(server_url: &str) -> String {
+    let name = format!("inventory_{}", unique_suffix().replace('-', "_"));
+    let server_url = server_url.to_owned();
+    let statement = format!("CREATE DATABASE \"{name}\"");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&server_url, tokio_postgres::NoTls)
+                .await
+                .expect("connecting to the PostgreSQL server");
+            let connection = tokio::spawn(connection);
+            client
+                .batch_execute(&statement)
+                .await
+                .expect("creating a database");
+            drop(client);
+            let _ = connection.await;
+        });
+        let mut url = url::Url::parse(&server_url).expect("a postgres:// URL");
+        url.set_path(&format!("/{name}"));
+        url.to_string()
+    })
+    .join()
+    .expect("the database creation thread")
+}
+
+/// A PostgreSQL server for the tests that need one whatever the suite runs on (the
+/// `spin:postgres` host tests): `POSTGRES_URL`'s when set, else one throwaway cluster
+/// for this whole test process, started with `tests/with-postgres.sh` (like the
+/// scale-out tests' own `redis-server`). It stops when this process ends: the script
+/// waits for its stdin to close.
+pub fn postgres_server_url() -> String {
+    static SERVER: OnceLock<(String, Option<(Child, ChildStdin)>)> = OnceLock::new();
+    let (url, _) = SERVER.get_or_init(|| {
+        if let Some(url) = postgres_url() {
+            return (url, None);
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/with-postgres.sh");
+        let mut server = Command::new(script)
+            .args(["sh", "-c", "echo \"$POSTGRES_URL\"; exec cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("starting tests/with-postgres.sh");
+        let stdin = server.stdin.take().expect("the script's stdin");
+        let stdout = server.stdout.take().expect("the script's stdout");
+        let url = BufReader::new(stdout)
+            .lines()
+            .map(|line| line.expect("reading the script's output"))
+            .find(|line| line.starts_with("postgres://"))
+            .expect(
+                "the PostgreSQL tests need a server: set POSTGRES_URL (tests/with-postgres.sh), \
+                 or install PostgreSQL (Debian: apt-get install postgresql)",
+            );
+        (url, Some((server, stdin)))
+    });
+    url.clone()
+}
+
 /// Where a local host's `default` database lives.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum DatabasePlacement {
-    /// On the libSQL server of `SQLD_URL` when set, else in the state directory.
+    /// On the libSQL server of `SQLD_URL` and the PostgreSQL database of `POSTGRES_URL`
+    /// when set (both shared with the other tests), else in the state directory.
     FromEnvironment,
-    /// Always in the state directory (tests that prepare or inspect the file).
+    /// Always in the state directory (tests that prepare or inspect the file): never
+    /// on `SQLD_URL` or `POSTGRES_URL`.
     StateDir,
 }
 
@@ -179,6 +290,14 @@ fn start_local_host(
         variables.retain(|(existing, _)| existing != name);
         variables.push((name.to_string(), value.to_string()));
     }
+    let postgres = postgres_url().filter(|_| placement == DatabasePlacement::FromEnvironment);
+    if let Some(url) = &postgres {
+        for (name, value) in postgres_variables(url) {
+            if !variables.iter().any(|(existing, _)| *existing == name) {
+                variables.push((name, value));
+            }
+        }
+    }
     let mut config = HostConfig::for_project(&state_dir, variables);
     config.component = component;
     let sqld = sqld_url().filter(|_| placement == DatabasePlacement::FromEnvironment);
@@ -194,7 +313,7 @@ fn start_local_host(
     LocalApp {
         host,
         state_dir,
-        shared_database: sqld.is_some(),
+        shared_database: sqld.is_some() || postgres.is_some(),
     }
 }
 
@@ -246,8 +365,8 @@ impl TestApp {
     }
 
     /// True when other tests write to the same database (a live server, or a local host
-    /// on `SQLD_URL`): only deltas and this test's own data can be checked, never
-    /// global counts.
+    /// on `SQLD_URL` or `POSTGRES_URL`): only deltas and this test's own data can be
+    /// checked, never global counts.
     pub fn shares_database(&self) -> bool {
         self.local
             .as_ref()
@@ -259,7 +378,8 @@ impl TestApp {
         self.local.as_ref().map(|local| local.host.logs())
     }
 
-    /// The local host's SQLite database file (`None` against a live server or libSQL).
+    /// The local host's SQLite database file (`None` against a live server, libSQL or
+    /// PostgreSQL).
     pub fn database_file(&self) -> Option<PathBuf> {
         self.local
             .as_ref()

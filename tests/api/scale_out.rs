@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    count, expect_json, rate_limit_reset_seconds, redis_url, statuses_of, unique_suffix,
+    count, expect_json, fresh_postgres_database, postgres_variable_args, rate_limit_reset_seconds,
+    redis_url, statuses_of, unique_suffix,
 };
 use crate::host::{HostConfig, RunningHost, SqliteDatabaseConfig};
 use crate::host_process::HostProcess;
@@ -86,7 +87,8 @@ impl Drop for TestRedis {
     }
 }
 
-/// Two instances on one database file and one Redis.
+/// Two instances on one database (a file, or a fresh PostgreSQL database with
+/// `POSTGRES_URL`) and one Redis.
 struct TwoInstances {
     instances: [HostProcess; 2],
     bootstrap_key: String,
@@ -105,7 +107,12 @@ impl TwoInstances {
         std::fs::create_dir_all(&state_dir).expect("creating the state directory");
         let redis = TestRedis::start();
         let bootstrap_key = format!("bootstrap-{}", unique_suffix());
-        let args = [format!("--key-value=rate_limits={}", redis.url)];
+        let mut args = vec![format!("--key-value=rate_limits={}", redis.url)];
+        // With POSTGRES_URL, the two share a fresh database of their own on that server,
+        // as they share a fresh state directory otherwise.
+        if let Some(database) = fresh_postgres_database() {
+            args.extend(postgres_variable_args(&database));
+        }
         let instances = [
             HostProcess::start(&state_dir, &bootstrap_key, &args),
             HostProcess::start(&state_dir, &bootstrap_key, &args),

@@ -19,6 +19,7 @@ use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use super::instance_state::InstanceState;
 use super::key_value::{KeyValueInstance, SpinKeyValue3};
+use super::postgres::PostgresWithStore;
 use super::sqlite::SqliteWithStore;
 use super::variables::{SpinVariables3, Variables};
 
@@ -27,7 +28,7 @@ pub mod bindings {
     wasmtime::component::bindgen!({
         path: "tests/spin_host/wit",
         world: "spin-test:host/spin-host",
-        // Every import may block on SQLite, so all are async; all may also trap, which
+        // Every import may block on SQLite or PostgreSQL, so all are async; all may also trap, which
         // is how Spin reports host-side failures (e.g. `increment` of a non-counter).
         imports: { default: async | trappable },
     });
@@ -173,6 +174,9 @@ fn linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     })?;
     spin::key_value::key_value::add_to_linker::<_, SpinKeyValue3>(&mut linker, |state| {
         &mut state.key_value
+    })?;
+    spin::postgres::postgres::add_to_linker::<_, PostgresWithStore>(&mut linker, |state| {
+        &mut state.postgres
     })?;
     Ok(linker)
 }

@@ -10,6 +10,7 @@ use wasmtime_wasi_http::{p2, p3};
 
 use super::guest_output::GuestOutput;
 use super::key_value::KeyValueInstance;
+use super::postgres::PostgresInstance;
 use super::server::ComponentResources;
 use super::sqlite::SqliteInstance;
 use super::variables::Variables;
@@ -18,8 +19,9 @@ use super::variables::Variables;
 /// component built with Rust's std still imports WASI 0.2) plus the Spin interfaces'.
 ///
 /// Like Spin's per-instance state, everything here lives as long as the instance: a
-/// reused WASIp3 instance keeps its SQLite connections, open stores and CAS handles
-/// across the requests it serves, and they close when the instance is dropped.
+/// reused WASIp3 instance keeps its SQLite and PostgreSQL connections, open stores and
+/// CAS handles across the requests it serves, and they close (PostgreSQL's go back to
+/// their pool) when the instance is dropped.
 pub struct InstanceState {
     table: ResourceTable,
     wasi: WasiCtx,
@@ -29,6 +31,8 @@ pub struct InstanceState {
     pub sqlite: SqliteInstance,
     /// Key-value stores and CAS handles opened by this instance.
     pub key_value: KeyValueInstance,
+    /// `spin:postgres` connections (taken from the component's pools) and builders.
+    pub postgres: PostgresInstance,
     /// The host's application variables.
     pub variables: Arc<Variables>,
 }
@@ -45,6 +49,11 @@ impl InstanceState {
             http_hooks: DenyOutboundHttp,
             sqlite: SqliteInstance::new(component.sqlite.clone(), component.counters.clone()),
             key_value: KeyValueInstance::new(component.key_value.clone()),
+            postgres: PostgresInstance::new(
+                component.postgres.clone(),
+                component.allowed_outbound_hosts.clone(),
+                component.variables.clone(),
+            ),
             variables: component.variables.clone(),
         }
     }
@@ -80,7 +89,8 @@ impl p3::WasiHttpView for InstanceState {
 }
 
 /// wasi:http hooks that refuse every outgoing request, as Spin does for a component with
-/// no `allowed_outbound_hosts` (the only kind the manifest loader accepts).
+/// no `http` entry in `allowed_outbound_hosts` (the manifest loader accepts only
+/// `postgres://` ones).
 struct DenyOutboundHttp;
 
 impl p2::WasiHttpHooks for DenyOutboundHttp {

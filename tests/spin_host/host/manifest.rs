@@ -1,16 +1,18 @@
 //! Reading `spin.toml` and the runtime configuration file.
 //!
 //! Only what the test host implements is accepted: HTTP triggers on exact or wildcard
-//! (`/prefix/...`) routes, each naming a component by id, no outbound HTTP, SQLite
-//! databases of `type = "spin"` or `"libsql"` and key-value stores of `type = "spin"` or
-//! `"redis"`. Anything else fails `start`, so the host can never silently serve an app
-//! differently from Spin.
+//! (`/prefix/...`) routes, each naming a component by id, outbound connections to
+//! PostgreSQL only (`allowed_outbound_hosts` entries `postgres://...`, see
+//! `outbound_hosts.rs`), SQLite databases of `type = "spin"` or `"libsql"` and key-value
+//! stores of `type = "spin"` or `"redis"`. Anything else fails `start`, so the host can
+//! never silently serve an app differently from Spin.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
+use super::outbound_hosts::AllowedOutboundHosts;
 use super::routes::Route;
 use toml::{Table, Value};
 
@@ -43,6 +45,8 @@ pub struct Component {
     pub key_value_stores: Vec<String>,
     /// `[component.<id>.variables]`: the component's variables and their templates.
     pub variables: BTreeMap<String, String>,
+    /// `allowed_outbound_hosts`: where the component may connect (PostgreSQL only).
+    pub allowed_outbound_hosts: AllowedOutboundHosts,
 }
 
 /// `[sqlite_database.*]` and `[key_value_store.*]` from the runtime configuration.
@@ -194,6 +198,7 @@ impl App {
                 component_id.clone(),
                 component,
                 manifest_dir,
+                &variables,
             )?);
         }
 
@@ -270,7 +275,12 @@ fn parse_app_variable(name: &str, definition: &Value) -> anyhow::Result<Option<S
 }
 
 impl Component {
-    fn parse(id: String, table: &Value, manifest_dir: &Path) -> anyhow::Result<Self> {
+    fn parse(
+        id: String,
+        table: &Value,
+        manifest_dir: &Path,
+        app_variables: &BTreeMap<String, Option<String>>,
+    ) -> anyhow::Result<Self> {
         let table = table
             .as_table()
             .with_context(|| format!("component.{id} must be a table"))?;
@@ -280,9 +290,12 @@ impl Component {
         {
             bail!("component.{id}.{key} is not supported by the test host");
         }
-        if !string_list(table, "allowed_outbound_hosts", &id)?.is_empty() {
-            bail!("outbound HTTP (component.{id}.allowed_outbound_hosts) is not supported");
-        }
+        let allowed_outbound_hosts = AllowedOutboundHosts::load(
+            string_list(table, "allowed_outbound_hosts", &id)?,
+            app_variables,
+        )
+        .context("`allowed_outbound_hosts` is malformed")
+        .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?;
         let mut variables = BTreeMap::new();
         for (name, template) in optional_table(table, "variables")?.into_iter().flatten() {
             let template = as_str(template, &format!("component.{id}.variables.{name}"))?;
@@ -300,6 +313,7 @@ impl Component {
             sqlite_databases: string_list(table, "sqlite_databases", &id)?,
             key_value_stores: string_list(table, "key_value_stores", &id)?,
             variables,
+            allowed_outbound_hosts,
             id,
         })
     }

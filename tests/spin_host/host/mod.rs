@@ -5,9 +5,10 @@
 //! integration tests (`tests/api`) and the `spin_host` example serve the built components
 //! with wasmtime instead. This module reproduces the parts of Spin 4.0.2 that the app
 //! depends on, as verified against real Spin (see `SPIN-FACTS.md` in the shared notes):
-//! the HTTP trigger with its routing and `spin-*` request headers, `spin:sqlite`, the
-//! Spin and WASI key-value interfaces, and application variables, all configured from the
-//! project's own `spin.toml` and `runtime-config.toml`.
+//! the HTTP trigger with its routing and `spin-*` request headers, `spin:sqlite`,
+//! `spin:postgres` (with `allowed_outbound_hosts`), the Spin and WASI key-value
+//! interfaces, and application variables, all configured from the project's own
+//! `spin.toml` and `runtime-config.toml`.
 //!
 //! Like Spin 4.0.2, a WASI 0.2 component (spin-sdk 5) gets a new instance per request
 //! and a WASIp3 component (spin-sdk 6, `wasi:http/handler@0.3.0-rc-2026-03-15`) reused
@@ -27,6 +28,8 @@ mod instance_state;
 mod key_value;
 mod libsql_connection;
 mod manifest;
+mod outbound_hosts;
+mod postgres;
 mod redis_store;
 mod routes;
 mod row_stream;
@@ -251,6 +254,8 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
                 component,
                 &config.variables,
             )?),
+            postgres: Arc::default(),
+            allowed_outbound_hosts: component.allowed_outbound_hosts.clone(),
             counters: Arc::default(),
         });
         let prepared = engine::prepared_component(&sources[component.id.as_str()])?;

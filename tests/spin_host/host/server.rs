@@ -12,7 +12,8 @@
 //!   uses it: an instance serves up to [`ReuseConfig::max_instance_reuse_count`]
 //!   requests, [`ReuseConfig::max_instance_concurrent_reuse_count`] of them at once, and
 //!   is dropped after [`ReuseConfig::idle_instance_timeout`] without work. Its state
-//!   (SQLite connections, open stores, the guest's statics) lives as long as it does.
+//!   (SQLite and PostgreSQL connections, open stores, the guest's statics) lives as
+//!   long as it does.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
@@ -50,6 +51,8 @@ use super::engine::{GuestHandler, PreparedComponent};
 use super::guest_output::GuestOutput;
 use super::instance_state::InstanceState;
 use super::key_value::Stores;
+use super::outbound_hosts::AllowedOutboundHosts;
+use super::postgres::PostgresPools;
 use super::routes::{RouteHeaders, Router};
 use super::sqlite::Databases;
 use super::variables::Variables;
@@ -88,6 +91,11 @@ pub struct ComponentResources {
     pub key_value: Arc<Stores>,
     /// The component's variables.
     pub variables: Arc<Variables>,
+    /// The component's PostgreSQL connection pools, one per address, shared by its
+    /// instances as in Spin.
+    pub postgres: Arc<PostgresPools>,
+    /// Where the component may connect (`allowed_outbound_hosts`).
+    pub allowed_outbound_hosts: AllowedOutboundHosts,
     /// Instances created and connections opened, for the tests.
     pub counters: Arc<ComponentCounters>,
 }

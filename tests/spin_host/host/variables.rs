@@ -98,6 +98,26 @@ impl Variables {
         Ok(value)
     }
 
+    /// `template` resolved over the application variables (not the component's), as
+    /// Spin resolves an instance's `allowed_outbound_hosts`; the errors are Spin's.
+    pub fn resolve_app_template(&self, template: &str) -> anyhow::Result<String> {
+        let template = Template::parse(template)?;
+        let mut value = String::new();
+        for part in &template.parts {
+            match part {
+                TemplatePart::Literal(literal) => value.push_str(literal),
+                TemplatePart::Variable(variable) => match self.resolve(variable) {
+                    Ok(resolved) => value.push_str(&resolved),
+                    Err(Error::InvalidName(name)) => bail!("invalid variable name: {name}"),
+                    Err(Error::Provider(message)) => bail!("provider error: {message}"),
+                    Err(Error::Undefined(message)) => bail!("undefined variable: {message}"),
+                    Err(Error::Other(message)) => bail!("{message}"),
+                },
+            }
+        }
+        Ok(value)
+    }
+
     /// An application variable's value: the first provider's, else the default.
     fn resolve(&self, name: &str) -> Result<String, Error> {
         if let Some(value) = self.provider_value(name).map_err(Error::Provider)? {
@@ -127,6 +147,40 @@ impl Variables {
             Err(err) => Err(format!("failed to resolve env var {env_name}: {err}")),
         }
     }
+}
+
+/// How far a template resolves with the application variables' defaults alone.
+pub enum Resolved {
+    /// No template: the text as written.
+    Literal,
+    /// A template, resolved with the defaults.
+    WithDefaults(String),
+    /// A template over a variable with no default, or over an unknown one.
+    NeedsProviders,
+}
+
+/// Resolves `template` over the application variables with their defaults only, as
+/// Spin's loader does to check `allowed_outbound_hosts` before any provider is asked;
+/// fails only when the template itself is malformed.
+pub fn resolve_with_defaults(
+    app_variables: &BTreeMap<String, Option<String>>,
+    template: &str,
+) -> anyhow::Result<Resolved> {
+    let template = Template::parse(template)?;
+    if template.variable_names().next().is_none() {
+        return Ok(Resolved::Literal);
+    }
+    let mut value = String::new();
+    for part in &template.parts {
+        match part {
+            TemplatePart::Literal(literal) => value.push_str(literal),
+            TemplatePart::Variable(variable) => match app_variables.get(variable) {
+                Some(Some(default)) => value.push_str(default),
+                Some(None) | None => return Ok(Resolved::NeedsProviders),
+            },
+        }
+    }
+    Ok(Resolved::WithDefaults(value))
 }
 
 /// Spin's rules for variable names; the error text is Spin's `"<name>": <reason>`.
