@@ -10,9 +10,13 @@ use crate::models::money::Money;
 /// The most words of a query that are used; the rest are ignored.
 const MAX_WORDS: usize = 16;
 
-/// A full-text query in FTS5 syntax, built only from quoted words.
+/// A full-text query, built only from quoted words: in SQLite FTS5's syntax and in
+/// PostgreSQL's `tsquery` syntax.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SearchQuery(String);
+pub struct SearchQuery {
+    fts: String,
+    tsquery: String,
+}
 
 impl SearchQuery {
     /// Builds the FTS5 query for `text`, or `None` when it holds no word at all (such a
@@ -36,12 +40,26 @@ impl SearchQuery {
             terms.join(" AND ")
         );
         let compact_sku = format!("sku_compact : \"{}\"*", words.concat());
-        Some(Self(format!("({all_words}) OR ({compact_sku})")))
+        // PostgreSQL has no columns in a document, only weights: the compact SKU is
+        // matched among the A-weighted words (the SKU's).
+        let mut ts_terms: Vec<String> = leading.iter().map(|word| format!("'{word}'")).collect();
+        ts_terms.push(format!("'{last}':*"));
+        let tsquery = format!("({}) | '{}':*A", ts_terms.join(" & "), words.concat());
+        Some(Self {
+            fts: format!("({all_words}) OR ({compact_sku})"),
+            tsquery,
+        })
     }
 
     /// The FTS5 query text, to bind as a parameter of `MATCH`.
     pub fn as_fts(&self) -> &str {
-        &self.0
+        &self.fts
+    }
+
+    /// The PostgreSQL query text, to bind as the parameter of `to_tsquery('simple', …)`.
+    /// Words hold only letters and digits, so quoting them is enough.
+    pub fn as_tsquery(&self) -> &str {
+        &self.tsquery
     }
 }
 
@@ -88,6 +106,15 @@ mod tests {
             query.as_fts(),
             "({sku name description category} : (\"wireless\" AND \"mouse\"*)) \
              OR (sku_compact : \"wirelessmouse\"*)"
+        );
+    }
+
+    #[test]
+    fn the_postgres_query_has_the_same_words_and_prefix() {
+        let query = SearchQuery::parse("Wireless MOUSE").unwrap();
+        assert_eq!(
+            query.as_tsquery(),
+            "('wireless' & 'mouse':*) | 'wirelessmouse':*A"
         );
     }
 

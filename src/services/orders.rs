@@ -322,11 +322,19 @@ async fn transition(
         if !order.status.allows(next, trigger) {
             return Err(refused());
         }
+        // A cancel gives the stock back before it changes the status: every write
+        // transaction then locks its products before the order and the sales rollup,
+        // in one order, so on PostgreSQL a cancel and a placement never deadlock. If
+        // another request changed the status first, the rollback takes the stock back.
+        let levels = if trigger == Trigger::Cancel {
+            orders::return_stock(db, order.seq, &now).await?
+        } else {
+            Vec::new()
+        };
         if !orders::set_status(db, order.seq, order.status, next, &now).await? {
             return Err(refused());
         }
         if trigger == Trigger::Cancel {
-            let levels = orders::return_stock(db, order.seq, &now).await?;
             // The ceiling every stock level keeps (clients may hold stock in 32 bits)
             // holds for cancellations too: like an adjustment, a cancel that would lift
             // a product above it is refused, and the rollback restores everything.

@@ -1,31 +1,42 @@
 //! API key rows: insert, look up by hash, list, revoke.
 
-use spin_sdk::sqlite::Value;
+use super::{Sql, Value};
 
 use super::{Db, Row, StoreError};
 use crate::models::api_key::ApiKey;
 use crate::models::principal::{Principal, Role};
 
-const INSERT_KEY: &str = "INSERT INTO api_keys
+const INSERT_KEY: Sql = Sql::portable(
+    "INSERT INTO api_keys
         (owner, role, prefix, key_hash, rate_limit_per_minute, created_at)
     VALUES (?, ?, ?, ?, ?, ?)
-    RETURNING id, owner, role, prefix, rate_limit_per_minute, created_at, revoked_at";
+    RETURNING id, owner, role, prefix, rate_limit_per_minute, created_at, revoked_at",
+);
 
 // Every authenticated request starts with this lookup, so it also reads the schema
 // version (column 0; see `Db::execute_checking_schema`): one row always, key columns
 // NULL when no active key has this hash.
-const FIND_ACTIVE_BY_HASH: &str = "SELECT schema.user_version,
+const FIND_ACTIVE_BY_HASH: Sql = Sql::per_dialect(
+    "SELECT schema.user_version,
            api_keys.id, api_keys.owner, api_keys.role, api_keys.rate_limit_per_minute
     FROM pragma_user_version AS schema
-    LEFT JOIN api_keys ON api_keys.key_hash = ?1 AND api_keys.revoked_at IS NULL";
+    LEFT JOIN api_keys ON api_keys.key_hash = ?1 AND api_keys.revoked_at IS NULL",
+    "SELECT schema.user_version,
+           api_keys.id, api_keys.owner, api_keys.role, api_keys.rate_limit_per_minute
+    FROM (SELECT coalesce(max(version), 0) AS user_version FROM schema_migrations) AS schema
+    LEFT JOIN api_keys ON api_keys.key_hash = ?1 AND api_keys.revoked_at IS NULL",
+);
 
-const LIST_KEYS_AFTER: &str = "SELECT
+const LIST_KEYS_AFTER: Sql = Sql::portable(
+    "SELECT
         id, owner, role, prefix, rate_limit_per_minute, created_at, revoked_at
-    FROM api_keys WHERE id > ? ORDER BY id LIMIT ?";
+    FROM api_keys WHERE id > ? ORDER BY id LIMIT ?",
+);
 
 // RETURNING rather than `changes()`: libSQL's remote client never reports changes.
-const REVOKE_KEY: &str =
-    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING id";
+const REVOKE_KEY: Sql = Sql::portable(
+    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING id",
+);
 
 /// The fields of a key to insert; the secret itself is never passed here.
 pub struct NewKeyRow<'a> {
@@ -47,7 +58,7 @@ pub struct NewKeyRow<'a> {
 pub async fn insert(db: &Db, key: &NewKeyRow<'_>) -> Result<ApiKey, StoreError> {
     let result = db
         .execute(
-            INSERT_KEY,
+            &INSERT_KEY,
             &[
                 Value::Text(key.owner.into()),
                 Value::Text(key.role.as_str().into()),
@@ -67,7 +78,7 @@ pub async fn insert(db: &Db, key: &NewKeyRow<'_>) -> Result<ApiKey, StoreError> 
 /// The principal of the active (not revoked) key with this hash.
 pub async fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Principal>, StoreError> {
     let result = db
-        .execute_checking_schema(FIND_ACTIVE_BY_HASH, &[Value::Text(key_hash.into())])
+        .execute_checking_schema(&FIND_ACTIVE_BY_HASH, &[Value::Text(key_hash.into())])
         .await?;
     let Some(row) = Row::first(&result) else {
         return Ok(None);
@@ -88,7 +99,7 @@ pub async fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Princ
 pub async fn list(db: &Db, after_id: i64, limit: u32) -> Result<Vec<ApiKey>, StoreError> {
     let result = db
         .execute(
-            LIST_KEYS_AFTER,
+            &LIST_KEYS_AFTER,
             &[Value::Integer(after_id), Value::Integer(limit.into())],
         )
         .await?;
@@ -99,7 +110,7 @@ pub async fn list(db: &Db, after_id: i64, limit: u32) -> Result<Vec<ApiKey>, Sto
 pub async fn revoke(db: &Db, id: i64, revoked_at: &str) -> Result<bool, StoreError> {
     let result = db
         .execute(
-            REVOKE_KEY,
+            &REVOKE_KEY,
             &[Value::Text(revoked_at.into()), Value::Integer(id)],
         )
         .await?;

@@ -1,26 +1,30 @@
 //! Idempotency records: the first response to a (key, Idempotency-Key) pair, kept so a
 //! retry replays it instead of placing a second order.
 
-use spin_sdk::sqlite::Value;
+use super::{Sql, Value};
 
 use super::{Db, Row, StoreError};
 
-const FIND_RECORD: &str = "SELECT request_hash, response_status, response_body
-    FROM idempotency_keys WHERE key_id = ?1 AND idempotency_key = ?2 AND created_at >= ?3";
+const FIND_RECORD: Sql = Sql::portable(
+    "SELECT request_hash, response_status, response_body
+    FROM idempotency_keys WHERE key_id = ?1 AND idempotency_key = ?2 AND created_at >= ?3",
+);
 
 // Stores a first response unless a live one holds the key: an expired record is
 // replaced, a live one is left alone and no row comes back (RETURNING rather than
 // `changes()`: libSQL's remote client never reports changes).
-const INSERT_UNLESS_LIVE: &str = "INSERT INTO idempotency_keys
+const INSERT_UNLESS_LIVE: Sql = Sql::portable(
+    "INSERT INTO idempotency_keys
         (key_id, idempotency_key, request_hash, response_status, response_body, created_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
     ON CONFLICT (key_id, idempotency_key) DO UPDATE
     SET request_hash = excluded.request_hash, response_status = excluded.response_status,
         response_body = excluded.response_body, created_at = excluded.created_at
     WHERE idempotency_keys.created_at < ?7
-    RETURNING key_id";
+    RETURNING key_id",
+);
 
-const DELETE_EXPIRED: &str = "DELETE FROM idempotency_keys WHERE created_at < ?1";
+const DELETE_EXPIRED: Sql = Sql::portable("DELETE FROM idempotency_keys WHERE created_at < ?1");
 
 /// A stored first response.
 pub struct StoredResponse {
@@ -42,7 +46,7 @@ pub async fn find(
 ) -> Result<Option<StoredResponse>, StoreError> {
     let result = db
         .execute(
-            FIND_RECORD,
+            &FIND_RECORD,
             &[
                 Value::Integer(key_id),
                 Value::Text(idempotency_key.into()),
@@ -74,7 +78,7 @@ pub async fn insert_unless_live(
 ) -> Result<bool, StoreError> {
     let result = db
         .execute(
-            INSERT_UNLESS_LIVE,
+            &INSERT_UNLESS_LIVE,
             &[
                 Value::Integer(key_id),
                 Value::Text(idempotency_key.into()),
@@ -91,7 +95,7 @@ pub async fn insert_unless_live(
 
 /// Deletes every record created before `not_before`.
 pub async fn delete_expired(db: &Db, not_before: &str) -> Result<(), StoreError> {
-    db.execute(DELETE_EXPIRED, &[Value::Text(not_before.into())])
+    db.execute(&DELETE_EXPIRED, &[Value::Text(not_before.into())])
         .await?;
     Ok(())
 }

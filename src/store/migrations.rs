@@ -6,7 +6,8 @@
 //! there: when many first requests race on an empty database, exactly one applies each
 //! migration and the others find the work done.
 
-use spin_sdk::sqlite::Value;
+use super::database::FailureKind;
+use super::{Dialect, Sql, Value};
 
 use super::{Db, Row, Rows, StoreError};
 
@@ -51,51 +52,99 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+/// PostgreSQL's schema starts where SQLite's stands after its migration 6, in one file;
+/// from here on both grow together, each in its own folder.
+const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "0001_schema",
+    sql: include_str!("../../migrations/postgres/0001_schema.sql"),
+}];
 
-const READ_VERSION: &str = "PRAGMA user_version";
+fn migrations_of(dialect: Dialect) -> &'static [Migration] {
+    match dialect {
+        Dialect::Sqlite => MIGRATIONS,
+        Dialect::Postgres => POSTGRES_MIGRATIONS,
+    }
+}
+
+fn latest_version(dialect: Dialect) -> i64 {
+    migrations_of(dialect)
+        .last()
+        .map_or(0, |migration| migration.version)
+}
+
+// SQLite keeps the applied version in its header (`PRAGMA user_version`, no table read);
+// PostgreSQL reads the history table, which is missing on an empty database.
+const READ_VERSION: Sql = Sql::per_dialect(
+    "PRAGMA user_version",
+    "SELECT coalesce(max(version), 0) FROM schema_migrations",
+);
 /// The version as the first column of a query, for statements that check the schema as
 /// they run (`Db::execute_checking_schema`).
-pub const READ_VERSION_AS_ROW: &str = "SELECT user_version FROM pragma_user_version";
+pub const READ_VERSION_AS_ROW: Sql = Sql::per_dialect(
+    "SELECT user_version FROM pragma_user_version",
+    "SELECT coalesce(max(version), 0) FROM schema_migrations",
+);
 // WAL lets readers run alongside the one writer; the mode is stored in the database
 // file, and SQLite refuses to change it inside a transaction.
-const ENABLE_WAL: &str = "PRAGMA journal_mode = WAL";
-const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+const ENABLE_WAL: Sql = Sql::sqlite_only("PRAGMA journal_mode = WAL");
+// PostgreSQL runs DDL in transactions but does not serialize two of them creating the
+// same tables: the first request of every instance takes this lock (the key is any
+// constant of ours), and whoever comes second finds the work done. SQLite's
+// `BEGIN IMMEDIATE` already admits one writer.
+const LOCK_MIGRATIONS: Sql = Sql::postgres_only("SELECT 1 FROM pg_advisory_xact_lock(4617301009)");
+const CREATE_HISTORY: Sql = Sql::per_dialect(
+    "CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     name TEXT NOT NULL,
     applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-)";
-const RECORD_MIGRATION: &str = "INSERT INTO schema_migrations (version, name) VALUES (?, ?)";
+)",
+    "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+        DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')
+)",
+);
+const RECORD_MIGRATION: Sql =
+    Sql::portable("INSERT INTO schema_migrations (version, name) VALUES (?, ?)");
 
 /// Whether a query's first column (see `READ_VERSION_AS_ROW`) shows the latest schema.
-pub fn reports_latest_version(result: &Rows) -> bool {
+pub fn reports_latest_version(result: &Rows, dialect: Dialect) -> bool {
     Row::first(result)
         .and_then(|row| row.integer(0).ok())
-        .is_some_and(|version| version >= LATEST_VERSION)
+        .is_some_and(|version| version >= latest_version(dialect))
 }
 
-/// Brings the schema up to `LATEST_VERSION`; a no-op (one PRAGMA) when it already is.
+/// Brings the schema up to the latest version; a no-op (one statement) when it already
+/// is.
 pub async fn apply_pending(db: &Db) -> Result<(), StoreError> {
-    if schema_version(db).await? >= LATEST_VERSION {
+    let dialect = db.dialect();
+    let latest = latest_version(dialect);
+    if schema_version(db).await? >= latest {
         return Ok(());
     }
     // A backend without journal modes (remote libSQL) manages its own log, so only lock
     // contention fails here: the migration is then retried by a later request.
-    if let Err(StoreError::Busy) = db.execute_unchecked(ENABLE_WAL, &[]).await {
+    if let Err(StoreError::Busy) = db.execute_unchecked(&ENABLE_WAL, &[]).await {
         return Err(StoreError::Busy);
     }
     db.transaction_unchecked(async |db| {
+        db.execute_unchecked(&LOCK_MIGRATIONS, &[]).await?;
+        db.execute_unchecked(&CREATE_HISTORY, &[]).await?;
         let current = schema_version(db).await?;
-        if current >= LATEST_VERSION {
+        if current >= latest {
             return Ok(());
         }
-        db.execute_unchecked(CREATE_HISTORY, &[]).await?;
-        for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
+        for migration in migrations_of(dialect)
+            .iter()
+            .filter(|m| m.version > current)
+        {
             for statement in split_statements(migration.sql) {
-                db.execute_unchecked(&statement, &[]).await?;
+                db.execute_text(&statement, &[]).await?;
             }
             db.execute_unchecked(
-                RECORD_MIGRATION,
+                &RECORD_MIGRATION,
                 &[
                     Value::Integer(migration.version),
                     Value::Text(migration.name.into()),
@@ -103,16 +152,23 @@ pub async fn apply_pending(db: &Db) -> Result<(), StoreError> {
             )
             .await?;
         }
-        // PRAGMA takes no bound parameters; the value is our own compiled-in constant.
-        db.execute_unchecked(&format!("PRAGMA user_version = {LATEST_VERSION}"), &[])
-            .await?;
+        if dialect == Dialect::Sqlite {
+            // PRAGMA takes no bound parameters; the value is our own compiled-in constant.
+            db.execute_text(&format!("PRAGMA user_version = {latest}"), &[])
+                .await?;
+        }
         Ok(())
     })
     .await
 }
 
+/// The applied version; 0 on an empty database.
 async fn schema_version(db: &Db) -> Result<i64, StoreError> {
-    let result = db.execute_unchecked(READ_VERSION, &[]).await?;
+    let result = match db.execute_retrying(&READ_VERSION, &[]).await {
+        Ok(result) => result,
+        Err(failure) if failure.kind == FailureKind::NoSuchTable => return Ok(0),
+        Err(failure) => return Err(failure.into()),
+    };
     Row::first(&result).map_or(Ok(0), |row| row.integer(0))
 }
 

@@ -11,107 +11,52 @@ mod pool;
 pub mod products;
 pub mod reports;
 
+mod database;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use spin_sdk::sqlite::{Connection, Error as SqliteError, RowResult, Value};
 
-/// The label of the database, as listed in `spin.toml`.
+use database::{Connection, Failure, FailureKind, RowValues};
+pub use database::{Dialect, Sql, Value};
+
+/// The label of the SQLite database, as listed in `spin.toml`.
 const DATABASE_LABEL: &str = "default";
 
 /// Why a storage call failed, in the terms callers act on.
 #[derive(Debug)]
 pub enum StoreError {
-    /// Contention: SQLite answered `database is locked`/`busy`, or a libSQL server
-    /// refused to open another connection. The statement applied nothing and may be
-    /// retried.
+    /// Contention: SQLite answered `database is locked`/`busy`, a libSQL server refused
+    /// to open another connection, PostgreSQL had no connection slot. The statement
+    /// applied nothing and may be retried.
     Busy,
-    /// The database server or counter store could not be reached or dropped the
-    /// request's stream (which rolls back its transaction): the request may be retried.
+    /// The database server could not be reached, refused the credentials, or dropped the
+    /// request's connection (which rolls back its transaction): the request may be
+    /// retried.
     Unavailable(String),
-    /// A UNIQUE constraint failed; carries SQLite's `table.column` list.
+    /// A UNIQUE constraint failed; carries the backend's message.
     UniqueViolation(String),
     /// Anything else: a bug or an unusable database.
     Other(anyhow::Error),
 }
 
-impl From<SqliteError> for StoreError {
-    fn from(error: SqliteError) -> Self {
-        match error {
-            SqliteError::Io(message) if is_busy(&message) => Self::Busy,
-            // `contains`, not `starts_with`: remote backends (libSQL's Hrana client)
-            // prefix SQLite's message with their own text.
-            SqliteError::Io(message) if message.contains("UNIQUE constraint failed") => {
-                Self::UniqueViolation(message)
+impl From<Failure> for StoreError {
+    fn from(failure: Failure) -> Self {
+        match failure.kind {
+            FailureKind::Busy => Self::Busy,
+            FailureKind::UniqueViolation => Self::UniqueViolation(failure.message),
+            FailureKind::ConnectionLost | FailureKind::RolledBackByServer => {
+                Self::Unavailable(failure.message)
             }
-            SqliteError::Io(message) if is_transport_failure(&message) => {
-                Self::Unavailable(format!("sqlite: {message}"))
+            FailureKind::NoSuchTable | FailureKind::Statement => {
+                Self::Other(anyhow!(failure.message))
             }
-            // Spin's libSQL backend reports a client it could not build this way.
-            SqliteError::InvalidConnection => {
-                Self::Unavailable("sqlite: the database server is unreachable".into())
-            }
-            other => Self::Other(anyhow!("sqlite: {other:?}")),
         }
     }
 }
 
-/// An error that a statement's SQL explains (a constraint, a syntax error, a lock): the
-/// connection is as usable as before.
-fn is_statement_error(error: &SqliteError) -> bool {
-    matches!(error, SqliteError::Io(message) if !is_transport_failure(message))
-}
-
-/// An error that says the connection itself is gone or unusable.
-fn is_connection_failure(error: &SqliteError) -> bool {
-    match error {
-        SqliteError::Io(message) => is_transport_failure(message),
-        SqliteError::InvalidConnection => true,
-        _ => false,
-    }
-}
-
-fn is_busy(message: &str) -> bool {
-    message.contains("database is locked")
-        || message.contains("database is busy")
-        // A libSQL server (sqld) refuses to open a stream's connection when too many
-        // requests wait for one, or when none frees up in time: before running anything.
-        || message.contains("Too many concurrent requests")
-        || message.contains("Timed out while opening database connection")
-        // …and a transaction when its lock queue is full.
-        || message.contains("TRANSACTION_BUSY")
-}
-
-/// sqld's answer to a statement of a transaction it rolled back on its own: the statement
-/// was interrupted (the transaction held the write lock too long while others waited),
-/// or the transaction timed out.
-fn is_rolled_back_by_server(message: &str) -> bool {
-    message.contains("SQLITE_INTERRUPT") || message.contains("TRANSACTION_TIMEOUT")
-}
-
-/// A libSQL client's own failure rather than SQLite's: an HTTP error, a non-200 answer
-/// such as an expired stream, or a transaction the server rolled back because it held
-/// the write lock too long while others waited. SQL errors arrive as
-/// `Hrana: `stream error: …`` instead.
-fn is_transport_failure(message: &str) -> bool {
-    message.starts_with("Hrana: `http error")
-        || message.starts_with("Hrana: `api error")
-        || is_rolled_back_by_server(message)
-}
-
-// An acknowledged write must survive power loss: in WAL mode `synchronous = FULL` syncs
-// the log on every commit. That is SQLite's default and the setting of every connection
-// Spin opens (its rusqlite build defines no other; SPIN-FACTS §3, checked on Spin 4.0.2),
-// so the app no longer sets it: the pragma was one more host call per write.
-
-// SQLite's own busy handler sleeps up to 100 ms between polls and gives up after the
-// host's 5 s timeout; under a burst of writers that means long tails, starvation and
-// 503s. Statements instead let SQLite wait briefly, then retry with short random sleeps
-// until `CONTENTION_PATIENCE` is spent (then 503). Set once per connection when it is
-// opened: every connection then behaves the same, whatever requests used it before.
-const SHORT_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 20";
 const CONTENTION_PATIENCE: Duration = Duration::from_secs(15);
 
 /// How often a transaction the server rolled back by itself runs again before the
@@ -136,20 +81,15 @@ async fn sleep(duration: Duration) {
     spin_sdk::wasip3::clocks::monotonic_clock::wait_for(nanos).await;
 }
 
-/// Opens a new connection to the database, with the short busy timeout.
-async fn open_connection() -> Result<Connection, StoreError> {
-    let connection = Connection::open(DATABASE_LABEL).await?;
-    // Backends without this pragma (remote libSQL) keep their own locking, so refusing
-    // it is not an error; the result is read to the end so the statement completes.
-    if let Ok(result) = connection.execute(SHORT_BUSY_TIMEOUT, []).await {
-        let _ = result.collect().await;
-    }
-    Ok(connection)
+/// Opens a new connection to the instance's database (`database::target`).
+async fn open_connection() -> Result<Connection, Failure> {
+    let target = database::target().await?;
+    Connection::open(&target, DATABASE_LABEL).await
 }
 
 /// A statement's rows, read to the end.
 pub struct Rows {
-    rows: Vec<RowResult>,
+    rows: Vec<RowValues>,
 }
 
 /// One request's connection to the `default` database, checked out of the instance's
@@ -182,7 +122,7 @@ pub struct Db {
 }
 
 impl Db {
-    /// Takes an idle connection of this instance, or opens the `default` database.
+    /// Takes an idle connection of this instance, or opens the instance's database.
     pub async fn open() -> Result<Self, StoreError> {
         let (connection, schema_current, pooled) = match pool::take() {
             Some(idle) => (idle.connection, idle.schema_current, true),
@@ -198,8 +138,13 @@ impl Db {
         })
     }
 
+    /// Which SQL this request's connection speaks.
+    fn dialect(&self) -> Dialect {
+        self.connection.borrow().dialect()
+    }
+
     /// Runs one statement with positional parameters, on an up-to-date schema.
-    async fn execute(&self, sql: &str, parameters: &[Value]) -> Result<Rows, StoreError> {
+    async fn execute(&self, sql: &Sql, parameters: &[Value]) -> Result<Rows, StoreError> {
         self.ensure_current_schema().await?;
         self.execute_unchecked(sql, parameters).await
     }
@@ -209,41 +154,60 @@ impl Db {
     ///
     /// Outside a transaction, a statement refused for contention applied nothing, so it
     /// is retried after a jittered sleep until `CONTENTION_PATIENCE` is spent. This is
-    /// how `BEGIN IMMEDIATE` waits for the write lock, and how a libSQL server's
+    /// how `BEGIN IMMEDIATE` waits for SQLite's write lock, and how a libSQL server's
     /// "too many concurrent requests" at a request's first statement is ridden out.
     /// Inside a transaction nothing is retried: the caller rolls back.
-    async fn execute_unchecked(&self, sql: &str, parameters: &[Value]) -> Result<Rows, StoreError> {
+    async fn execute_unchecked(&self, sql: &Sql, parameters: &[Value]) -> Result<Rows, StoreError> {
         Ok(self.execute_retrying(sql, parameters).await?)
     }
 
-    /// `execute_unchecked`, with SQLite's error as it came.
-    async fn execute_retrying(&self, sql: &str, parameters: &[Value]) -> Result<Rows, SqliteError> {
+    /// Runs a statement of a migration file, which is in the connection's dialect.
+    async fn execute_text(&self, text: &str, parameters: &[Value]) -> Result<Rows, StoreError> {
+        Ok(self.execute_text_retrying(text, parameters).await?)
+    }
+
+    /// `execute_unchecked`, with the backend's failure as it came.
+    async fn execute_retrying(&self, sql: &Sql, parameters: &[Value]) -> Result<Rows, Failure> {
+        let text = sql.text(self.dialect());
+        self.execute_text_retrying(text, parameters).await
+    }
+
+    async fn execute_text_retrying(
+        &self,
+        text: &str,
+        parameters: &[Value],
+    ) -> Result<Rows, Failure> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
-            match self.execute_once(sql, parameters).await {
-                Err(SqliteError::Io(message))
-                    if is_busy(&message)
+            match self.execute_once(text, parameters).await {
+                Err(failure)
+                    if failure.kind == FailureKind::Busy
                         && !self.in_transaction.get()
                         && started.elapsed() < CONTENTION_PATIENCE =>
                 {
                     sleep(retry_sleep(attempt)).await;
                     attempt += 1;
                 }
-                Err(SqliteError::Io(message))
-                    if self.in_transaction.get() && is_rolled_back_by_server(&message) =>
+                Err(failure)
+                    if self.in_transaction.get()
+                        && failure.kind == FailureKind::RolledBackByServer =>
                 {
                     self.aborted_by_server.set(true);
-                    return Err(SqliteError::Io(message));
+                    return Err(failure);
                 }
                 // A pooled connection that fails at its first use in this request may
                 // have been closed at the other end while idle (a libSQL server expires
-                // idle streams). Nothing ran, so the statement runs once more on a new
-                // connection; a failure there is reported as it is.
-                Err(error) if self.unproven_pooled.get() && is_connection_failure(&error) => {
+                // idle streams, a PostgreSQL server may restart). Nothing ran, so the
+                // statement runs once more on a new connection; a failure there is
+                // reported as it is.
+                Err(failure)
+                    if self.unproven_pooled.get()
+                        && failure.kind == FailureKind::ConnectionLost =>
+                {
                     self.unproven_pooled.set(false);
                     self.schema_current.set(false);
-                    let fresh = open_connection().await.map_err(|_| error)?;
+                    let fresh = open_connection().await.map_err(|_| failure)?;
                     *self.connection.borrow_mut() = Rc::new(fresh);
                 }
                 outcome => return outcome,
@@ -252,44 +216,41 @@ impl Db {
     }
 
     /// One statement on the current connection, its rows read to the end.
-    async fn execute_once(&self, sql: &str, parameters: &[Value]) -> Result<Rows, SqliteError> {
+    async fn execute_once(&self, text: &str, parameters: &[Value]) -> Result<Rows, Failure> {
         // The `Rc` is cloned out so that no `RefCell` borrow is held across the await.
         let connection = Rc::clone(&self.connection.borrow());
-        let outcome = async {
-            let result = connection.execute(sql, parameters.iter().cloned()).await?;
-            Ok(Rows {
-                rows: result.collect().await?,
-            })
-        }
-        .await;
+        let outcome = connection
+            .execute(text, parameters)
+            .await
+            .map(|rows| Rows { rows });
         match &outcome {
             Ok(_) => self.unproven_pooled.set(false),
             // An error that SQL explains (a constraint, a syntax error, a lock) leaves
             // the connection as usable as before; any other may not.
-            Err(error) if !is_statement_error(error) => self.reusable.set(false),
+            Err(failure) if !failure.kind.leaves_connection_usable() => self.reusable.set(false),
             Err(_) => {}
         }
         outcome
     }
 
     /// Runs a request's first statement, whose first column is the schema version
-    /// (selected from `pragma_user_version`): one round trip reads the data and checks the
+    /// (`migrations::READ_VERSION_AS_ROW`): one round trip reads the data and checks the
     /// schema. If the schema is behind, or not there at all, the migrations run and the
     /// statement runs again.
     async fn execute_checking_schema(
         &self,
-        sql: &str,
+        sql: &Sql,
         parameters: &[Value],
     ) -> Result<Rows, StoreError> {
         if !self.schema_current.get() {
             match self.execute_retrying(sql, parameters).await {
-                Ok(result) if migrations::reports_latest_version(&result) => {
+                Ok(result) if migrations::reports_latest_version(&result, self.dialect()) => {
                     self.schema_current.set(true);
                     return Ok(result);
                 }
                 Ok(_) => {}
-                Err(SqliteError::Io(message)) if message.contains("no such table") => {}
-                Err(error) => return Err(error.into()),
+                Err(failure) if failure.kind == FailureKind::NoSuchTable => {}
+                Err(failure) => return Err(failure.into()),
             }
             self.ensure_current_schema().await?;
         }
@@ -304,14 +265,19 @@ impl Db {
         Ok(())
     }
 
-    /// Runs `work` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on every error path,
-    /// so a failure mid-request leaves nothing half-written. IMMEDIATE takes the write
-    /// lock up front: two writers can then never deadlock upgrading read locks.
+    /// Runs `work` inside a write transaction, rolling back on every error path, so a
+    /// failure mid-request leaves nothing half-written.
     ///
-    /// A libSQL server may roll a transaction back on its own (it interrupts a writer
-    /// that holds its lock too long while others wait): nothing of it was applied, so
-    /// `work` runs again in a new transaction, a few times at most. `work` must
-    /// therefore only read and write through `db`.
+    /// On SQLite it is `BEGIN IMMEDIATE`, which takes the write lock up front: two
+    /// writers can then never deadlock upgrading read locks. On PostgreSQL it is a READ
+    /// COMMITTED transaction whose writers lock the rows they change (in one global
+    /// order where a statement locks several: see `store::orders`).
+    ///
+    /// The server may roll a transaction back on its own (libSQL interrupts a writer
+    /// that holds its lock too long while others wait; PostgreSQL ends one side of a
+    /// deadlock or a serialization conflict): nothing of it was applied, so `work` runs
+    /// again in a new transaction, a few times at most. `work` must therefore only read
+    /// and write through `db`.
     pub async fn transaction<T, E: From<StoreError>>(
         &self,
         work: impl AsyncFnMut(&Self) -> Result<T, E>,
@@ -328,9 +294,9 @@ impl Db {
         let mut attempt = 0;
         loop {
             self.aborted_by_server.set(false);
-            self.begin_immediate().await?;
+            self.begin(&BEGIN_WRITE).await?;
             let outcome = match work(self).await {
-                Ok(value) => match self.execute_unchecked("COMMIT", &[]).await {
+                Ok(value) => match self.execute_unchecked(&COMMIT, &[]).await {
                     Ok(_) => Ok(value),
                     Err(error) => {
                         self.rollback().await;
@@ -351,23 +317,23 @@ impl Db {
         }
     }
 
-    /// Takes the write lock, retrying (see `execute_unchecked`) while other writers hold
-    /// it.
-    async fn begin_immediate(&self) -> Result<(), StoreError> {
-        self.execute_unchecked("BEGIN IMMEDIATE", &[]).await?;
+    /// Opens a transaction with `begin`, retrying (see `execute_unchecked`) while other
+    /// writers hold SQLite's write lock.
+    async fn begin(&self, begin: &Sql) -> Result<(), StoreError> {
+        self.execute_unchecked(begin, &[]).await?;
         self.in_transaction.set(true);
         Ok(())
     }
 
-    /// Runs `work` inside a deferred `BEGIN … COMMIT`: several reads see one consistent
-    /// snapshot (WAL readers never block the writer).
+    /// Runs `work` inside a read-only transaction: several reads see one consistent
+    /// snapshot (WAL readers never block SQLite's writer; PostgreSQL's REPEATABLE READ
+    /// snapshot blocks no one).
     pub async fn read_transaction<T, E: From<StoreError>>(
         &self,
         work: impl AsyncFnOnce(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
         self.ensure_current_schema().await?;
-        self.execute_unchecked("BEGIN", &[]).await?;
-        self.in_transaction.set(true);
+        self.begin(&BEGIN_READ).await?;
         let outcome = work(self).await;
         self.rollback().await;
         outcome
@@ -378,7 +344,8 @@ impl Db {
     async fn rollback(&self) {
         // SQLite also rolls back by itself on some errors, and then ROLLBACK fails with
         // "no transaction is active": the connection is clean, and says so below.
-        match self.execute_unchecked("ROLLBACK", &[]).await {
+        // (PostgreSQL only warns about a ROLLBACK outside a transaction.)
+        match self.execute_unchecked(&ROLLBACK, &[]).await {
             Ok(_) => self.in_transaction.set(false),
             Err(StoreError::Other(error))
                 if format!("{error:#}").contains("no transaction is active") =>
@@ -391,11 +358,17 @@ impl Db {
 
     /// A cheap round trip proving the database answers with an up-to-date schema.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.execute_checking_schema(migrations::READ_VERSION_AS_ROW, &[])
+        self.execute_checking_schema(&migrations::READ_VERSION_AS_ROW, &[])
             .await
             .map(|_| ())
     }
 }
+
+const BEGIN_WRITE: Sql = Sql::per_dialect("BEGIN IMMEDIATE", "BEGIN");
+const BEGIN_READ: Sql =
+    Sql::per_dialect("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+const COMMIT: Sql = Sql::portable("COMMIT");
+const ROLLBACK: Sql = Sql::portable("ROLLBACK");
 
 impl Drop for Db {
     /// Gives the connection back to the instance's pool, unless it may still hold a

@@ -1,20 +1,24 @@
 //! The stock ledger: one row per stock change, append-only.
 
-use spin_sdk::sqlite::Value;
+use super::{Sql, Value};
 
 use super::{Db, Row, StoreError};
 use crate::models::stock::{MovementKind, StockMovement};
 
-const INSERT_MOVEMENT: &str = "INSERT INTO stock_movements
+const INSERT_MOVEMENT: Sql = Sql::portable(
+    "INSERT INTO stock_movements
         (product_id, kind, delta, reason, order_id, stock_after, key_id, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+);
 
-const LIST_MOVEMENTS: &str = "SELECT
+const LIST_MOVEMENTS: Sql = Sql::portable(
+    "SELECT
         id, product_id, kind, delta, reason, order_id, stock_after, key_id, created_at
     FROM stock_movements
     WHERE product_id = ? AND id > ?
     ORDER BY id
-    LIMIT ?";
+    LIMIT ?",
+);
 
 /// A movement to append.
 pub struct NewMovement<'a> {
@@ -40,7 +44,7 @@ pub struct NewMovement<'a> {
 pub async fn record(db: &Db, movement: &NewMovement<'_>) -> Result<(), StoreError> {
     let text = |value: Option<&str>| value.map_or(Value::Null, |text| Value::Text(text.into()));
     db.execute(
-        INSERT_MOVEMENT,
+        &INSERT_MOVEMENT,
         &[
             Value::Integer(movement.product_id),
             Value::Text(movement.kind.as_str().into()),
@@ -65,7 +69,7 @@ pub async fn list(
 ) -> Result<Vec<StockMovement>, StoreError> {
     let result = db
         .execute(
-            LIST_MOVEMENTS,
+            &LIST_MOVEMENTS,
             &[
                 Value::Integer(product_id),
                 Value::Integer(after_id),
@@ -91,11 +95,18 @@ pub async fn list(
         .collect()
 }
 
-const INSERT_ORDER_MOVEMENTS: &str = "INSERT INTO stock_movements
+const INSERT_ORDER_MOVEMENTS: Sql = Sql::per_dialect(
+    "INSERT INTO stock_movements
         (product_id, kind, delta, reason, order_id, stock_after, key_id, created_at)
     SELECT json_extract(value, '$.product_id'), ?1, json_extract(value, '$.delta'), ?2, ?3,
            json_extract(value, '$.stock_after'), ?4, ?5
-    FROM json_each(?6)";
+    FROM json_each(?6)",
+    "INSERT INTO stock_movements
+        (product_id, kind, delta, reason, order_id, stock_after, key_id, created_at)
+    SELECT (value->>'product_id')::bigint, ?1, (value->>'delta')::bigint, ?2, ?3,
+           (value->>'stock_after')::bigint, ?4, ?5
+    FROM jsonb_array_elements(CAST(?6 AS jsonb))",
+);
 
 /// One product's share of an order's stock movement.
 #[derive(serde::Serialize)]
@@ -119,7 +130,7 @@ pub async fn record_for_order(
     movements: &[ProductMovement],
 ) -> Result<(), StoreError> {
     db.execute(
-        INSERT_ORDER_MOVEMENTS,
+        &INSERT_ORDER_MOVEMENTS,
         &[
             Value::Text(kind.as_str().into()),
             Value::Text(kind.as_str().into()),

@@ -3,8 +3,8 @@
 //! Multi-row work passes its rows as one JSON parameter read with `json_each`, so each
 //! step is one constant statement whatever the number of lines.
 
+use super::{Sql, Value};
 use serde_json::json;
-use spin_sdk::sqlite::Value;
 
 use super::{Db, Row, Rows, StoreError, json_parameter, optional_integer};
 use crate::models::money::Money;
@@ -51,12 +51,18 @@ pub struct OrderListFilter {
     pub limit: u32,
 }
 
-const FIND_PRODUCTS: &str = "SELECT id, stock_quantity, deleted_at
-    FROM products WHERE id IN (SELECT value FROM json_each(?1))";
+const FIND_PRODUCTS: Sql = Sql::per_dialect(
+    "SELECT id, stock_quantity, deleted_at
+    FROM products WHERE id IN (SELECT value FROM json_each(?1))",
+    "SELECT id, stock_quantity, deleted_at
+    FROM products
+    WHERE id IN (SELECT CAST(value AS bigint) FROM jsonb_array_elements_text(CAST(?1 AS jsonb)))",
+);
 
 // The guards make overselling impossible: a line whose product is missing, deleted or
 // short updates no row. The returned SKU, name and price are the order's snapshot.
-const TAKE_STOCK: &str = "UPDATE products
+const TAKE_STOCK: Sql = Sql::per_dialect(
+    "UPDATE products
     SET stock_quantity = stock_quantity - line.quantity, version = version + 1, updated_at = ?2
     FROM (SELECT json_extract(value, '$.product_id') AS product_id,
                  json_extract(value, '$.quantity') AS quantity
@@ -64,32 +70,71 @@ const TAKE_STOCK: &str = "UPDATE products
     WHERE products.id = line.product_id AND products.deleted_at IS NULL
       AND products.stock_quantity >= line.quantity
     RETURNING products.id, products.stock_quantity, products.sku, products.name,
-              products.price_cents";
+              products.price_cents",
+    "WITH line AS (
+        SELECT (value->>'product_id')::bigint AS product_id,
+               (value->>'quantity')::bigint AS quantity
+        FROM jsonb_array_elements(CAST(?1 AS jsonb))),
+    locked AS MATERIALIZED (
+        SELECT products.id FROM products JOIN line ON products.id = line.product_id
+        ORDER BY products.id FOR UPDATE OF products)
+    UPDATE products
+    SET stock_quantity = stock_quantity - line.quantity, version = version + 1, updated_at = ?2
+    FROM line
+    WHERE products.id = line.product_id AND products.id IN (SELECT id FROM locked)
+      AND products.deleted_at IS NULL AND products.stock_quantity >= line.quantity
+    RETURNING products.id, products.stock_quantity, products.sku, products.name,
+              products.price_cents",
+);
 
-const RETURN_STOCK: &str = "UPDATE products
+const RETURN_STOCK: Sql = Sql::per_dialect(
+    "UPDATE products
     SET stock_quantity = stock_quantity + line.quantity, version = version + 1, updated_at = ?2
     FROM (SELECT product_id, quantity FROM order_items WHERE order_seq = ?1) AS line
     WHERE products.id = line.product_id
-    RETURNING products.id, products.stock_quantity";
+    RETURNING products.id, products.stock_quantity",
+    "WITH locked AS MATERIALIZED (
+        SELECT products.id FROM products
+        JOIN order_items ON order_items.product_id = products.id
+        WHERE order_items.order_seq = ?1
+        ORDER BY products.id FOR UPDATE OF products)
+    UPDATE products
+    SET stock_quantity = stock_quantity + line.quantity, version = version + 1, updated_at = ?2
+    FROM order_items AS line
+    WHERE line.order_seq = ?1 AND products.id = line.product_id
+      AND products.id IN (SELECT id FROM locked)
+    RETURNING products.id, products.stock_quantity",
+);
 
-const INSERT_ORDER: &str = "INSERT INTO orders
+const INSERT_ORDER: Sql = Sql::portable(
+    "INSERT INTO orders
         (id, key_id, status, customer_name, customer_email, total_cents, created_at, updated_at)
     VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
-    RETURNING seq";
+    RETURNING seq",
+);
 
-const INSERT_ITEMS: &str = "INSERT INTO order_items
+const INSERT_ITEMS: Sql = Sql::per_dialect(
+    "INSERT INTO order_items
         (order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
     SELECT ?1, json_extract(value, '$.product_id'), json_extract(value, '$.sku'),
            json_extract(value, '$.name'), json_extract(value, '$.quantity'),
            json_extract(value, '$.unit_price_cents'), json_extract(value, '$.line_total_cents')
-    FROM json_each(?2)";
+    FROM json_each(?2)",
+    "INSERT INTO order_items
+        (order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
+    SELECT ?1, (value->>'product_id')::bigint, value->>'sku', value->>'name',
+           (value->>'quantity')::bigint, (value->>'unit_price_cents')::bigint,
+           (value->>'line_total_cents')::bigint
+    FROM jsonb_array_elements(CAST(?2 AS jsonb))",
+);
 
 // The hourly rollup of migration 0006, kept equal to the orders here, one upsert per
 // write: a new order counts in its creation hour ('order' row, pending) and so do its
 // lines ('product' rows). ?1 is the creation time, ?2/?3 the order's units and revenue
 // in cents, ?4 its lines. (The outer SELECT's WHERE is SQLite's required disambiguation
 // of an upsert fed by a SELECT.)
-const ROLL_UP_NEW_ORDER: &str = "INSERT INTO sales_rollup
+const ROLL_UP_NEW_ORDER: Sql = Sql::per_dialect(
+    "INSERT INTO sales_rollup
         (kind, hour, status, product_id, order_count, units, revenue_cents)
     SELECT * FROM (
         SELECT 'order', substr(?1, 1, 13), 'pending', 0, 1, ?2, ?3
@@ -100,12 +145,27 @@ const ROLL_UP_NEW_ORDER: &str = "INSERT INTO sales_rollup
     WHERE true
     ON CONFLICT (kind, hour, status, product_id) DO UPDATE
     SET order_count = order_count + excluded.order_count, units = units + excluded.units,
-        revenue_cents = revenue_cents + excluded.revenue_cents";
+        revenue_cents = revenue_cents + excluded.revenue_cents",
+    "INSERT INTO sales_rollup AS rollup
+        (kind, hour, status, product_id, order_count, units, revenue_cents)
+    SELECT 'order', substr(?1, 1, 13), 'pending', 0, 1, ?2, ?3
+    UNION ALL
+    SELECT 'product', substr(?1, 1, 13), 'sale', (value->>'product_id')::bigint, 0,
+           (value->>'quantity')::bigint, (value->>'line_total_cents')::bigint
+    FROM jsonb_array_elements(CAST(?4 AS jsonb))
+    ON CONFLICT (kind, hour, status, product_id) DO UPDATE
+    SET order_count = rollup.order_count + excluded.order_count,
+        units = rollup.units + excluded.units,
+        revenue_cents = rollup.revenue_cents + excluded.revenue_cents",
+);
 
 // A status change moves the order's 'order' figures from the old status ?2 (down) to the
 // new one ?3 (up); when the order stops being a sale (cancelled) ?4 is -1 and its lines
-// leave the 'product' rows (+1 if it ever became a sale again, 0 otherwise).
-const ROLL_UP_STATUS_CHANGE: &str = "INSERT INTO sales_rollup
+// leave the 'product' rows (+1 if it ever became a sale again, 0 otherwise). One text for
+// both databases: PostgreSQL takes SQLite's `SELECT * FROM (…) WHERE true` (with an
+// alias), and SQLite the `rollup` alias PostgreSQL's SET needs.
+const ROLL_UP_STATUS_CHANGE: Sql = Sql::portable(
+    "INSERT INTO sales_rollup AS rollup
         (kind, hour, status, product_id, order_count, units, revenue_cents)
     SELECT * FROM (
         SELECT 'order', substr(orders.created_at, 1, 13), change.status, 0, change.sign,
@@ -118,19 +178,23 @@ const ROLL_UP_STATUS_CHANGE: &str = "INSERT INTO sales_rollup
         SELECT 'product', substr(orders.created_at, 1, 13), 'sale', order_items.product_id, 0,
                ?4 * order_items.quantity, ?4 * order_items.line_total_cents
         FROM orders JOIN order_items ON order_items.order_seq = orders.seq
-        WHERE orders.seq = ?1 AND ?4 <> 0)
+        WHERE orders.seq = ?1 AND ?4 <> 0) AS changes
     WHERE true
     ON CONFLICT (kind, hour, status, product_id) DO UPDATE
-    SET order_count = order_count + excluded.order_count, units = units + excluded.units,
-        revenue_cents = revenue_cents + excluded.revenue_cents";
+    SET order_count = rollup.order_count + excluded.order_count,
+        units = rollup.units + excluded.units,
+        revenue_cents = rollup.revenue_cents + excluded.revenue_cents",
+);
 
-const INSERT_HISTORY: &str =
-    "INSERT INTO order_status_history (order_seq, status, at) VALUES (?1, ?2, ?3)";
+const INSERT_HISTORY: Sql =
+    Sql::portable("INSERT INTO order_status_history (order_seq, status, at) VALUES (?1, ?2, ?3)");
 
 // RETURNING rather than `changes()`: libSQL's remote client never reports changes.
-const SET_STATUS: &str = "UPDATE orders SET status = ?3, updated_at = ?4
+const SET_STATUS: Sql = Sql::portable(
+    "UPDATE orders SET status = ?3, updated_at = ?4
     WHERE seq = ?1 AND status = ?2
-    RETURNING seq";
+    RETURNING seq",
+);
 
 /// The columns `decode_order` reads, in order.
 macro_rules! order_columns {
@@ -139,27 +203,46 @@ macro_rules! order_columns {
     };
 }
 
-const FIND_ORDER: &str = concat!("SELECT ", order_columns!(), " FROM orders WHERE id = ?1");
+const FIND_ORDER: Sql = Sql::portable(concat!(
+    "SELECT ",
+    order_columns!(),
+    " FROM orders WHERE id = ?1"
+));
 
-const LIST_ORDERS: &str = concat!(
+const LIST_ORDERS: Sql = Sql::portable(concat!(
     "SELECT ",
     order_columns!(),
     " FROM orders
-     WHERE (?1 IS NULL OR key_id = ?1)
-       AND (?2 IS NULL OR status = ?2)
-       AND (?3 IS NULL OR seq < ?3)
+     WHERE (CAST(?1 AS bigint) IS NULL OR key_id = ?1)
+       AND (CAST(?2 AS text) IS NULL OR status = ?2)
+       AND (CAST(?3 AS bigint) IS NULL OR seq < ?3)
      ORDER BY seq DESC
      LIMIT ?4"
-);
+));
 
-const ITEMS_OF_ORDERS: &str = "SELECT
+const ITEMS_OF_ORDERS: Sql = Sql::per_dialect(
+    "SELECT
         order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents
     FROM order_items WHERE order_seq IN (SELECT value FROM json_each(?1))
-    ORDER BY order_seq, product_id";
+    ORDER BY order_seq, product_id",
+    "SELECT
+        order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents
+    FROM order_items
+    WHERE order_seq IN (SELECT CAST(value AS bigint)
+                        FROM jsonb_array_elements_text(CAST(?1 AS jsonb)))
+    ORDER BY order_seq, product_id",
+);
 
-const HISTORY_OF_ORDERS: &str = "SELECT order_seq, status, at
+const HISTORY_OF_ORDERS: Sql = Sql::per_dialect(
+    "SELECT order_seq, status, at
     FROM order_status_history WHERE order_seq IN (SELECT value FROM json_each(?1))
-    ORDER BY order_seq, id";
+    ORDER BY order_seq, id",
+    "SELECT order_seq, status, at
+    FROM order_status_history
+    WHERE order_seq IN (SELECT CAST(value AS bigint)
+                        FROM jsonb_array_elements_text(CAST(?1 AS jsonb)))
+    ORDER BY order_seq, id",
+);
 
 /// The stock and availability of the products named by `product_ids` (missing ids are left out).
 pub async fn find_products(
@@ -167,7 +250,7 @@ pub async fn find_products(
     product_ids: &[i64],
 ) -> Result<Vec<OrderableProduct>, StoreError> {
     let result = db
-        .execute(FIND_PRODUCTS, &[json_parameter(&product_ids)?])
+        .execute(&FIND_PRODUCTS, &[json_parameter(&product_ids)?])
         .await?;
     Row::all(&result)
         .map(|row| {
@@ -208,7 +291,7 @@ pub async fn take_stock(
         .collect();
     let result = db
         .execute(
-            TAKE_STOCK,
+            &TAKE_STOCK,
             &[json_parameter(&lines)?, Value::Text(now.into())],
         )
         .await?;
@@ -233,7 +316,7 @@ pub async fn return_stock(
 ) -> Result<Vec<(i64, i64)>, StoreError> {
     let result = db
         .execute(
-            RETURN_STOCK,
+            &RETURN_STOCK,
             &[Value::Integer(order_seq), Value::Text(now.into())],
         )
         .await?;
@@ -245,7 +328,7 @@ pub async fn return_stock(
 pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Result<i64, StoreError> {
     let result = db
         .execute(
-            INSERT_ORDER,
+            &INSERT_ORDER,
             &[
                 Value::Text(order.id.into()),
                 Value::Integer(order.key_id),
@@ -273,10 +356,10 @@ pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Resul
         })
         .collect();
     let items = json_parameter(&items)?;
-    db.execute(INSERT_ITEMS, &[Value::Integer(seq), items.clone()])
+    db.execute(&INSERT_ITEMS, &[Value::Integer(seq), items.clone()])
         .await?;
     db.execute(
-        ROLL_UP_NEW_ORDER,
+        &ROLL_UP_NEW_ORDER,
         &[
             Value::Text(order.created_at.into()),
             Value::Integer(order.units),
@@ -298,7 +381,7 @@ pub async fn set_status(
 ) -> Result<bool, StoreError> {
     let result = db
         .execute(
-            SET_STATUS,
+            &SET_STATUS,
             &[
                 Value::Integer(order_seq),
                 Value::Text(from.as_str().into()),
@@ -317,7 +400,7 @@ pub async fn set_status(
         _ => 0,
     };
     db.execute(
-        ROLL_UP_STATUS_CHANGE,
+        &ROLL_UP_STATUS_CHANGE,
         &[
             Value::Integer(order_seq),
             Value::Text(from.as_str().into()),
@@ -331,7 +414,7 @@ pub async fn set_status(
 
 /// The order with this public id, with its items and history.
 pub async fn find(db: &Db, id: &str) -> Result<Option<Order>, StoreError> {
-    let result = db.execute(FIND_ORDER, &[Value::Text(id.into())]).await?;
+    let result = db.execute(&FIND_ORDER, &[Value::Text(id.into())]).await?;
     let orders: Vec<Order> = Row::all(&result)
         .map(|row| decode_order(&row))
         .collect::<Result<_, _>>()?;
@@ -342,7 +425,7 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<Order>, StoreError> {
 pub async fn list(db: &Db, filter: &OrderListFilter) -> Result<Vec<Order>, StoreError> {
     let result = db
         .execute(
-            LIST_ORDERS,
+            &LIST_ORDERS,
             &[
                 optional_integer(filter.key_id),
                 filter
@@ -366,7 +449,7 @@ async fn record_status(
     at: &str,
 ) -> Result<(), StoreError> {
     db.execute(
-        INSERT_HISTORY,
+        &INSERT_HISTORY,
         &[
             Value::Integer(order_seq),
             Value::Text(status.as_str().into()),
@@ -387,7 +470,7 @@ async fn with_details(db: &Db, mut orders: Vec<Order>) -> Result<Vec<Order>, Sto
     let position = |orders: &[Order], seq: i64| orders.iter().position(|order| order.seq == seq);
 
     let items = db
-        .execute(ITEMS_OF_ORDERS, std::slice::from_ref(&seqs))
+        .execute(&ITEMS_OF_ORDERS, std::slice::from_ref(&seqs))
         .await?;
     for row in Row::all(&items) {
         let Some(index) = position(&orders, row.integer(0)?) else {
@@ -410,7 +493,7 @@ async fn with_details(db: &Db, mut orders: Vec<Order>) -> Result<Vec<Order>, Sto
             at: order.created_at.clone(),
         });
     }
-    let history = db.execute(HISTORY_OF_ORDERS, &[seqs]).await?;
+    let history = db.execute(&HISTORY_OF_ORDERS, &[seqs]).await?;
     for row in Row::all(&history) {
         let Some(index) = position(&orders, row.integer(0)?) else {
             continue;

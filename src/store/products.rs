@@ -1,6 +1,6 @@
 //! Product rows, the catalog list and full-text search.
 
-use spin_sdk::sqlite::Value;
+use super::{Dialect, Sql, Value};
 
 use super::{Db, Row, Rows, StoreError, optional_integer};
 use crate::models::money::Money;
@@ -15,13 +15,13 @@ macro_rules! product_columns {
     };
 }
 
-const INSERT_PRODUCT: &str = concat!(
+const INSERT_PRODUCT: Sql = Sql::portable(concat!(
     "INSERT INTO products (sku, name, description, category, price_cents, stock_quantity,
          low_stock_threshold, created_at, updated_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
      RETURNING ",
     product_columns!()
-);
+));
 
 // The full-text index is written here, in the same transaction as the product row, and
 // holds active products only: insert and field updates write it, soft delete takes the
@@ -30,43 +30,104 @@ const INSERT_PRODUCT: &str = concat!(
 
 /// `sku_compact`: the SKU (?2) without separators, so "AB-12", "ab12" and "AB 12" all
 /// find SKU AB-12.
+// PostgreSQL's document for a product: the searchable columns as words (letters and
+// digits, lower case: the split `SearchQuery` makes of what users type), weighted A for
+// the SKU as written and without separators, B the name, C the category, D the
+// description. Parameters as above.
+macro_rules! postgres_search_document {
+    () => {
+        "setweight(to_tsvector('simple', regexp_replace(lower(?2), '[^[:alnum:]]+', ' ', 'g')), 'A')
+         || setweight(to_tsvector('simple',
+                replace(replace(replace(lower(?2), '-', ''), '_', ''), '.', '')), 'A')
+         || setweight(to_tsvector('simple', regexp_replace(lower(?3), '[^[:alnum:]]+', ' ', 'g')), 'B')
+         || setweight(to_tsvector('simple',
+                regexp_replace(lower(coalesce(?5, '')), '[^[:alnum:]]+', ' ', 'g')), 'C')
+         || setweight(to_tsvector('simple', regexp_replace(lower(?4), '[^[:alnum:]]+', ' ', 'g')), 'D')"
+    };
+}
+
+// ts_rank's weights for D, C, B, A: as FTS5's bm25 weights above, a hit in the SKU or
+// name counts far more than one in the description. Higher is better.
+macro_rules! postgres_rank {
+    () => {
+        "ts_rank('{0.1, 0.2, 0.5, 1.0}', document, query)"
+    };
+}
+
 macro_rules! compact_sku {
     () => {
         "replace(replace(replace(?2, '-', ''), '_', ''), '.', '')"
     };
 }
 
-const INDEX_FOR_SEARCH: &str = concat!(
-    "INSERT INTO products_fts (rowid, sku, sku_compact, name, description, category)
+const INDEX_FOR_SEARCH: Sql = Sql::per_dialect(
+    concat!(
+        "INSERT INTO products_fts (rowid, sku, sku_compact, name, description, category)
      VALUES (?1, ?2, ",
-    compact_sku!(),
-    ", ?3, ?4, coalesce(?5, ''))"
+        compact_sku!(),
+        ", ?3, ?4, coalesce(?5, ''))"
+    ),
+    concat!(
+        "INSERT INTO products_fts (product_id, document) VALUES (?1, ",
+        postgres_search_document!(),
+        ")"
+    ),
 );
 
-const REINDEX_FOR_SEARCH: &str = concat!(
-    "UPDATE products_fts SET sku = ?2, sku_compact = ",
-    compact_sku!(),
-    ", name = ?3, description = ?4, category = coalesce(?5, '') WHERE rowid = ?1"
+const REINDEX_FOR_SEARCH: Sql = Sql::per_dialect(
+    concat!(
+        "UPDATE products_fts SET sku = ?2, sku_compact = ",
+        compact_sku!(),
+        ", name = ?3, description = ?4, category = coalesce(?5, '') WHERE rowid = ?1"
+    ),
+    concat!(
+        "UPDATE products_fts SET document = ",
+        postgres_search_document!(),
+        " WHERE product_id = ?1"
+    ),
 );
 
-const UNINDEX_FOR_SEARCH: &str = "DELETE FROM products_fts WHERE rowid = ?1";
+const UNINDEX_FOR_SEARCH: Sql = Sql::per_dialect(
+    "DELETE FROM products_fts WHERE rowid = ?1",
+    "DELETE FROM products_fts WHERE product_id = ?1",
+);
 
-const FIND_PRODUCT: &str = concat!("SELECT ", product_columns!(), " FROM products WHERE id = ?");
-
-// The filters use the `(?N IS NULL OR …)` form so that one constant statement serves
-// every combination of filters.
-const LIST_PRODUCTS: &str = concat!(
+const FIND_PRODUCT: Sql = Sql::portable(concat!(
     "SELECT ",
     product_columns!(),
-    " FROM products
+    " FROM products WHERE id = ?"
+));
+
+// The filters use the `(?N IS NULL OR …)` form so that one constant statement serves
+// every combination of filters. PostgreSQL types a parameter where it first meets it,
+// and `? IS NULL` says nothing: the CAST does (SQLite ignores it).
+const LIST_PRODUCTS: Sql = Sql::per_dialect(
+    concat!(
+        "SELECT ",
+        product_columns!(),
+        " FROM products
      WHERE deleted_at IS NULL
        AND (?1 IS NULL OR category = ?1 COLLATE NOCASE)
-       AND (?2 IS NULL OR price_cents >= ?2)
-       AND (?3 IS NULL OR price_cents <= ?3)
+       AND (CAST(?2 AS bigint) IS NULL OR price_cents >= ?2)
+       AND (CAST(?3 AS bigint) IS NULL OR price_cents <= ?3)
        AND (?4 IS NULL OR (stock_quantity > 0) = ?4)
        AND id > ?5
      ORDER BY id
      LIMIT ?6"
+    ),
+    concat!(
+        "SELECT ",
+        product_columns!(),
+        " FROM products
+         WHERE deleted_at IS NULL
+           AND (CAST(?1 AS text) IS NULL OR lower(category) = lower(?1))
+           AND (CAST(?2 AS bigint) IS NULL OR price_cents >= ?2)
+           AND (CAST(?3 AS bigint) IS NULL OR price_cents <= ?3)
+           AND (CAST(?4 AS bigint) IS NULL OR (stock_quantity > 0) = (?4 <> 0))
+           AND id > ?5
+         ORDER BY id
+         LIMIT ?6"
+    ),
 );
 
 // bm25 weights per column (sku, sku_compact, name, description, category): a hit in
@@ -76,10 +137,11 @@ const LIST_PRODUCTS: &str = concat!(
 // `Cursor::ranked_position`). The index holds active products only, so without filters
 // the page comes from the index alone and only its rows are joined to `products`
 // (bm25 still ranks every match).
-const SEARCH_ACTIVE_PRODUCTS: &str = concat!(
-    "SELECT ",
-    product_columns!(),
-    " FROM (SELECT match_id, match_rank
+const SEARCH_ACTIVE_PRODUCTS: Sql = Sql::per_dialect(
+    concat!(
+        "SELECT ",
+        product_columns!(),
+        " FROM (SELECT match_id, match_rank
            FROM (SELECT rowid AS match_id,
                         bm25(products_fts, 10.0, 10.0, 5.0, 1.0, 2.0) AS match_rank
                  FROM products_fts WHERE products_fts MATCH ?1)
@@ -88,59 +150,96 @@ const SEARCH_ACTIVE_PRODUCTS: &str = concat!(
      JOIN products ON products.id = matched.match_id
      WHERE products.deleted_at IS NULL
      ORDER BY matched.match_rank, products.id"
+    ),
+    concat!(
+        "SELECT ",
+        product_columns!(),
+        " FROM (SELECT product_id AS match_id, ",
+        postgres_rank!(),
+        " AS match_rank
+               FROM products_fts, to_tsquery('simple', ?1) AS query
+               WHERE document @@ query
+               ORDER BY match_rank DESC, match_id
+               LIMIT ?3 OFFSET ?2) AS matched
+         JOIN products ON products.id = matched.match_id
+         WHERE products.deleted_at IS NULL
+         ORDER BY matched.match_rank DESC, products.id"
+    ),
 );
 
 // With filters, every match is joined and filtered before the page is taken.
-const SEARCH_PRODUCTS: &str = concat!(
-    "SELECT ",
-    product_columns!(),
-    " FROM products
+const SEARCH_PRODUCTS: Sql = Sql::per_dialect(
+    concat!(
+        "SELECT ",
+        product_columns!(),
+        " FROM products
      JOIN (SELECT rowid AS match_id, bm25(products_fts, 10.0, 10.0, 5.0, 1.0, 2.0) AS match_rank
            FROM products_fts WHERE products_fts MATCH ?1) ON id = match_id
      WHERE deleted_at IS NULL
        AND (?2 IS NULL OR category = ?2 COLLATE NOCASE)
-       AND (?3 IS NULL OR price_cents >= ?3)
-       AND (?4 IS NULL OR price_cents <= ?4)
+       AND (CAST(?3 AS bigint) IS NULL OR price_cents >= ?3)
+       AND (CAST(?4 AS bigint) IS NULL OR price_cents <= ?4)
        AND (?5 IS NULL OR (stock_quantity > 0) = ?5)
      ORDER BY match_rank, id
      LIMIT ?7 OFFSET ?6"
+    ),
+    concat!(
+        "SELECT ",
+        product_columns!(),
+        " FROM products
+         JOIN (SELECT product_id AS match_id, ",
+        postgres_rank!(),
+        " AS match_rank
+               FROM products_fts, to_tsquery('simple', ?1) AS query
+               WHERE document @@ query) AS matched ON id = match_id
+         WHERE deleted_at IS NULL
+           AND (CAST(?2 AS text) IS NULL OR lower(category) = lower(?2))
+           AND (CAST(?3 AS bigint) IS NULL OR price_cents >= ?3)
+           AND (CAST(?4 AS bigint) IS NULL OR price_cents <= ?4)
+           AND (CAST(?5 AS bigint) IS NULL OR (stock_quantity > 0) = (?5 <> 0))
+         ORDER BY match_rank DESC, id
+         LIMIT ?7 OFFSET ?6"
+    ),
 );
 
 // Lowest stock first; the keyset (stock_quantity, id) follows the partial index
 // products_active_stock.
-const LOW_STOCK: &str = concat!(
+const LOW_STOCK: Sql = Sql::portable(concat!(
     "SELECT ",
     product_columns!(),
     " FROM products
      WHERE deleted_at IS NULL
        AND stock_quantity < coalesce(?1, low_stock_threshold)
-       AND (?2 IS NULL OR stock_quantity > ?2 OR (stock_quantity = ?2 AND id > ?3))
+       AND (CAST(?2 AS bigint) IS NULL OR stock_quantity > ?2 OR (stock_quantity = ?2 AND id > ?3))
      ORDER BY stock_quantity, id
      LIMIT ?4"
-);
+));
 
-const UPDATE_FIELDS: &str = concat!(
+const UPDATE_FIELDS: Sql = Sql::portable(concat!(
     "UPDATE products
      SET sku = ?1, name = ?2, description = ?3, category = ?4, price_cents = ?5,
          low_stock_threshold = ?6, version = version + 1, updated_at = ?7
-     WHERE id = ?8 AND deleted_at IS NULL AND (?9 IS NULL OR version = ?9)
+     WHERE id = ?8 AND deleted_at IS NULL AND (CAST(?9 AS bigint) IS NULL OR version = ?9)
      RETURNING ",
     product_columns!()
-);
+));
 
-const SET_DELETED: &str = concat!(
+const SET_DELETED: Sql = Sql::portable(concat!(
     "UPDATE products
      SET deleted_at = ?1, version = version + 1, updated_at = ?2
-     WHERE id = ?3 AND (deleted_at IS NULL) = (?1 IS NOT NULL) AND (?4 IS NULL OR version = ?4)
+     WHERE id = ?3 AND (deleted_at IS NULL) = (CAST(?1 AS text) IS NOT NULL)
+       AND (CAST(?4 AS bigint) IS NULL OR version = ?4)
      RETURNING ",
     product_columns!()
-);
+));
 
-const ADJUST_STOCK: &str = "UPDATE products
+const ADJUST_STOCK: Sql = Sql::portable(
+    "UPDATE products
      SET stock_quantity = stock_quantity + ?1, version = version + 1, updated_at = ?2
      WHERE id = ?3 AND deleted_at IS NULL
        AND stock_quantity + ?1 >= 0 AND stock_quantity + ?1 <= ?4
-     RETURNING stock_quantity";
+     RETURNING stock_quantity",
+);
 
 /// Inserts a product with its initial stock; a duplicate SKU is `UniqueViolation`.
 pub async fn insert(
@@ -152,16 +251,16 @@ pub async fn insert(
     let mut parameters = field_parameters(fields);
     parameters.insert(5, Value::Integer(initial_stock));
     parameters.push(Value::Text(now.into()));
-    let product = single_product(db.execute(INSERT_PRODUCT, &parameters).await?)?
+    let product = single_product(db.execute(&INSERT_PRODUCT, &parameters).await?)?
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?;
-    db.execute(INDEX_FOR_SEARCH, &search_parameters(&product))
+    db.execute(&INDEX_FOR_SEARCH, &search_parameters(&product))
         .await?;
     Ok(product)
 }
 
 /// The product with this id, deleted or not.
 pub async fn find(db: &Db, id: i64) -> Result<Option<Product>, StoreError> {
-    single_product(db.execute(FIND_PRODUCT, &[Value::Integer(id)]).await?)
+    single_product(db.execute(&FIND_PRODUCT, &[Value::Integer(id)]).await?)
 }
 
 /// Up to `limit` active products matching `filter`, in id order after `after_id`.
@@ -174,7 +273,7 @@ pub async fn list(
     let mut parameters = filter_parameters(filter);
     parameters.push(Value::Integer(after_id));
     parameters.push(Value::Integer(limit.into()));
-    let result = db.execute(LIST_PRODUCTS, &parameters).await?;
+    let result = db.execute(&LIST_PRODUCTS, &parameters).await?;
     Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
@@ -187,12 +286,16 @@ pub async fn search(
     skip: u32,
     limit: u32,
 ) -> Result<Vec<Product>, StoreError> {
-    let mut parameters = vec![Value::Text(query.as_fts().into())];
+    let query_text = match db.dialect() {
+        Dialect::Sqlite => query.as_fts(),
+        Dialect::Postgres => query.as_tsquery(),
+    };
+    let mut parameters = vec![Value::Text(query_text.into())];
     let statement = if filter.is_empty() {
-        SEARCH_ACTIVE_PRODUCTS
+        &SEARCH_ACTIVE_PRODUCTS
     } else {
         parameters.extend(filter_parameters(filter));
-        SEARCH_PRODUCTS
+        &SEARCH_PRODUCTS
     };
     parameters.extend([Value::Integer(skip.into()), Value::Integer(limit.into())]);
     let result = db.execute(statement, &parameters).await?;
@@ -215,7 +318,7 @@ pub async fn low_stock(
         optional_integer(after_id),
         Value::Integer(limit.into()),
     ];
-    let result = db.execute(LOW_STOCK, &parameters).await?;
+    let result = db.execute(&LOW_STOCK, &parameters).await?;
     Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
@@ -234,15 +337,15 @@ pub async fn update_fields(
         Value::Integer(id),
         optional_integer(expected_version),
     ]);
-    let product = single_product(db.execute(UPDATE_FIELDS, &parameters).await?)?;
+    let product = single_product(db.execute(&UPDATE_FIELDS, &parameters).await?)?;
     if let Some(product) = &product {
-        db.execute(REINDEX_FOR_SEARCH, &search_parameters(product))
+        db.execute(&REINDEX_FOR_SEARCH, &search_parameters(product))
             .await?;
     }
     Ok(product)
 }
 
-/// The searchable columns of a product (?1–?5), for `INDEX_FOR_SEARCH`/`REINDEX_FOR_SEARCH`.
+/// The searchable columns of a product (?1–?5), for `&INDEX_FOR_SEARCH`/`&REINDEX_FOR_SEARCH`.
 fn search_parameters(product: &Product) -> [Value; 5] {
     let fields = &product.fields;
     [
@@ -270,15 +373,15 @@ pub async fn set_deleted(
         Value::Integer(id),
         optional_integer(expected_version),
     ];
-    let product = single_product(db.execute(SET_DELETED, &parameters).await?)?;
+    let product = single_product(db.execute(&SET_DELETED, &parameters).await?)?;
     if let Some(product) = &product {
         match product.deleted_at {
             Some(_) => {
-                db.execute(UNINDEX_FOR_SEARCH, &[Value::Integer(product.id)])
+                db.execute(&UNINDEX_FOR_SEARCH, &[Value::Integer(product.id)])
                     .await?
             }
             None => {
-                db.execute(INDEX_FOR_SEARCH, &search_parameters(product))
+                db.execute(&INDEX_FOR_SEARCH, &search_parameters(product))
                     .await?
             }
         };
@@ -301,7 +404,7 @@ pub async fn adjust_stock(
         Value::Integer(id),
         Value::Integer(max_stock),
     ];
-    let result = db.execute(ADJUST_STOCK, &parameters).await?;
+    let result = db.execute(&ADJUST_STOCK, &parameters).await?;
     Row::first(&result).map(|row| row.integer(0)).transpose()
 }
 

@@ -1,7 +1,7 @@
 //! Report queries. All aggregation happens in SQL over indexed columns, in integer
 //! cents; the window bounds are RFC 3339 text, which sorts like time.
 
-use spin_sdk::sqlite::Value;
+use super::{Sql, Value};
 
 use super::{Db, Row, StoreError, json_parameter};
 use crate::models::money::Money;
@@ -15,7 +15,8 @@ use crate::models::report::{ProductSales, SeriesWindow, StatusSales, TopProducts
 // [from, to) pairs for the partial hours.
 
 // Orders, units and revenue per current status.
-const SALES_BY_STATUS: &str = "SELECT status, sum(order_count), sum(units), sum(revenue_cents)
+const SALES_BY_STATUS: Sql = Sql::per_dialect(
+    "SELECT status, sum(order_count), sum(units), sum(revenue_cents)
     FROM (SELECT status, order_count, units, revenue_cents
           FROM sales_rollup
           WHERE ?1 AND kind = 'order' AND hour >= coalesce(?2, '') AND hour < coalesce(?3, '~')
@@ -27,11 +28,27 @@ const SALES_BY_STATUS: &str = "SELECT status, sum(order_count), sum(units), sum(
           FROM json_each(?4) AS part
           JOIN orders ON orders.created_at >= json_extract(part.value, '$[0]')
                      AND orders.created_at < json_extract(part.value, '$[1]'))
-    GROUP BY status";
+    GROUP BY status",
+    "SELECT status, sum(order_count), sum(units), sum(revenue_cents)
+    FROM (SELECT status, order_count, units, revenue_cents
+          FROM sales_rollup
+          WHERE ?1 <> 0 AND kind = 'order'
+            AND hour >= coalesce(?2, '') AND hour < coalesce(?3, '~')
+          UNION ALL
+          SELECT orders.status, 1,
+                 (SELECT coalesce(sum(quantity), 0) FROM order_items
+                  WHERE order_items.order_seq = orders.seq),
+                 orders.total_cents
+          FROM jsonb_array_elements(CAST(?4 AS jsonb)) AS part
+          JOIN orders ON orders.created_at >= part.value->>0
+                     AND orders.created_at < part.value->>1) AS sales
+    GROUP BY status",
+);
 
 // Sales per product of non-cancelled orders, best first; ties are broken by product id,
 // so equal sellers always come in the same order.
-const TOP_PRODUCTS: &str = "SELECT sales.product_id, products.sku, products.name,
+const TOP_PRODUCTS: Sql = Sql::per_dialect(
+    "SELECT sales.product_id, products.sku, products.name,
            sales.units_sold, sales.revenue_cents
     FROM (SELECT product_id, sum(units) AS units_sold, sum(revenue_cents) AS revenue_cents
           FROM (SELECT product_id, units, revenue_cents
@@ -50,17 +67,46 @@ const TOP_PRODUCTS: &str = "SELECT sales.product_id, products.sku, products.name
     JOIN products ON products.id = sales.product_id
     ORDER BY CASE WHEN ?5 = 'revenue' THEN sales.revenue_cents ELSE sales.units_sold END DESC,
              sales.product_id
-    LIMIT ?6";
+    LIMIT ?6",
+    "SELECT sales.product_id, products.sku, products.name,
+           sales.units_sold, sales.revenue_cents
+    FROM (SELECT product_id, sum(units) AS units_sold, sum(revenue_cents) AS revenue_cents
+          FROM (SELECT product_id, units, revenue_cents
+                FROM sales_rollup
+                WHERE ?1 <> 0 AND kind = 'product' AND hour >= coalesce(?2, '')
+                  AND hour < coalesce(?3, '~')
+                UNION ALL
+                SELECT order_items.product_id, order_items.quantity, order_items.line_total_cents
+                FROM jsonb_array_elements(CAST(?4 AS jsonb)) AS part
+                JOIN orders ON orders.created_at >= part.value->>0
+                           AND orders.created_at < part.value->>1
+                JOIN order_items ON order_items.order_seq = orders.seq
+                WHERE orders.status <> 'cancelled') AS lines
+          GROUP BY product_id
+          HAVING sum(units) > 0) AS sales
+    JOIN products ON products.id = sales.product_id
+    ORDER BY CASE WHEN ?5 = 'revenue' THEN sales.revenue_cents ELSE sales.units_sold END DESC,
+             sales.product_id
+    LIMIT ?6",
+);
 
 // Sales (non-cancelled orders) per bucket of a series, from the rollup alone: a series
 // window is whole hours (`SeriesWindow`). ?1/?2 are the hour keys of its bounds, ?3 the
 // length of a bucket's key. Buckets without sales have no row.
-const SALES_SERIES: &str = "SELECT substr(hour, 1, ?3) AS bucket,
+const SALES_SERIES: Sql = Sql::per_dialect(
+    "SELECT substr(hour, 1, ?3) AS bucket,
            sum(order_count), sum(units), sum(revenue_cents)
     FROM sales_rollup
     WHERE kind = 'order' AND hour >= ?1 AND hour < ?2 AND status <> 'cancelled'
     GROUP BY bucket
-    ORDER BY bucket";
+    ORDER BY bucket",
+    "SELECT substr(hour, 1, CAST(?3 AS integer)) AS bucket,
+           sum(order_count), sum(units), sum(revenue_cents)
+    FROM sales_rollup
+    WHERE kind = 'order' AND hour >= ?1 AND hour < ?2 AND status <> 'cancelled'
+    GROUP BY bucket
+    ORDER BY bucket",
+);
 
 /// A bucket's sales as the rollup holds them.
 pub struct BucketSales {
@@ -86,7 +132,7 @@ pub async fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<BucketSa
         .map_err(|error| StoreError::Other(error.into()))?;
     let result = db
         .execute(
-            SALES_SERIES,
+            &SALES_SERIES,
             &[
                 Value::Text(first_hour),
                 Value::Text(end_hour),
@@ -110,7 +156,7 @@ pub async fn sales_series(db: &Db, series: &SeriesWindow) -> Result<Vec<BucketSa
 /// absent).
 pub async fn sales_by_status(db: &Db, window: &Window) -> Result<Vec<StatusSales>, StoreError> {
     let result = db
-        .execute(SALES_BY_STATUS, &window_parameters(window)?)
+        .execute(&SALES_BY_STATUS, &window_parameters(window)?)
         .await?;
     Row::all(&result)
         .map(|row| {
@@ -140,7 +186,7 @@ pub async fn top_products(
         TopProductsBy::Revenue => "revenue",
     };
     parameters.extend([Value::Text(by.into()), Value::Integer(limit.into())]);
-    let result = db.execute(TOP_PRODUCTS, &parameters).await?;
+    let result = db.execute(&TOP_PRODUCTS, &parameters).await?;
     Row::all(&result)
         .map(|row| {
             Ok(ProductSales {

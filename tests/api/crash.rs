@@ -46,7 +46,10 @@ async fn request(
     }
     let response = builder.send().await.ok()?;
     let status = response.status().as_u16();
-    let body = response.json().await.unwrap_or(Value::Null);
+    // A response cut off by the kill after its status line tells the client nothing it
+    // could act on (not even the order's id): like a failed request, it is no
+    // acknowledgement.
+    let body = response.json().await.ok()?;
     Some((status, body))
 }
 

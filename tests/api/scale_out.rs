@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    count, expect_json, fresh_postgres_database, postgres_variable_args, rate_limit_reset_seconds,
-    redis_url, statuses_of, unique_suffix,
+    count, expect_json, fresh_postgres_database, postgres_server_url, postgres_variable_args,
+    postgres_variables, rate_limit_reset_seconds, redis_url, statuses_of, unique_suffix,
 };
 use crate::host::{HostConfig, RunningHost, SqliteDatabaseConfig};
 use crate::host_process::HostProcess;
@@ -96,6 +96,8 @@ struct TwoInstances {
     admin_key: String,
     client: reqwest::Client,
     state_dir: PathBuf,
+    /// The instances' PostgreSQL database, with `POSTGRES_URL`.
+    postgres_database: Option<String>,
     redis: TestRedis,
 }
 
@@ -110,8 +112,9 @@ impl TwoInstances {
         let mut args = vec![format!("--key-value=rate_limits={}", redis.url)];
         // With POSTGRES_URL, the two share a fresh database of their own on that server,
         // as they share a fresh state directory otherwise.
-        if let Some(database) = fresh_postgres_database() {
-            args.extend(postgres_variable_args(&database));
+        let postgres_database = fresh_postgres_database();
+        if let Some(database) = &postgres_database {
+            args.extend(postgres_variable_args(database));
         }
         let instances = [
             HostProcess::start(&state_dir, &bootstrap_key, &args),
@@ -126,6 +129,7 @@ impl TwoInstances {
                 .build()
                 .expect("HTTP client"),
             state_dir,
+            postgres_database,
             redis,
         }
     }
@@ -342,20 +346,18 @@ async fn concurrent_first_requests_to_both_instances_migrate_an_empty_database_o
     let statuses = statuses_of(requests).await;
     assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
 
-    let database = rusqlite::Connection::open(cluster.state_dir.join("inventory.db"))
-        .expect("opening the database");
-    let applied: Vec<(i64, i64)> = database
-        .prepare(
-            "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version",
-        )
-        .and_then(|mut statement| {
-            statement
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect()
-        })
-        .expect("reading schema_migrations");
-    let migration_files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .expect("migrations/")
+    let (applied, migrations_dir) = match &cluster.postgres_database {
+        Some(url) => (
+            applied_postgres_migrations(url).await,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"),
+        ),
+        None => (
+            applied_sqlite_migrations(&cluster.state_dir.join("inventory.db")),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"),
+        ),
+    };
+    let migration_files = std::fs::read_dir(migrations_dir)
+        .expect("the migrations folder")
         .filter(|entry| {
             entry
                 .as_ref()
@@ -364,6 +366,36 @@ async fn concurrent_first_requests_to_both_instances_migrate_an_empty_database_o
         .count();
     assert_eq!(applied.len(), migration_files, "{applied:?}");
     assert!(applied.iter().all(|(_, times)| *times == 1), "{applied:?}");
+}
+
+/// (version, times recorded) of every applied migration, from the history table.
+const APPLIED_MIGRATIONS: &str =
+    "SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version";
+
+fn applied_sqlite_migrations(database: &std::path::Path) -> Vec<(i64, i64)> {
+    let database = rusqlite::Connection::open(database).expect("opening the database");
+    database
+        .prepare(APPLIED_MIGRATIONS)
+        .and_then(|mut statement| {
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .expect("reading schema_migrations")
+}
+
+async fn applied_postgres_migrations(url: &str) -> Vec<(i64, i64)> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connecting to the PostgreSQL database");
+    let connection = tokio::spawn(connection);
+    let rows = client
+        .query(APPLIED_MIGRATIONS, &[])
+        .await
+        .expect("reading schema_migrations");
+    drop(client);
+    let _ = connection.await;
+    rows.iter().map(|row| (row.get(0), row.get(1))).collect()
 }
 
 #[tokio::test]
@@ -441,6 +473,67 @@ async fn an_unreachable_database_server_is_503_with_retry_after_and_the_cause_lo
     );
     drop(host);
     let _ = std::fs::remove_dir_all(state_dir);
+}
+
+/// Asks a host whose `database_url` is `url` for the product list; returns the response's
+/// status, its `Retry-After` and the host's logs.
+async fn products_on_postgres_at(url: &str) -> (u16, Option<String>, String) {
+    let (host, key, state_dir) = local_host(|config| {
+        config.variables.extend(postgres_variables(url));
+    });
+    let response = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/products", host.addr()))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .expect("the host answers");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|value| value.to_str().expect("ASCII").to_owned());
+    if status == 503 {
+        let body: Value = response.json().await.expect("a JSON error body");
+        assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
+    }
+    let logs = host.logs();
+    drop(host);
+    let _ = std::fs::remove_dir_all(state_dir);
+    (status, retry_after, logs)
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_server_is_503_with_the_cause_logged_and_never_the_password() {
+    let url = format!(
+        "postgres://inventory:never-logged-secret@127.0.0.1:{}/inventory",
+        closed_port()
+    );
+    let (status, retry_after, logs) = products_on_postgres_at(&url).await;
+    assert_eq!(status, 503, "{logs}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(
+        logs.contains("Connection refused"),
+        "the cause is logged: {logs}"
+    );
+    assert!(!logs.contains("never-logged-secret"), "{logs}");
+}
+
+#[tokio::test]
+async fn wrong_postgres_credentials_are_503_with_the_cause_logged_and_never_the_password() {
+    let mut url = url::Url::parse(&postgres_server_url()).expect("a postgres:// URL");
+    url.set_password(Some("a-wrong-and-never-logged-password"))
+        .expect("a URL with a password");
+    let (status, retry_after, logs) = products_on_postgres_at(url.as_str()).await;
+    assert_eq!(status, 503, "{logs}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert!(
+        logs.contains("password authentication failed"),
+        "the cause is logged: {logs}"
+    );
+    assert!(
+        !logs.contains("a-wrong-and-never-logged-password"),
+        "{logs}"
+    );
 }
 
 #[test]

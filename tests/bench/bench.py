@@ -23,8 +23,11 @@ the same rounds; its medians are printed as reference rows.
 With `--scale-out`, it instead compares the shared backends several instances run on
 (README, "Scaling out"), each on a fresh database, with a smaller data set: one instance
 on a local file; two instances on one file with the counters on Redis (`--key-value`,
-default: a `redis-server` started here); and, when `--sqlite` names a libSQL server (or
-`sqld` is on PATH, started here), that server with Redis. Requests alternate between the
+default: a `redis-server` started here); one instance on PostgreSQL and two on
+PostgreSQL with Redis, when PostgreSQL is installed (a throwaway cluster of
+tests/with-postgres.sh, a fresh database per setup); and, when `--sqlite` names a libSQL
+server (or `sqld` is on PATH, started here), that server with Redis. Orders are driven
+twice: spread over the catalog, and all on one hot product. Requests alternate between the
 instances (one wrk per instance, the connections split between them). The table replaces
 the "## Scale-out" section of BENCHMARKS.md.
 
@@ -32,6 +35,7 @@ the "## Scale-out" section of BENCHMARKS.md.
 """
 
 import argparse
+import glob
 import http.client
 import json
 import os
@@ -46,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.parse
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -81,11 +86,14 @@ FEATURES = ["easy to clean", "two-year warranty", "gift box included", "dishwash
 READING_HEADING = "## Reading"
 SCALE_OUT_HEADING = "## Scale-out"
 
-# (name, wrk scenario, connections): what the scale-out comparison drives.
+# (name, wrk scenario, connections, hot): what the scale-out comparison drives. A hot
+# scenario orders the first product only (one row every order locks); the others spread
+# over the whole catalog.
 SCALE_OUT_SCENARIOS = [
-    ("GET /health", "health", 32),
-    ("GET /api/v1/products/{id}", "product", 32),
-    ("POST /api/v1/orders (1 line)", "order1", 8),
+    ("GET /health", "health", 32, False),
+    ("GET /api/v1/products/{id}", "product", 32, False),
+    ("POST /api/v1/orders (1 line, spread over the catalog)", "order1", 8, False),
+    ("POST /api/v1/orders (1 line, one hot product)", "order1", 8, True),
 ]
 
 # The scenarios the original service (--original) can serve as the app does: the same
@@ -125,13 +133,17 @@ class Server:
     `spin_host` example."""
 
     def __init__(self, state_dir=None, key_value=None, sqlite=None, ceiling=False, host=None,
-                 prebuilt_app=None):
+                 prebuilt_app=None, postgres=None):
         """`prebuilt_app`: the directory of another build of the app (its `spin.toml` and
-        the components that names, already built), served instead of this checkout."""
+        the components that names, already built), served instead of this checkout.
+        `postgres`: a `postgres://` URL the app uses instead of SQLite (`database_url`)."""
         self.port = free_port()
         self.owns_state = state_dir is None
         self.state_dir = os.path.abspath(state_dir or tempfile.mkdtemp(prefix="inventory-bench-"))
         variables = [("admin_api_key", ADMIN_KEY), ("rate_limit_per_minute", "100000000")]
+        if postgres:
+            host_port = urllib.parse.urlsplit(postgres).netloc.rsplit("@", 1)[-1]
+            variables += [("database_url", postgres), ("database_host", host_port)]
         manifest = CEILING_MANIFEST if ceiling else os.path.join(prebuilt_app or ROOT, "spin.toml")
         if uses_spin(host):
             self.kind = "spin up (" + subprocess.run(["spin", "--version"], capture_output=True,
@@ -264,9 +276,20 @@ def spin_runtime_config(database, key_value=None, sqlite=None):
 
 
 class Backend:
-    """A Redis or sqld started for the scale-out comparison, on a free port."""
+    """A Redis, sqld or PostgreSQL started for the scale-out comparison, on a free port."""
 
     def __init__(self, kind):
+        if kind == "postgres":
+            # The tests' throwaway cluster (tests/with-postgres.sh), kept up while its
+            # stdin is open.
+            self.process = subprocess.Popen(
+                [os.path.join(ROOT, "tests", "with-postgres.sh"), "sh", "-c",
+                 'echo "$POSTGRES_URL"; exec cat >/dev/null'],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            self.url = next(line.strip() for line in self.process.stdout
+                            if line.startswith("postgres://"))
+            self.data_dir = None
+            return
         self.port = free_port()
         self.data_dir = tempfile.mkdtemp(prefix=f"inventory-bench-{kind}-")
         if kind == "redis":
@@ -287,7 +310,18 @@ class Backend:
                 time.sleep(0.1)
         raise SystemExit(f"{kind} did not start")
 
+    def fresh_database(self, name):
+        """A new empty database on this PostgreSQL server; its URL."""
+        psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
+        subprocess.run([psql, self.url, "-q", "-c", f'CREATE DATABASE "{name}"'], check=True)
+        parts = urllib.parse.urlsplit(self.url)
+        return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
     def stop(self):
+        if self.data_dir is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+            return
         self.process.terminate()
         self.process.wait(timeout=10)
         shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -779,18 +813,28 @@ def scale_out(args):
     if not sqlite_url and shutil.which("sqld"):
         started.append(Backend("sqld"))
         sqlite_url = started[-1].url
-    setups = [("1 instance, local SQLite file, counters in memory", 1, None, None),
-              ("2 instances, one local SQLite file, counters on Redis", 2, redis_url, None)]
+    postgres = None
+    if glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        started.append(Backend("postgres"))
+        postgres = started[-1]
+    # (setup, instances, counters, libSQL URL, on PostgreSQL)
+    setups = [("1 instance, local SQLite file, counters in memory", 1, None, None, False),
+              ("2 instances, one local SQLite file, counters on Redis", 2, redis_url, None, False)]
+    if postgres:
+        setups += [("1 instance, PostgreSQL, counters in memory", 1, None, None, True),
+                   ("2 instances, PostgreSQL, counters on Redis", 2, redis_url, None, True)]
     if sqlite_url:
-        setups.append(("2 instances, libSQL server (sqld), counters on Redis", 2, redis_url, sqlite_url))
+        setups.append(("2 instances, libSQL server (sqld), counters on Redis", 2, redis_url, sqlite_url,
+                       False))
     rows = []
     try:
-        for setup, instances, key_value, sqlite in setups:
+        for number, (setup, instances, key_value, sqlite, on_postgres) in enumerate(setups):
             state_dir = tempfile.mkdtemp(prefix="inventory-bench-scale-")
+            database = postgres.fresh_database(f"bench_{os.getpid()}_{number}") if on_postgres else None
             servers = []
             try:
                 for _ in range(instances):
-                    servers.append(Server(state_dir, key_value, sqlite, host=args.host))
+                    servers.append(Server(state_dir, key_value, sqlite, host=args.host, postgres=database))
                 server_kind = servers[0].kind
                 SERVER_PORT = servers[0].port
                 status, key = request("POST", "/api/v1/auth/keys",
@@ -800,9 +844,10 @@ def scale_out(args):
                 key = key["api_key"]
                 log(f"{setup}: seeding")
                 product_range = seed(products, orders, key)
-                for name, scenario, connections in SCALE_OUT_SCENARIOS:
+                for name, scenario, connections, hot in SCALE_OUT_SCENARIOS:
                     log(f"{setup}: {name} at {connections} connections for {args.duration} s")
-                    figures = run_wrk(scenario, connections, args.duration, key, product_range, servers)
+                    products_ordered = (product_range[0], product_range[0]) if hot else product_range
+                    figures = run_wrk(scenario, connections, args.duration, key, products_ordered, servers)
                     rows.append((setup, name, connections, figures))
             finally:
                 for server in servers:
@@ -821,7 +866,7 @@ def scale_out(args):
     section = (f"{SCALE_OUT_HEADING}\n\n"
                "Produced by `python3 tests/bench/bench.py --scale-out`: each setup on a fresh database "
                f"with {products} products and {orders} orders, {args.duration} s per scenario, every "
-               "process (instances, Redis, sqld, wrk) on this one machine. With two instances, one wrk "
+               "process (instances, Redis, sqld, PostgreSQL, wrk) on this one machine. With two instances, one wrk "
                "drives each with half the connections: requests/s and errors are summed, latencies "
                "are the slower instance's.\n\n"
                f"Machine: {machine_description(server_kind)}.\n\n"
