@@ -1,5 +1,6 @@
-//! The storage layer: the only place that holds SQL or touches Spin's SQLite and
-//! key-value interfaces. Services call the functions of its submodules with a `Db`.
+//! The storage layer: the only place that holds SQL or touches Spin's SQLite, Postgres
+//! and key-value interfaces. Services call the functions of its submodules with a `Db`,
+//! whichever database it is on (`database`).
 
 pub mod api_keys;
 pub mod counters;
@@ -92,7 +93,7 @@ pub struct Rows {
     rows: Vec<RowValues>,
 }
 
-/// One request's connection to the `default` database, checked out of the instance's
+/// One request's connection to the instance's database, checked out of the instance's
 /// pool (`pool`) and given back when the request drops it. While a request holds it, no
 /// other request can run a statement on it, so a transaction begun here belongs to this
 /// request alone, even with 16 requests running in one instance.
@@ -100,7 +101,7 @@ pub struct Rows {
 /// The schema is brought up to date before the first statement that needs it. A
 /// connection's first statement usually checks the version itself
 /// (`execute_checking_schema`: the key lookup, the health ping), which saves a round trip;
-/// any other first statement checks with `PRAGMA user_version` first. A connection that
+/// any other first statement reads the version first (`migrations`). A connection that
 /// has seen the latest version remembers it in the pool: versions only grow, and SQLite
 /// re-reads a schema that another connection or instance changed on its own.
 pub struct Db {
