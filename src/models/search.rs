@@ -10,17 +10,17 @@ use crate::models::money::Money;
 /// The most words of a query that are used; the rest are ignored.
 const MAX_WORDS: usize = 16;
 
-/// A full-text query, built only from quoted words: in SQLite FTS5's syntax and in
-/// PostgreSQL's `tsquery` syntax.
+/// A full-text query: what a user typed, reduced to words (letters and digits, lower
+/// case), from which each database's query syntax is built with every word quoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery {
-    fts: String,
-    tsquery: String,
+    /// At least one word, at most `MAX_WORDS`.
+    words: Vec<String>,
 }
 
 impl SearchQuery {
-    /// Builds the FTS5 query for `text`, or `None` when it holds no word at all (such a
-    /// search matches nothing).
+    /// The words of `text`, or `None` when it holds no word at all (such a search
+    /// matches nothing).
     ///
     /// Words must all match (in name, description, SKU or category), the last one as a
     /// prefix ("wirel" finds "Wireless"). SKUs are also indexed without separators, so
@@ -32,34 +32,35 @@ impl SearchQuery {
             .take(MAX_WORDS)
             .map(str::to_lowercase)
             .collect();
-        let (last, leading) = words.split_last()?;
-        let mut terms: Vec<String> = leading.iter().map(|word| format!("\"{word}\"")).collect();
-        terms.push(format!("\"{last}\"*"));
-        let all_words = format!(
-            "{{sku name description category}} : ({})",
-            terms.join(" AND ")
-        );
-        let compact_sku = format!("sku_compact : \"{}\"*", words.concat());
-        // PostgreSQL has no columns in a document, only weights: the compact SKU is
-        // matched among the A-weighted words (the SKU's).
-        let mut ts_terms: Vec<String> = leading.iter().map(|word| format!("'{word}'")).collect();
-        ts_terms.push(format!("'{last}':*"));
-        let tsquery = format!("({}) | '{}':*A", ts_terms.join(" & "), words.concat());
-        Some(Self {
-            fts: format!("({all_words}) OR ({compact_sku})"),
-            tsquery,
-        })
+        (!words.is_empty()).then_some(Self { words })
     }
 
     /// The FTS5 query text, to bind as a parameter of `MATCH`.
-    pub fn as_fts(&self) -> &str {
-        &self.fts
+    pub fn as_fts(&self) -> String {
+        let all_words = format!(
+            "{{sku name description category}} : ({})",
+            self.terms(|word| format!("\"{word}\""), "*", " AND ")
+        );
+        let compact_sku = format!("sku_compact : \"{}\"*", self.words.concat());
+        format!("({all_words}) OR ({compact_sku})")
     }
 
     /// The PostgreSQL query text, to bind as the parameter of `to_tsquery('simple', …)`.
-    /// Words hold only letters and digits, so quoting them is enough.
-    pub fn as_tsquery(&self) -> &str {
-        &self.tsquery
+    /// Words hold only letters and digits, so quoting them is enough. A document has no
+    /// columns, only weights: the compact SKU is matched among the A-weighted words (the
+    /// SKU's).
+    pub fn as_tsquery(&self) -> String {
+        let all_words = self.terms(|word| format!("'{word}'"), ":*", " & ");
+        format!("({all_words}) | '{}':*A", self.words.concat())
+    }
+
+    /// Every word quoted by `quote`, the last one followed by `prefix`, joined by `and`.
+    fn terms(&self, quote: impl Fn(&str) -> String, prefix: &str, and: &str) -> String {
+        let mut terms: Vec<String> = self.words.iter().map(|word| quote(word)).collect();
+        if let Some(last) = terms.last_mut() {
+            last.push_str(prefix);
+        }
+        terms.join(and)
     }
 }
 

@@ -100,7 +100,7 @@ const FIND_PRODUCT: Sql = Sql::portable(concat!(
 
 // The filters use the `(?N IS NULL OR …)` form so that one constant statement serves
 // every combination of filters. PostgreSQL types a parameter where it first meets it,
-// and `? IS NULL` says nothing: the CAST does (SQLite ignores it).
+// and `? IS NULL` says nothing: its texts CAST such parameters.
 const LIST_PRODUCTS: Sql = Sql::per_dialect(
     concat!(
         "SELECT ",
@@ -108,8 +108,8 @@ const LIST_PRODUCTS: Sql = Sql::per_dialect(
         " FROM products
      WHERE deleted_at IS NULL
        AND (?1 IS NULL OR category = ?1 COLLATE NOCASE)
-       AND (CAST(?2 AS bigint) IS NULL OR price_cents >= ?2)
-       AND (CAST(?3 AS bigint) IS NULL OR price_cents <= ?3)
+       AND (?2 IS NULL OR price_cents >= ?2)
+       AND (?3 IS NULL OR price_cents <= ?3)
        AND (?4 IS NULL OR (stock_quantity > 0) = ?4)
        AND id > ?5
      ORDER BY id
@@ -177,8 +177,8 @@ const SEARCH_PRODUCTS: Sql = Sql::per_dialect(
            FROM products_fts WHERE products_fts MATCH ?1) ON id = match_id
      WHERE deleted_at IS NULL
        AND (?2 IS NULL OR category = ?2 COLLATE NOCASE)
-       AND (CAST(?3 AS bigint) IS NULL OR price_cents >= ?3)
-       AND (CAST(?4 AS bigint) IS NULL OR price_cents <= ?4)
+       AND (?3 IS NULL OR price_cents >= ?3)
+       AND (?4 IS NULL OR price_cents <= ?4)
        AND (?5 IS NULL OR (stock_quantity > 0) = ?5)
      ORDER BY match_rank, id
      LIMIT ?7 OFFSET ?6"
@@ -290,7 +290,7 @@ pub async fn search(
         Dialect::Sqlite => query.as_fts(),
         Dialect::Postgres => query.as_tsquery(),
     };
-    let mut parameters = vec![Value::Text(query_text.into())];
+    let mut parameters = vec![Value::Text(query_text)];
     let statement = if filter.is_empty() {
         &SEARCH_ACTIVE_PRODUCTS
     } else {

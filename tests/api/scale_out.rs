@@ -451,55 +451,16 @@ fn local_host(configure: impl FnOnce(&mut HostConfig)) -> (RunningHost, String, 
 // minutes, and requests wait that long (README, "Scaling out").
 #[tokio::test]
 async fn an_unreachable_database_server_is_503_with_retry_after_and_the_cause_logged() {
-    let (host, key, state_dir) = local_host(|config| {
+    let logs = product_list_is_unavailable(|config| {
         let url = format!("http://127.0.0.1:{}", closed_port());
         let database = SqliteDatabaseConfig::from_override(&url);
         config.sqlite_databases.push(("default".into(), database));
-    });
-    let response = reqwest::Client::new()
-        .get(format!("http://{}/api/v1/products", host.addr()))
-        .header("X-API-Key", &key)
-        .send()
-        .await
-        .expect("the host answers");
-    assert_eq!(response.status().as_u16(), 503);
-    assert_eq!(response.headers()["retry-after"], "1");
-    let body: Value = response.json().await.expect("a JSON error body");
-    assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
-    let logs = host.logs();
+    })
+    .await;
     assert!(
         logs.contains("Connection refused"),
         "the cause is logged: {logs}"
     );
-    drop(host);
-    let _ = std::fs::remove_dir_all(state_dir);
-}
-
-/// Asks a host whose `database_url` is `url` for the product list; returns the response's
-/// status, its `Retry-After` and the host's logs.
-async fn products_on_postgres_at(url: &str) -> (u16, Option<String>, String) {
-    let (host, key, state_dir) = local_host(|config| {
-        config.variables.extend(postgres_variables(url));
-    });
-    let response = reqwest::Client::new()
-        .get(format!("http://{}/api/v1/products", host.addr()))
-        .header("X-API-Key", &key)
-        .send()
-        .await
-        .expect("the host answers");
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .map(|value| value.to_str().expect("ASCII").to_owned());
-    if status == 503 {
-        let body: Value = response.json().await.expect("a JSON error body");
-        assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
-    }
-    let logs = host.logs();
-    drop(host);
-    let _ = std::fs::remove_dir_all(state_dir);
-    (status, retry_after, logs)
 }
 
 #[tokio::test]
@@ -508,9 +469,10 @@ async fn an_unreachable_postgres_server_is_503_with_the_cause_logged_and_never_t
         "postgres://inventory:never-logged-secret@127.0.0.1:{}/inventory",
         closed_port()
     );
-    let (status, retry_after, logs) = products_on_postgres_at(&url).await;
-    assert_eq!(status, 503, "{logs}");
-    assert_eq!(retry_after.as_deref(), Some("1"));
+    let logs = product_list_is_unavailable(|config| {
+        config.variables.extend(postgres_variables(&url));
+    })
+    .await;
     assert!(
         logs.contains("Connection refused"),
         "the cause is logged: {logs}"
@@ -523,9 +485,10 @@ async fn wrong_postgres_credentials_are_503_with_the_cause_logged_and_never_the_
     let mut url = url::Url::parse(&postgres_server_url()).expect("a postgres:// URL");
     url.set_password(Some("a-wrong-and-never-logged-password"))
         .expect("a URL with a password");
-    let (status, retry_after, logs) = products_on_postgres_at(url.as_str()).await;
-    assert_eq!(status, 503, "{logs}");
-    assert_eq!(retry_after.as_deref(), Some("1"));
+    let logs = product_list_is_unavailable(|config| {
+        config.variables.extend(postgres_variables(url.as_str()));
+    })
+    .await;
     assert!(
         logs.contains("password authentication failed"),
         "the cause is logged: {logs}"
@@ -534,6 +497,31 @@ async fn wrong_postgres_credentials_are_503_with_the_cause_logged_and_never_the_
         !logs.contains("a-wrong-and-never-logged-password"),
         "{logs}"
     );
+}
+
+/// Asks a host configured by `configure` for the product list, checks that the answer is
+/// 503 `SERVICE_UNAVAILABLE` with `Retry-After: 1`, and returns the host's logs.
+async fn product_list_is_unavailable(configure: impl FnOnce(&mut HostConfig)) -> String {
+    let (host, key, state_dir) = local_host(configure);
+    let response = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/products", host.addr()))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .expect("the host answers");
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").cloned();
+    let body: Value = response.json().await.expect("a JSON error body");
+    let logs = host.logs();
+    assert_eq!(status, 503, "{body} {logs}");
+    assert_eq!(
+        retry_after.as_ref().map(|value| value.as_bytes()),
+        Some(&b"1"[..])
+    );
+    assert_eq!(body["code"], "SERVICE_UNAVAILABLE", "{body}");
+    drop(host);
+    let _ = std::fs::remove_dir_all(state_dir);
+    logs
 }
 
 #[test]

@@ -15,8 +15,6 @@ mod sqlite;
 
 use std::cell::RefCell;
 
-use anyhow::anyhow;
-
 /// A value bound to a statement or read from a row. The names follow SQLite's storage
 /// classes; PostgreSQL values are mapped onto them (`postgres::read_value`).
 #[derive(Debug, Clone, PartialEq)]
@@ -138,12 +136,6 @@ impl Failure {
     }
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(&self.message)
-    }
-}
-
 /// Where the `default` data lives, from the `database_url` variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -245,14 +237,6 @@ impl Connection {
             Self::Postgres(connection) => postgres::execute(connection, sql, parameters).await,
         }
     }
-}
-
-/// A value that cannot be read as any of `Value`'s kinds.
-fn unsupported(what: impl std::fmt::Debug) -> Failure {
-    Failure::new(
-        FailureKind::Statement,
-        format!("{:#}", anyhow!("unsupported database value {what:?}")),
-    )
 }
 
 #[cfg(test)]

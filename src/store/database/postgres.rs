@@ -6,7 +6,7 @@
 
 use spin_sdk::pg::{Connection, DbValue, ParameterValue, PgError, QueryError};
 
-use super::{Failure, FailureKind, RowValues, Value, unsupported};
+use super::{Failure, FailureKind, RowValues, Value};
 
 pub async fn open(url: &str) -> Result<Connection, Failure> {
     let connection = Connection::open(url)
@@ -128,6 +128,14 @@ fn from_db_value(value: DbValue) -> Result<Value, Failure> {
         DbValue::DbNull => Value::Null,
         other => return Err(unsupported(other)),
     })
+}
+
+/// A value that cannot be read as any of `Value`'s kinds.
+fn unsupported(what: impl std::fmt::Debug) -> Failure {
+    Failure::new(
+        FailureKind::Statement,
+        format!("unsupported database value {what:?}"),
+    )
 }
 
 fn classify_sdk(error: spin_sdk::pg::Error) -> Failure {

@@ -2,7 +2,7 @@
 
 use spin_sdk::sqlite::{Connection, Error as SqliteError, Value as SqliteValue};
 
-use super::{Failure, FailureKind, RowValues, Value, unsupported};
+use super::{Failure, FailureKind, RowValues, Value};
 
 // SQLite's own busy handler sleeps up to 100 ms between polls and gives up after the
 // host's 5 s timeout; under a burst of writers that means long tails, starvation and
@@ -39,17 +39,12 @@ pub async fn execute(
         .await
         .map_err(classify)?;
     let rows = result.collect().await.map_err(classify)?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(RowValues {
-                values: row
-                    .values
-                    .into_iter()
-                    .map(from_sqlite)
-                    .collect::<Result<_, _>>()?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|row| RowValues {
+            values: row.values.into_iter().map(from_sqlite).collect(),
         })
-        .collect()
+        .collect())
 }
 
 fn to_sqlite(value: &Value) -> SqliteValue {
@@ -62,16 +57,14 @@ fn to_sqlite(value: &Value) -> SqliteValue {
     }
 }
 
-fn from_sqlite(value: SqliteValue) -> Result<Value, Failure> {
-    Ok(match value {
+fn from_sqlite(value: SqliteValue) -> Value {
+    match value {
         SqliteValue::Integer(number) => Value::Integer(number),
         SqliteValue::Real(number) => Value::Real(number),
         SqliteValue::Text(text) => Value::Text(text),
         SqliteValue::Blob(bytes) => Value::Blob(bytes),
         SqliteValue::Null => Value::Null,
-        #[allow(unreachable_patterns)]
-        other => return Err(unsupported(other)),
-    })
+    }
 }
 
 /// What SQLite's (or a libSQL server's) error means.
@@ -90,7 +83,6 @@ fn classify(error: SqliteError) -> Failure {
         SqliteError::Io(message) if is_transport_failure(message) => FailureKind::ConnectionLost,
         // Spin's libSQL backend reports a client it could not build this way.
         SqliteError::InvalidConnection => FailureKind::ConnectionLost,
-        SqliteError::Io(_) => FailureKind::Statement,
         _ => FailureKind::Statement,
     };
     let message = match error {
