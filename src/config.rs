@@ -20,6 +20,7 @@ use anyhow::{Context, anyhow};
 use spin_sdk::variables;
 
 use crate::models::api_key::hash_secret;
+use crate::models::webhook::RetrySchedule;
 
 /// The service configuration: Spin variables, each read when first asked for.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,6 +49,34 @@ impl Config {
     /// Failed authentications tolerated per client address in each 60-second window.
     pub async fn auth_failures_per_minute(self) -> anyhow::Result<u32> {
         cached_positive_number(&AUTH_FAILURES_PER_MINUTE, "auth_failures_per_minute").await
+    }
+
+    /// Whether webhook URLs may be `http://` to a loopback host (`webhook_loopback_http`:
+    /// local development and tests). Read when an endpoint's URL is parsed, never cached.
+    pub async fn webhook_loopback_http(self) -> anyhow::Result<bool> {
+        let text = variables::get("webhook_loopback_http")
+            .await
+            .context("variable webhook_loopback_http")?;
+        match text.trim() {
+            "true" => Ok(true),
+            "false" | "" => Ok(false),
+            other => Err(anyhow!(
+                "variable webhook_loopback_http must be true or false, got {other:?}"
+            )),
+        }
+    }
+
+    /// The delays between webhook attempts (`webhook_retry_delays`), read when an attempt
+    /// fails.
+    pub async fn webhook_retry_schedule(self) -> anyhow::Result<RetrySchedule> {
+        let text = variables::get("webhook_retry_delays")
+            .await
+            .context("variable webhook_retry_delays")?;
+        if text.trim().is_empty() {
+            return RetrySchedule::parse(RetrySchedule::DEFAULT).map_err(|error| anyhow!(error));
+        }
+        RetrySchedule::parse(&text)
+            .map_err(|error| anyhow!("variable webhook_retry_delays {error}, got {text:?}"))
     }
 }
 

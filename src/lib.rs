@@ -19,7 +19,7 @@ mod routes;
 mod services;
 mod store;
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use spin_sdk::http::{FullBody, Request};
 use spin_sdk::http_service;
@@ -38,14 +38,15 @@ use crate::store::counters::Counters;
 #[http_service]
 async fn handle(incoming: Request) -> ::http::Response<FullBody<bytes::Bytes>> {
     let started = Instant::now();
-    let now = wall_clock();
+    let now = Timestamp::now();
     let (head, body) = incoming.into_parts();
     let mut request = http::read_head(&head);
     let request_id = request_id::for_request(&request);
 
     let mut key_id = None;
+    let mut deliveries_due = false;
     let response = match http::read_body(body, &mut request).await {
-        Ok(()) => serve(&request, now, &request_id, &mut key_id).await,
+        Ok(()) => serve(&request, now, &request_id, &mut key_id, &mut deliveries_due).await,
         Err(error) => error.into_response(&request_id),
     }
     .with_header("X-Request-Id", request_id.clone());
@@ -59,16 +60,22 @@ async fn handle(incoming: Request) -> ::http::Response<FullBody<bytes::Bytes>> {
         duration_micros: started.elapsed().as_micros(),
         key_id,
     });
+    if deliveries_due {
+        // The request recorded events with subscribers: send them once it has answered.
+        services::webhooks::start_after_response();
+    }
     into_spin_response(response)
 }
 
 /// Routes the request; public endpoints run at once, the rest after authentication and
 /// rate limiting. Every authenticated response carries the rate-limit headers.
+/// `deliveries_due` says whether the request committed webhook deliveries.
 async fn serve(
     request: &ApiRequest,
     now: Timestamp,
     request_id: &str,
     key_id: &mut Option<i64>,
+    deliveries_due: &mut bool,
 ) -> ApiResponse {
     let route = match router::resolve(&request.method, &request.path) {
         Ok(RouteMatch {
@@ -106,14 +113,16 @@ async fn serve(
                 "public route after auth"
             )));
         };
-        handler(&Context {
+        let answer = handler(&Context {
             request,
             params: &params,
             principal: &principal,
             db: &db,
             now,
         })
-        .await
+        .await;
+        *deliveries_due = db.made_deliveries_due();
+        answer
     }
     .await;
     let response = outcome.unwrap_or_else(|error| error.into_response(request_id));
@@ -121,13 +130,6 @@ async fn serve(
         Some(quota) => response.with_headers(rate_limit::headers(&quota)),
         None => response,
     }
-}
-
-fn wall_clock() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64);
-    Timestamp::from_unix_millis(millis)
 }
 
 fn into_spin_response(response: ApiResponse) -> ::http::Response<FullBody<bytes::Bytes>> {

@@ -13,7 +13,7 @@ use std::pin::Pin;
 
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::routes::{Context, keys, orders, products, reports, service};
+use crate::routes::{Context, keys, orders, products, reports, service, webhooks};
 
 /// What a handler returns: its answer, once the future completes.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> + 'a>>;
@@ -74,6 +74,16 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET",    "/api/v1/reports/sales-summary",        authenticated!(reports::sales_summary)),
     ("GET",    "/api/v1/reports/top-products",         authenticated!(reports::top_products)),
     ("GET",    "/api/v1/reports/sales-series",         authenticated!(reports::sales_series)),
+    ("GET",    "/api/v1/events",                       authenticated!(webhooks::list_events)),
+    ("POST",   "/api/v1/webhooks",                     authenticated!(webhooks::create)),
+    ("GET",    "/api/v1/webhooks",                     authenticated!(webhooks::list)),
+    ("POST",   "/api/v1/webhooks/deliveries/run",      authenticated!(webhooks::run_deliveries)),
+    ("GET",    "/api/v1/webhooks/:id",                 authenticated!(webhooks::get)),
+    ("PATCH",  "/api/v1/webhooks/:id",                 authenticated!(webhooks::update)),
+    ("DELETE", "/api/v1/webhooks/:id",                 authenticated!(webhooks::delete)),
+    ("POST",   "/api/v1/webhooks/:id/rotate-secret",   authenticated!(webhooks::rotate_secret)),
+    ("GET",    "/api/v1/webhooks/:id/deliveries",      authenticated!(webhooks::list_deliveries)),
+    ("POST",   "/api/v1/webhooks/:id/deliveries/:delivery_id/retry", authenticated!(webhooks::retry_delivery)),
 ];
 
 /// A request matched to its endpoint, with the path parameters it captured.
@@ -151,11 +161,19 @@ mod tests {
     #[test]
     fn every_route_resolves_to_itself_with_its_parameters() {
         for (method, pattern, _) in ROUTES {
-            let path = pattern.replace(":id", "42");
+            let names: Vec<&str> = pattern
+                .split('/')
+                .filter_map(|segment| segment.strip_prefix(':'))
+                .collect();
+            let path = names.iter().fold(pattern.to_string(), |path, name| {
+                path.replace(&format!(":{name}"), "42")
+            });
             let found = resolve(method, &path).unwrap_or_else(|_| panic!("{method} {path}"));
-            if pattern.contains(":id") {
-                assert_eq!(found.params, vec![("id".to_string(), "42".to_string())]);
-            }
+            let expected: Vec<(String, String)> = names
+                .iter()
+                .map(|name| (name.to_string(), "42".to_string()))
+                .collect();
+            assert_eq!(found.params, expected, "{method} {pattern}");
         }
     }
 

@@ -76,6 +76,19 @@ impl JsonObject {
         }
     }
 
+    /// Takes an optional field whose `null` means something (clearing a value): `None`
+    /// when absent, otherwise what `parse` makes of the value, `null` included.
+    pub fn optional_nullable<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Result<Option<T>, ApiError> {
+        self.fields
+            .remove(name)
+            .map(|value| parse(&value).map_err(|message| ApiError::validation(name, message)))
+            .transpose()
+    }
+
     /// Refuses a field that may not be written here, with the reason.
     pub fn forbid(&mut self, name: &str, reason: &str) -> Result<(), ApiError> {
         match self.fields.contains_key(name) {

@@ -1,7 +1,9 @@
 //! HTTP plumbing shared by every layer: the buffered request, the response value,
-//! JSON body decoding and query-string parsing. Nothing here knows about resources.
+//! JSON body decoding, query-string parsing and outgoing requests (`outbound`). Nothing
+//! here knows about resources.
 
 mod json_body;
+pub mod outbound;
 mod query;
 mod request;
 mod response;

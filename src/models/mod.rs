@@ -4,6 +4,7 @@
 pub mod api_key;
 pub mod cursor;
 pub mod encoding;
+pub mod event;
 pub mod integer;
 pub mod money;
 pub mod order;
@@ -16,3 +17,4 @@ pub mod search;
 pub mod stock;
 pub mod text;
 pub mod time;
+pub mod webhook;

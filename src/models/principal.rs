@@ -45,6 +45,8 @@ pub enum Action {
     ChangeOrderStatus,
     /// Read the reports.
     ReadReports,
+    /// Read events; manage webhook endpoints and their deliveries.
+    ManageWebhooks,
 }
 
 /// The id the bootstrap key (the `admin_api_key` variable) is known by: it has no row.
@@ -91,7 +93,8 @@ impl Principal {
                 Action::ManageKeys
                 | Action::ManageCatalog
                 | Action::ChangeOrderStatus
-                | Action::ReadReports,
+                | Action::ReadReports
+                | Action::ManageWebhooks,
             ) => false,
         }
     }

@@ -10,6 +10,16 @@ use std::fmt;
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The wall clock now.
+    pub fn now() -> Self {
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+            });
+        Self(millis)
+    }
+
     /// Builds a timestamp from milliseconds since the Unix epoch.
     pub fn from_unix_millis(millis: i64) -> Self {
         Self(millis)

@@ -6,6 +6,7 @@ pub mod orders;
 pub mod products;
 pub mod reports;
 pub mod service;
+pub mod webhooks;
 
 use serde::Serialize;
 

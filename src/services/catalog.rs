@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use crate::models::cursor::Cursor;
+use crate::models::event::EventType;
 use crate::models::page::{Page, PageLimit};
 use crate::models::precondition::IfMatch;
 use crate::models::principal::Principal;
@@ -10,6 +11,7 @@ use crate::models::product::{Product, ProductFields, ProductPatch};
 use crate::models::search::{ProductFilter, SearchQuery};
 use crate::models::stock::MovementKind;
 use crate::models::time::Timestamp;
+use crate::services::events;
 use crate::store::movements::{self, NewMovement};
 use crate::store::products;
 use crate::store::{Db, StoreError};
@@ -34,7 +36,8 @@ pub enum ProductUpdate {
     Patch(ProductPatch),
 }
 
-/// Creates a product and records its initial stock in the ledger, in one transaction.
+/// Creates a product and records its initial stock in the ledger and its
+/// `product.created` event, in one transaction.
 pub async fn create(
     db: &Db,
     principal: &Principal,
@@ -61,6 +64,7 @@ pub async fn create(
             },
         )
         .await?;
+        events::record(db, EventType::ProductCreated, &product, &now).await?;
         Ok(product)
     })
     .await
@@ -129,12 +133,12 @@ pub async fn update(
             // Nothing changes, so neither does the version: other clients' ETags stay valid.
             return Ok(current);
         }
-        products::update_fields(db, id, &fields, Some(current.version), &now)
+        let updated = products::update_fields(db, id, &fields, Some(current.version), &now)
             .await
             .map_err(|error| sku_conflict(error, &fields))?
-            .ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("product {id} changed in a transaction"))
-            })
+            .ok_or_else(|| changed_in_transaction(id))?;
+        events::record(db, EventType::ProductUpdated, &updated, &now).await?;
+        Ok(updated)
     })
     .await
 }
@@ -151,13 +155,17 @@ pub async fn delete(
     db.transaction(async |db| {
         let current = get(db, id).await?;
         check_precondition(&current, if_match)?;
-        products::set_deleted(db, id, Some(&now), Some(current.version), &now).await?;
+        let deleted = products::set_deleted(db, id, Some(&now), Some(current.version), &now)
+            .await?
+            .ok_or_else(|| changed_in_transaction(id))?;
+        events::record(db, EventType::ProductDeleted, &deleted, &now).await?;
         Ok(())
     })
     .await
 }
 
-/// Restores a soft-deleted product. Restoring an active product changes nothing.
+/// Restores a soft-deleted product (a `product.updated` event). Restoring an active
+/// product changes nothing.
 pub async fn restore(db: &Db, id: i64, now: Timestamp) -> Result<Product, ApiError> {
     let now = now.to_string();
     db.transaction(async |db| {
@@ -165,11 +173,11 @@ pub async fn restore(db: &Db, id: i64, now: Timestamp) -> Result<Product, ApiErr
         if current.deleted_at.is_none() {
             return Ok(current);
         }
-        products::set_deleted(db, id, None, Some(current.version), &now)
+        let restored = products::set_deleted(db, id, None, Some(current.version), &now)
             .await?
-            .ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("product {id} changed in a transaction"))
-            })
+            .ok_or_else(|| changed_in_transaction(id))?;
+        events::record(db, EventType::ProductUpdated, &restored, &now).await?;
+        Ok(restored)
     })
     .await
 }
@@ -179,6 +187,12 @@ fn check_precondition(product: &Product, if_match: Option<&IfMatch>) -> Result<(
         Some(condition) if !condition.matches(&product.etag()) => Err(ApiError::PreconditionFailed),
         _ => Ok(()),
     }
+}
+
+/// A row read in this transaction did not match its own version: a bug, as the
+/// transaction holds the write lock (SQLite) or the row (PostgreSQL).
+fn changed_in_transaction(id: i64) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("product {id} changed in a transaction"))
 }
 
 /// The 404 of a product that does not exist (or is soft-deleted).

@@ -5,12 +5,14 @@
 //! the order, its lines, its ledger movements and its idempotency record in ONE
 //! `BEGIN IMMEDIATE` transaction on the request's own connection. SQLite admits one
 //! writer at a time, so two orders can never both take the last unit, and a failure at
-//! any step rolls everything back.
+//! any step rolls everything back. Its events (`order.created`, and `stock.low` for every
+//! product it took below its threshold) are written in that transaction too.
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, Shortfall};
 use crate::models::encoding::hex;
+use crate::models::event::EventType;
 use crate::models::money::Money;
 use crate::models::order::{
     IdempotencyKey, Order, OrderItem, OrderLine, OrderStatus, StatusChange, Trigger,
@@ -20,10 +22,11 @@ use crate::models::principal::{Principal, Role};
 use crate::models::product::MAX_STOCK;
 use crate::models::stock::MovementKind;
 use crate::models::time::Timestamp;
+use crate::services::events;
 use crate::store::idempotency::{self, StoredResponse};
 use crate::store::movements::{self, ProductMovement};
 use crate::store::orders::{self, NewOrder, OrderListFilter, OrderableProduct, TakenStock};
-use crate::store::{Db, StoreError};
+use crate::store::{Db, StoreError, products};
 
 /// Idempotency records live at least this long (24 hours).
 const IDEMPOTENCY_RETENTION_MILLIS: i64 = 24 * 60 * 60 * 1000;
@@ -171,6 +174,17 @@ pub async fn place(
                 updated_at: now_text.clone(),
             };
             let body = serde_json::to_string(&order).map_err(anyhow::Error::from)?;
+            for (line, taken) in request.lines.iter().zip(&taken) {
+                let stock_before = taken.stock_after + line.quantity;
+                if events::crossed_below(stock_before, taken.stock_after, taken.low_stock_threshold)
+                {
+                    let product = products::find(db, taken.product_id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("a product taken from vanished"))?;
+                    events::record(db, EventType::StockLow, &product, &now_text).await?;
+                }
+            }
+            events::record_json(db, EventType::OrderCreated, &body, &now_text).await?;
             if let Some(idempotency) = idempotency {
                 let record = StoredResponse {
                     request_hash: idempotency.request_hash.clone(),
@@ -369,7 +383,13 @@ async fn transition(
             )
             .await?;
         }
-        orders::find(db, id).await?.ok_or_else(not_found)
+        let changed = orders::find(db, id).await?.ok_or_else(not_found)?;
+        let event_type = match trigger {
+            Trigger::Cancel => EventType::OrderCancelled,
+            Trigger::StatusUpdate => EventType::OrderStatusChanged,
+        };
+        events::record(db, event_type, &changed, &now).await?;
+        Ok(changed)
     })
     .await
 }

@@ -6,14 +6,15 @@ use crate::models::principal::Principal;
 use crate::models::product::MAX_STOCK;
 use crate::models::stock::{MovementKind, StockDelta, StockMovement};
 use crate::models::time::Timestamp;
-use crate::services::catalog;
+use crate::services::{catalog, events};
 use crate::store::movements::{self, NewMovement};
 use crate::store::{Db, products};
 
 /// Changes an active product's stock by `delta` and records the movement, atomically.
 /// Going below zero is 409 `INSUFFICIENT_STOCK` and going above `MAX_STOCK` is 409
 /// `CONFLICT` (the delta itself is valid; the current stock decides); either way nothing
-/// changes. Returns the new stock level.
+/// changes. A decrease that takes the stock below the product's low-stock threshold
+/// records `stock.low` in the same transaction. Returns the new stock level.
 pub async fn adjust(
     db: &Db,
     principal: &Principal,
@@ -43,6 +44,11 @@ pub async fn adjust(
             },
         )
         .await?;
+        if delta.get() < 0 {
+            let product = catalog::get(db, product_id).await?;
+            let stock_before = stock_after - delta.get();
+            events::record_if_stock_crossed_low(db, &product, stock_before, &now).await?;
+        }
         Ok(stock_after)
     })
     .await

@@ -50,15 +50,27 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_one_rollup_table_and_implied_first_history",
         sql: include_str!("../../migrations/0006_one_rollup_table_and_implied_first_history.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_events_and_webhooks",
+        sql: include_str!("../../migrations/0007_events_and_webhooks.sql"),
+    },
 ];
 
 /// PostgreSQL's schema starts where SQLite's stands after its migration 6, in one file;
 /// from here on both grow together, each in its own folder.
-const POSTGRES_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_schema",
-    sql: include_str!("../../migrations/postgres/0001_schema.sql"),
-}];
+const POSTGRES_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_schema",
+        sql: include_str!("../../migrations/postgres/0001_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_events_and_webhooks",
+        sql: include_str!("../../migrations/postgres/0002_events_and_webhooks.sql"),
+    },
+];
 
 fn migrations_of(dialect: Dialect) -> &'static [Migration] {
     match dialect {

@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod counters;
+pub mod events;
 pub mod idempotency;
 mod migrations;
 pub mod movements;
@@ -11,6 +12,7 @@ pub mod orders;
 mod pool;
 pub mod products;
 pub mod reports;
+pub mod webhooks;
 
 mod database;
 
@@ -120,6 +122,11 @@ pub struct Db {
     /// came from the pool: only then may a transport failure mean "idle too long" and
     /// the statement run again on a new connection.
     unproven_pooled: Cell<bool>,
+    /// Whether the open transaction made webhook deliveries due (`events::record`).
+    deliveries_in_transaction: Cell<bool>,
+    /// Whether a committed transaction (or a statement outside one) of this request made
+    /// deliveries due: the request then starts a delivery run after its response.
+    deliveries_due: Cell<bool>,
 }
 
 impl Db {
@@ -136,7 +143,24 @@ impl Db {
             aborted_by_server: Cell::new(false),
             reusable: Cell::new(true),
             unproven_pooled: Cell::new(pooled),
+            deliveries_in_transaction: Cell::new(false),
+            deliveries_due: Cell::new(false),
         })
+    }
+
+    /// Notes that the current statement made webhook deliveries due; inside a
+    /// transaction this counts only once the transaction commits.
+    pub(crate) fn note_deliveries_created(&self) {
+        if self.in_transaction.get() {
+            self.deliveries_in_transaction.set(true);
+        } else {
+            self.deliveries_due.set(true);
+        }
+    }
+
+    /// Whether this request committed webhook deliveries that are due now.
+    pub fn made_deliveries_due(&self) -> bool {
+        self.deliveries_due.get()
     }
 
     /// Which SQL this request's connection speaks.
@@ -295,10 +319,17 @@ impl Db {
         let mut attempt = 0;
         loop {
             self.aborted_by_server.set(false);
+            self.deliveries_in_transaction.set(false);
             self.begin(&BEGIN_WRITE).await?;
             let outcome = match work(self).await {
                 Ok(value) => match self.execute_unchecked(&COMMIT, &[]).await {
-                    Ok(_) => Ok(value),
+                    Ok(_) => {
+                        self.in_transaction.set(false);
+                        if self.deliveries_in_transaction.get() {
+                            self.deliveries_due.set(true);
+                        }
+                        Ok(value)
+                    }
                     Err(error) => {
                         self.rollback().await;
                         Err(error.into())

@@ -70,7 +70,7 @@ const TAKE_STOCK: Sql = Sql::per_dialect(
     WHERE products.id = line.product_id AND products.deleted_at IS NULL
       AND products.stock_quantity >= line.quantity
     RETURNING products.id, products.stock_quantity, products.sku, products.name,
-              products.price_cents",
+              products.price_cents, products.low_stock_threshold",
     "WITH line AS (
         SELECT (value->>'product_id')::bigint AS product_id,
                (value->>'quantity')::bigint AS quantity
@@ -84,7 +84,7 @@ const TAKE_STOCK: Sql = Sql::per_dialect(
     WHERE products.id = line.product_id AND products.id IN (SELECT id FROM locked)
       AND products.deleted_at IS NULL AND products.stock_quantity >= line.quantity
     RETURNING products.id, products.stock_quantity, products.sku, products.name,
-              products.price_cents",
+              products.price_cents, products.low_stock_threshold",
 );
 
 const RETURN_STOCK: Sql = Sql::per_dialect(
@@ -276,6 +276,8 @@ pub struct TakenStock {
     pub name: String,
     /// Its unit price now.
     pub price: Money,
+    /// Its low-stock threshold (`stock.low` events).
+    pub low_stock_threshold: i64,
 }
 
 /// Takes every line's quantity from stock, for each line whose product exists, is
@@ -303,6 +305,7 @@ pub async fn take_stock(
                 sku: row.text(2)?,
                 name: row.text(3)?,
                 price: Money::from_cents(row.integer(4)?),
+                low_stock_threshold: row.integer(5)?,
             })
         })
         .collect()

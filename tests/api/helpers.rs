@@ -285,6 +285,8 @@ fn start_local_host(
             "rate_limit_per_minute".to_string(),
             LOCAL_RATE_LIMIT.to_string(),
         ),
+        // Webhook tests deliver to receivers on 127.0.0.1 (a live server needs it too).
+        ("webhook_loopback_http".to_string(), "true".to_string()),
     ];
     for (name, value) in extra {
         variables.retain(|(existing, _)| existing != name);

@@ -27,6 +27,7 @@ impl HostProcess {
             .arg(component)
             .args(["--variable", &format!("admin_api_key={admin_key}")])
             .args(["--variable", "rate_limit_per_minute=1000000"])
+            .args(["--variable", "webhook_loopback_http=true"])
             .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

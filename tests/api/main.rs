@@ -28,3 +28,4 @@ mod scale_out;
 mod search;
 mod service;
 mod stock;
+mod webhooks;

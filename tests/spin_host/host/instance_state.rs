@@ -10,6 +10,7 @@ use wasmtime_wasi_http::{p2, p3};
 
 use super::guest_output::GuestOutput;
 use super::key_value::KeyValueInstance;
+use super::outbound_http::OutboundHttp;
 use super::postgres::PostgresInstance;
 use super::server::ComponentResources;
 use super::sqlite::SqliteInstance;
@@ -26,7 +27,9 @@ pub struct InstanceState {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    http_hooks: DenyOutboundHttp,
+    /// Outbound HTTP: WASIp3 requests checked and sent as Spin does; WASI 0.2 ones
+    /// refused.
+    http_hooks: OutboundHttp,
     /// `spin:sqlite` connections opened by this instance.
     pub sqlite: SqliteInstance,
     /// Key-value stores and CAS handles opened by this instance.
@@ -46,7 +49,11 @@ impl InstanceState {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            http_hooks: DenyOutboundHttp,
+            http_hooks: OutboundHttp::new(
+                component.allowed_outbound_hosts.clone(),
+                component.variables.clone(),
+                component.blocked_networks.clone(),
+            ),
             sqlite: SqliteInstance::new(component.sqlite.clone(), component.counters.clone()),
             key_value: KeyValueInstance::new(component.key_value.clone()),
             postgres: PostgresInstance::new(
@@ -87,55 +94,3 @@ impl p3::WasiHttpView for InstanceState {
         }
     }
 }
-
-/// wasi:http hooks that refuse every outgoing request, as Spin does for a component with
-/// no `http` entry in `allowed_outbound_hosts` (the manifest loader accepts only
-/// `postgres://` ones).
-struct DenyOutboundHttp;
-
-impl p2::WasiHttpHooks for DenyOutboundHttp {
-    fn send_request(
-        &mut self,
-        _request: hyper::Request<p2::body::HyperOutgoingBody>,
-        _config: p2::types::OutgoingRequestConfig,
-    ) -> p2::HttpResult<p2::types::HostFutureIncomingResponse> {
-        Err(p2::bindings::http::types::ErrorCode::HttpRequestDenied.into())
-    }
-}
-
-impl p3::WasiHttpHooks for DenyOutboundHttp {
-    fn send_request(
-        &mut self,
-        _request: hyper::Request<
-            http_body_util::combinators::UnsyncBoxBody<
-                hyper::body::Bytes,
-                p3::bindings::http::types::ErrorCode,
-            >,
-        >,
-        _options: Option<p3::RequestOptions>,
-        _response_done: Box<
-            dyn Future<Output = Result<(), p3::bindings::http::types::ErrorCode>> + Send,
-        >,
-    ) -> Box<dyn Future<Output = P3SendResult> + Send> {
-        Box::new(async {
-            Err(wasmtime_wasi::TrappableError::from(
-                p3::bindings::http::types::ErrorCode::HttpRequestDenied,
-            ))
-        })
-    }
-}
-
-/// What p3's `send_request` hook resolves to: the response and a future reporting the
-/// end of its body, or an error.
-type P3SendResult = Result<
-    (
-        hyper::Response<
-            http_body_util::combinators::UnsyncBoxBody<
-                hyper::body::Bytes,
-                p3::bindings::http::types::ErrorCode,
-            >,
-        >,
-        Box<dyn Future<Output = Result<(), p3::bindings::http::types::ErrorCode>> + Send>,
-    ),
-    wasmtime_wasi::TrappableError<p3::bindings::http::types::ErrorCode>,
->;

@@ -2,16 +2,18 @@
 //!
 //! Only what the test host implements is accepted: HTTP triggers on exact or wildcard
 //! (`/prefix/...`) routes, each naming a component by id, outbound connections to
-//! PostgreSQL only (`allowed_outbound_hosts` entries `postgres://...`, see
-//! `outbound_hosts.rs`), SQLite databases of `type = "spin"` or `"libsql"` and key-value
-//! stores of `type = "spin"` or `"redis"`. Anything else fails `start`, so the host can
-//! never silently serve an app differently from Spin.
+//! PostgreSQL and HTTP(S) only (`allowed_outbound_hosts` entries `postgres://...`,
+//! `http://...`, `https://...` or `*://...`, see `outbound_hosts.rs`), SQLite databases
+//! of `type = "spin"` or `"libsql"`, key-value stores of `type = "spin"` or `"redis"`,
+//! and `[outbound_networking] block_networks` (see `blocked_networks.rs`). Anything else
+//! fails `start`, so the host can never silently serve an app differently from Spin.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
+use super::blocked_networks::BlockedNetworks;
 use super::outbound_hosts::AllowedOutboundHosts;
 use super::routes::Route;
 use toml::{Table, Value};
@@ -45,17 +47,22 @@ pub struct Component {
     pub key_value_stores: Vec<String>,
     /// `[component.<id>.variables]`: the component's variables and their templates.
     pub variables: BTreeMap<String, String>,
-    /// `allowed_outbound_hosts`: where the component may connect (PostgreSQL only).
+    /// `allowed_outbound_hosts`: where the component may connect (PostgreSQL and
+    /// HTTP(S) only).
     pub allowed_outbound_hosts: AllowedOutboundHosts,
 }
 
-/// `[sqlite_database.*]` and `[key_value_store.*]` from the runtime configuration.
+/// `[sqlite_database.*]`, `[key_value_store.*]` and `[outbound_networking]` from the
+/// runtime configuration.
 #[derive(Default)]
 pub struct RuntimeConfig {
     /// Configured SQLite databases by label.
     pub sqlite_databases: BTreeMap<String, SqliteDatabaseConfig>,
     /// Configured key-value stores by label.
     pub key_value_stores: BTreeMap<String, KeyValueStoreConfig>,
+    /// `[outbound_networking] block_networks`: where no component may connect over
+    /// HTTP (nothing blocked without the table).
+    pub blocked_networks: BlockedNetworks,
 }
 
 /// A `[sqlite_database.<label>]`.
@@ -183,6 +190,12 @@ impl App {
         }
 
         let routes = http_routes(manifest)?;
+        // Every component of the app, triggered or not, as Spin's `*.spin.internal`
+        // allowed host expands to.
+        let component_ids: Vec<String> = optional_table(manifest, "component")?
+            .into_iter()
+            .flat_map(|components| components.keys().cloned())
+            .collect();
         let mut components: Vec<Component> = Vec::new();
         for (_, component_id) in &routes {
             if components
@@ -199,6 +212,7 @@ impl App {
                 component,
                 manifest_dir,
                 &variables,
+                &component_ids,
             )?);
         }
 
@@ -280,6 +294,7 @@ impl Component {
         table: &Value,
         manifest_dir: &Path,
         app_variables: &BTreeMap<String, Option<String>>,
+        component_ids: &[String],
     ) -> anyhow::Result<Self> {
         let table = table
             .as_table()
@@ -293,6 +308,7 @@ impl Component {
         let allowed_outbound_hosts = AllowedOutboundHosts::load(
             string_list(table, "allowed_outbound_hosts", &id)?,
             app_variables,
+            component_ids,
         )
         .context("`allowed_outbound_hosts` is malformed")
         .with_context(|| format!("component.{id}.allowed_outbound_hosts"))?;
@@ -321,10 +337,12 @@ impl Component {
 
 impl RuntimeConfig {
     fn parse(table: &Table) -> anyhow::Result<Self> {
-        if let Some(key) = table
-            .keys()
-            .find(|key| !matches!(key.as_str(), "sqlite_database" | "key_value_store"))
-        {
+        if let Some(key) = table.keys().find(|key| {
+            !matches!(
+                key.as_str(),
+                "sqlite_database" | "key_value_store" | "outbound_networking"
+            )
+        }) {
             bail!("[{key}] is not supported by the test host");
         }
         let mut sqlite_databases = BTreeMap::new();
@@ -382,9 +400,14 @@ impl RuntimeConfig {
             };
             key_value_stores.insert(label.clone(), store);
         }
+        let blocked_networks = match table.get("outbound_networking") {
+            Some(outbound_networking) => BlockedNetworks::parse(outbound_networking)?,
+            None => BlockedNetworks::default(),
+        };
         Ok(Self {
             sqlite_databases,
             key_value_stores,
+            blocked_networks,
         })
     }
 }

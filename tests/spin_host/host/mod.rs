@@ -6,9 +6,10 @@
 //! with wasmtime instead. This module reproduces the parts of Spin 4.0.2 that the app
 //! depends on, as verified against real Spin (see `SPIN-FACTS.md` in the shared notes):
 //! the HTTP trigger with its routing and `spin-*` request headers, `spin:sqlite`,
-//! `spin:postgres` (with `allowed_outbound_hosts`), the Spin and WASI key-value
-//! interfaces, and application variables, all configured from the project's own
-//! `spin.toml` and `runtime-config.toml`.
+//! `spin:postgres` and WASIp3 outbound HTTP (with `allowed_outbound_hosts` and the
+//! runtime configuration's `block_networks`), the Spin and WASI key-value interfaces,
+//! and application variables, all configured from the project's own `spin.toml` and
+//! `runtime-config.toml`.
 //!
 //! Like Spin 4.0.2, a WASI 0.2 component (spin-sdk 5) gets a new instance per request
 //! and a WASIp3 component (spin-sdk 6, `wasi:http/handler@0.3.0-rc-2026-03-15`) reused
@@ -19,6 +20,7 @@
 //! The wasmtime engine and the compiled components are shared by every host in the
 //! process: compiling a component once per test would dominate the suite's run time.
 
+mod blocked_networks;
 mod build;
 mod counters;
 mod engine;
@@ -29,6 +31,7 @@ mod key_value;
 mod libsql_connection;
 mod manifest;
 mod outbound_hosts;
+mod outbound_http;
 mod postgres;
 mod redis_store;
 mod routes;
@@ -256,6 +259,7 @@ pub fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
             )?),
             postgres: Arc::default(),
             allowed_outbound_hosts: component.allowed_outbound_hosts.clone(),
+            blocked_networks: app.runtime_config.blocked_networks.clone(),
             counters: Arc::default(),
         });
         let prepared = engine::prepared_component(&sources[component.id.as_str()])?;

@@ -14,6 +14,20 @@
 //!   is dropped after [`ReuseConfig::idle_instance_timeout`] without work. Its state
 //!   (SQLite and PostgreSQL connections, open stores, the guest's statics) lives as
 //!   long as it does.
+//!
+//! Work a WASIp3 guest spawns to run after its response (`spin_sdk::wasip3::spawn`, e.g.
+//! a webhook delivery) behaves as in Spin 4.0.2, which drives instances with this same
+//! `ProxyHandler`: the guest task lives in the instance's store, whose event loop polls
+//! it, interleaved with other requests, for as long as the instance's worker runs; the
+//! host neither waits for it nor keeps the instance for it. A request's slot is freed
+//! when hyper has read (or dropped) the response body (`serve_on_instance`), not when
+//! the guest's task ends. The store, and with it any still-running task and its host
+//! calls (an outbound HTTP request, a database call), is dropped silently when the
+//! worker ends: after [`ReuseConfig::idle_instance_timeout`] (default 1 s) with no
+//! request in flight, once the instance has served
+//! [`ReuseConfig::max_instance_reuse_count`] requests and the in-flight ones finish,
+//! after a request times out, or on a guest trap. `request_timeout` covers only the
+//! request itself, not what runs after it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
@@ -46,6 +60,7 @@ use wasmtime_wasi_http::p3;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode as P3ErrorCode;
 
 use super::ReuseConfig;
+use super::blocked_networks::BlockedNetworks;
 use super::counters::ComponentCounters;
 use super::engine::{GuestHandler, PreparedComponent};
 use super::guest_output::GuestOutput;
@@ -96,6 +111,9 @@ pub struct ComponentResources {
     pub postgres: Arc<PostgresPools>,
     /// Where the component may connect (`allowed_outbound_hosts`).
     pub allowed_outbound_hosts: AllowedOutboundHosts,
+    /// Where no component may send HTTP requests (runtime configuration's
+    /// `block_networks`).
+    pub blocked_networks: BlockedNetworks,
     /// Instances created and connections opened, for the tests.
     pub counters: Arc<ComponentCounters>,
 }

@@ -1,0 +1,125 @@
+//! The event outbox: events written in the transaction of their change, each with one
+//! pending delivery per enabled endpoint subscribed to its type.
+
+use super::{Db, Row, Sql, StoreError, Value};
+use crate::models::event::Event;
+
+const INSERT_EVENT: Sql =
+    Sql::portable("INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)");
+
+// One pending delivery per enabled endpoint that takes this type (`event_types` is NULL
+// for all types, else `,a,b,`), due at once.
+const FAN_OUT: Sql = Sql::portable(
+    "INSERT INTO webhook_deliveries
+        (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at, updated_at)
+    SELECT id, (SELECT seq FROM events WHERE id = ?1), 'pending', 0, ?3, ?3, ?3
+    FROM webhook_endpoints
+    WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?2)
+    RETURNING id",
+);
+
+const LIST_EVENTS: Sql = Sql::portable(
+    "SELECT seq, id, type, created_at, data
+    FROM events
+    WHERE (CAST(?1 AS text) IS NULL OR type = ?1)
+      AND (CAST(?2 AS bigint) IS NULL OR seq < ?2)
+    ORDER BY seq DESC
+    LIMIT ?3",
+);
+
+// Retention: old events whose deliveries are all settled go, with their deliveries and
+// attempts (ON DELETE CASCADE), a bounded batch at a time.
+const DELETE_OLD_EVENTS: Sql = Sql::portable(
+    "DELETE FROM events
+    WHERE seq IN (
+        SELECT seq FROM events
+        WHERE created_at < ?1
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries
+                          WHERE event_seq = events.seq AND status = 'pending')
+        ORDER BY seq
+        LIMIT 500)",
+);
+
+/// An event to record.
+pub struct NewEvent<'a> {
+    /// Public id (`evt_…`).
+    pub id: &'a str,
+    /// The type's name.
+    pub event_type: &'a str,
+    /// The resource as JSON text.
+    pub data: &'a str,
+    /// When (RFC 3339): also when its deliveries are first due.
+    pub created_at: &'a str,
+}
+
+/// Records an event and its pending deliveries. Call it inside the transaction of the
+/// change it reports: both commit or roll back with it.
+pub async fn record(db: &Db, event: &NewEvent<'_>) -> Result<(), StoreError> {
+    db.execute(
+        &INSERT_EVENT,
+        &[
+            Value::Text(event.id.into()),
+            Value::Text(event.event_type.into()),
+            Value::Text(event.data.into()),
+            Value::Text(event.created_at.into()),
+        ],
+    )
+    .await?;
+    let deliveries = db
+        .execute(
+            &FAN_OUT,
+            &[
+                Value::Text(event.id.into()),
+                Value::Text(format!("%,{},%", event.event_type)),
+                Value::Text(event.created_at.into()),
+            ],
+        )
+        .await?;
+    if Row::first(&deliveries).is_some() {
+        db.note_deliveries_created();
+    }
+    Ok(())
+}
+
+/// Up to `limit` events, newest first, of one type or all, older than `before_seq`.
+pub async fn list(
+    db: &Db,
+    event_type: Option<&str>,
+    before_seq: Option<i64>,
+    limit: u32,
+) -> Result<Vec<Event>, StoreError> {
+    let result = db
+        .execute(
+            &LIST_EVENTS,
+            &[
+                event_type.map_or(Value::Null, |name| Value::Text(name.into())),
+                super::optional_integer(before_seq),
+                Value::Integer(limit.into()),
+            ],
+        )
+        .await?;
+    Row::all(&result)
+        .map(|row| {
+            Ok(Event {
+                seq: row.integer(0)?,
+                id: row.text(1)?,
+                event_type: row.text(2)?,
+                created_at: row.text(3)?,
+                data: raw_json(row.text(4)?)?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes a batch of events older than `before` whose deliveries are all settled.
+pub async fn delete_older_than(db: &Db, before: &str) -> Result<(), StoreError> {
+    db.execute(&DELETE_OLD_EVENTS, &[Value::Text(before.into())])
+        .await?;
+    Ok(())
+}
+
+/// Stored JSON text as a raw JSON value (it was written by `serde_json`).
+pub fn raw_json(text: String) -> Result<Box<serde_json::value::RawValue>, StoreError> {
+    serde_json::value::RawValue::from_string(text)
+        .map_err(|error| StoreError::Other(anyhow::anyhow!("stored event data: {error}")))
+}
