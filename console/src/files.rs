@@ -62,6 +62,7 @@ const FILES: &[StaticFile] = &[
     static_file!("js/views/product.js", JAVASCRIPT),
     static_file!("js/views/products.js", JAVASCRIPT),
     static_file!("js/views/signin.js", JAVASCRIPT),
+    static_file!("js/views/webhooks.js", JAVASCRIPT),
 ];
 
 /// The file at `path` (below the console's route), if there is one.

@@ -9,13 +9,24 @@ The browser is Debian's chromium (CHROMIUM, default /usr/bin/chromium), headless
 --no-sandbox because CI runs as root. Each test gets a fresh browser context (its own
 sessionStorage, localStorage and cookies). A page error or a console error (which is
 how chromium reports a Content-Security-Policy violation) fails the test.
+
+The webhook tests receive deliveries on a small HTTP server of their own on 127.0.0.1
+(WebhookReceiver), so the server under test must run on this machine with the Spin
+variable `webhook_loopback_http=true` (run.sh sets it), which allows `http://` to
+loopback addresses.
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
+import threading
+import time
 import urllib.error
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -102,6 +113,107 @@ class Api:
         return self.call("POST", "/auth/keys", {"owner": unique(f"console {role}"), "role": role})
 
 
+class WebhookReceiver:
+    """A webhook receiver on 127.0.0.1: answers every POST with 204 and records it.
+
+    `url` is `http://127.0.0.1:<port>/hook`; `requests` holds `{path, headers, body}` per
+    request received (header names lower-cased, body as bytes). Use as a context manager,
+    or call `close()`.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._requests = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self._body()
+                with receiver._lock:
+                    receiver._requests.append({
+                        "path": self.path,
+                        "headers": {name.lower(): value for name, value in self.headers.items()},
+                        "body": body,
+                    })
+                self.send_response(204)
+                self.end_headers()
+
+            def _body(self):
+                if "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b""
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return body
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def requests(self):
+        with self._lock:
+            return list(self._requests)
+
+    def wait_for(self, count, timeout=20):
+        """The requests received, once there are at least `count`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            received = self.requests
+            if len(received) >= count:
+                return received
+            time.sleep(0.05)
+        raise AssertionError(f"the receiver got {len(self.requests)} requests, not {count}, "
+                             f"within {timeout} s")
+
+    def close(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def signature_matches(request, secret):
+    """Whether a received delivery carries a `v1` signature made with `secret`
+    (Standard Webhooks: HMAC-SHA256 over "{webhook-id}.{webhook-timestamp}.{body}",
+    keyed with the base64-decoded secret after "whsec_")."""
+    headers = request["headers"]
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + request["body"]
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    offered = [part.split(",", 1)[1] for part in headers["webhook-signature"].split()
+               if part.startswith("v1,")]
+    return any(hmac.compare_digest(expected, signature) for signature in offered)
+
+
+@pytest.fixture
+def webhook_receiver():
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def webhooks_to_delete(api):
+    """Ids of webhook endpoints a test made: deleted afterwards if the test did not, so a
+    failed test leaves no endpoint behind that later events would be sent to."""
+    ids = []
+    yield ids
+    for endpoint_id in ids:
+        api.raw("DELETE", f"/api/v1/webhooks/{endpoint_id}")
+
+
 @pytest.fixture(scope="session")
 def base_url():
     url = os.environ.get("APP_BASE_URL")
@@ -172,6 +284,11 @@ def sign_in(page, key, expect_dashboard=True):
     page.get_by_role("button", name="Sign in").click()
     if expect_dashboard:
         page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+
+
+def endpoint_id_in_row(row):
+    """The id of the webhook endpoint a row of the endpoint list links to."""
+    return int(row.get_by_role("link").get_attribute("href").rsplit("/", 1)[1])
 
 
 def screenshot(page, name):

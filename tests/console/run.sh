@@ -4,7 +4,9 @@
 # By default against a fresh local host: the debug `spin_host` example (the one
 # `cargo test` builds) serving the release builds of both components, on a free port
 # with a fresh state directory and a random admin key (tests/contract/host.sh). With
-# APP_BASE_URL and APP_ADMIN_KEY set, against that server instead (e.g. `spin up`).
+# APP_BASE_URL and APP_ADMIN_KEY set, against that server instead (e.g. `spin up`); the
+# webhook tests then need it on this machine with `webhook_loopback_http=true`, since
+# their receiver listens on 127.0.0.1.
 # Screenshots land in target/console-screenshots/. Extra arguments go to pytest.
 # Needs tests/console/install.sh first.
 set -euo pipefail
@@ -31,6 +33,10 @@ if [[ -z "${APP_BASE_URL:-}" ]]; then
         stop_host
     }
     trap show_host_log_on_failure EXIT
+    # The webhook tests receive deliveries on http://127.0.0.1:<port>/hook, which the API
+    # accepts only with this variable (given as Spin's environment provider, which the
+    # host reads like `--variable webhook_loopback_http=true`).
+    export SPIN_VARIABLE_WEBHOOK_LOOPBACK_HTTP=true
     start_host
     export APP_BASE_URL="$BASE_URL" APP_ADMIN_KEY="$ADMIN_KEY"
 fi

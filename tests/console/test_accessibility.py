@@ -7,10 +7,13 @@ so is not subject to the page's Content-Security-Policy: the page keeps its real
 during the check (no `bypass_csp`), so what is checked is what operators get.
 """
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
-from conftest import DESKTOP, NARROW, ROOT, open_console, screenshot, sign_in, unique
+from conftest import (DESKTOP, NARROW, ROOT, WebhookReceiver, endpoint_id_in_row, open_console,
+                      screenshot, sign_in, unique)
 
 AXE = ROOT / "target" / "console-node" / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = {"serious", "critical"}
@@ -30,6 +33,22 @@ def sample(api):
                           description="Used by the accessibility check.")
     order = api.order(product["id"], quantity=2)
     return {"product": product, "order": order}
+
+
+@pytest.fixture(scope="module")
+def webhook(api):
+    """A webhook endpoint with a delivery, so its page has a row to check."""
+    with WebhookReceiver() as receiver:
+        endpoint = api.call("POST", "/webhooks", {
+            "url": receiver.url, "events": ["product.created"],
+            "description": "Used by the accessibility check.",
+        })
+        try:
+            api.product(name=unique("Announced widget"))
+            receiver.wait_for(1)
+            yield endpoint
+        finally:
+            api.raw("DELETE", f"/api/v1/webhooks/{endpoint['id']}")
 
 
 def check(page, axe_source, name):
@@ -70,14 +89,32 @@ def test_sign_in_page(page, axe_source):
     ("product", "#/products/{product}"),
     ("product-new", "#/products/new"),
     ("keys", "#/keys"),
+    ("webhooks", "#/webhooks"),
+    ("webhook", "#/webhooks/{webhook}"),
 ])
-def test_admin_pages(page, axe_source, admin_key, sample, name, route):
+def test_admin_pages(page, axe_source, admin_key, sample, webhook, name, route):
     sign_in(page, admin_key)
-    open_console(page, route.format(order=sample["order"]["id"], product=sample["product"]["id"]))
+    open_console(page, route.format(order=sample["order"]["id"], product=sample["product"]["id"],
+                                    webhook=webhook["id"]))
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     if name == "dashboard":
         expect(page.get_by_role("region", name="Stock below threshold").get_by_role("table")).to_be_visible()
+    if name == "webhook":
+        expect(page.get_by_role("button", name=re.compile("^Redeliver"))).to_be_visible()
     check(page, axe_source, name)
+
+
+def test_a_new_webhook_secret_shown_once(page, axe_source, admin_key, api, webhook_receiver,
+                                         webhooks_to_delete):
+    description = unique("Accessible hook")
+    sign_in(page, admin_key)
+    open_console(page, "#/webhooks")
+    page.get_by_label("URL").fill(webhook_receiver.url)
+    page.get_by_label("Description").fill(description)
+    page.get_by_role("button", name="Create endpoint").click()
+    expect(page.get_by_label("Signing secret")).to_be_focused()
+    webhooks_to_delete.append(endpoint_id_in_row(page.get_by_role("row").filter(has_text=description)))
+    check(page, axe_source, "webhook-created")
 
 
 def test_viewer_dashboard(page, axe_source, api):

@@ -1,17 +1,19 @@
 """The operator console in a real browser: sign-in, roles, dashboard, order workflow,
-product editing with conflict detection, keys, safety (text-only rendering, CSP, key
-storage) and keyboard-only use.
+product editing with conflict detection, keys, webhooks, safety (text-only rendering,
+CSP, key storage) and keyboard-only use.
 
 Every test arranges its data through the API with unique names, acts in the page, and
 checks the outcome through the API where the issue asks for it.
 """
 
+import json
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import open_console, sign_in, unique
+from conftest import endpoint_id_in_row, open_console, sign_in, signature_matches, unique
 
 CSP_DIRECTIVES = [
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
@@ -95,6 +97,9 @@ def test_a_viewer_is_not_offered_admin_controls(page, api):
     open_console(page, "#/products")
     expect(page.get_by_role("link", name="New product")).to_have_count(0)
     open_console(page, "#/keys")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not available")
+    expect(page.get_by_role("link", name="Webhooks")).to_have_count(0)
+    open_console(page, "#/webhooks")
     expect(page.get_by_role("heading", level=1)).to_have_text("Not available")
 
 
@@ -279,6 +284,106 @@ def test_keys_are_minted_shown_once_and_revoked(page, api, admin_key):
     assert api.raw("GET", "/api/v1/auth/me", key=secret).status == 401
 
 
+def test_a_webhook_endpoint_gets_signed_deliveries_that_can_be_redelivered_and_is_deleted(
+        page, api, admin_key, webhook_receiver, webhooks_to_delete):
+    description = unique("console hook")
+    sign_in(page, admin_key)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Webhooks")
+
+    # Create: one event type, chosen by checkbox; the secret is shown once.
+    page.get_by_label("URL").fill(webhook_receiver.url)
+    page.get_by_label("All event types").uncheck()
+    page.get_by_label("product.created").check()
+    page.get_by_label("Description").fill(description)
+    page.get_by_role("button", name="Create endpoint").click()
+    secret_field = page.get_by_label("Signing secret")
+    expect(secret_field).to_have_value(re.compile(r"^whsec_"))
+    secret = secret_field.input_value()
+    expect(page.get_by_text("shown only once")).to_be_visible()
+    row = page.get_by_role("row").filter(has_text=description)
+    expect(row).to_contain_text(webhook_receiver.url)
+    endpoint_id = endpoint_id_in_row(row)
+    webhooks_to_delete.append(endpoint_id)
+    stored = api.call("GET", f"/webhooks/{endpoint_id}")
+    assert (stored["url"], stored["events"], stored["enabled"], stored["description"]) == (
+        webhook_receiver.url, ["product.created"], True, description)
+    assert "secret" not in stored
+
+    page.reload()
+    expect(page.get_by_role("row").filter(has_text=description)).to_contain_text("product.created")
+    expect(page.get_by_label("Signing secret")).to_have_count(0)
+
+    # An event is delivered right after the request that recorded it, signed.
+    product = api.product(name=unique("Hooked product"))
+    first = webhook_receiver.wait_for(1)[0]
+    event = json.loads(first["body"])
+    assert (event["type"], event["data"]["id"]) == ("product.created", product["id"])
+    assert first["path"] == "/hook"
+    assert first["headers"]["webhook-id"] == event["id"]
+    assert first["headers"]["content-type"].startswith("application/json")
+    assert signature_matches(first, secret)
+
+    page.reload()
+    expect(page.get_by_role("region", name="Recent events", exact=True)).to_contain_text(product["name"])
+    page.get_by_role("row").filter(has_text=description).get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Webhook endpoint {endpoint_id}")
+    wait_for_delivery(api, endpoint_id, lambda delivery: delivery["status"] == "succeeded")
+    page.get_by_role("button", name="Run due deliveries now").click()
+    expect(page.get_by_role("status").filter(has_text="attempted")).to_contain_text(
+        re.compile(r"\d+ attempted, \d+ succeeded, \d+ failed"))
+    delivery_row = page.get_by_role("row").filter(has_text=event["id"])
+    expect(delivery_row).to_contain_text("succeeded")
+    expect(delivery_row).to_contain_text("204")
+
+    # Rotating shows the new secret once; the redelivery is signed with it, same webhook-id.
+    page.get_by_role("button", name="Rotate secret").click()
+    page.get_by_role("button", name="Yes, rotate").click()
+    new_secret_field = page.get_by_label("New signing secret")
+    expect(new_secret_field).to_have_value(re.compile(r"^whsec_"))
+    new_secret = new_secret_field.input_value()
+    assert new_secret != secret
+    expect(page.get_by_text("shown only once")).to_be_visible()
+
+    delivery_row.get_by_role("button", name=re.compile("^Redeliver")).click()
+    expect(page.get_by_role("status").filter(has_text="due again now")).to_be_visible()
+    # The API may send it at once; running the due deliveries sends it if not.
+    page.get_by_role("button", name="Run due deliveries now").click()
+    second = webhook_receiver.wait_for(2)[1]
+    assert second["headers"]["webhook-id"] == first["headers"]["webhook-id"]
+    assert json.loads(second["body"])["id"] == event["id"]
+    assert signature_matches(second, new_secret)
+    assert not signature_matches(second, secret)
+    wait_for_delivery(api, endpoint_id,
+                      lambda delivery: delivery["status"] == "succeeded" and delivery["attempts"] >= 2)
+    page.get_by_role("button", name="Refresh deliveries").click()
+    expect(delivery_row).to_contain_text("succeeded")
+
+    # Disable and enable again, then delete (confirmed in the page).
+    page.get_by_role("button", name="Disable endpoint").click()
+    expect(page.get_by_role("button", name="Enable endpoint")).to_be_focused()
+    assert api.call("GET", f"/webhooks/{endpoint_id}")["enabled"] is False
+    page.get_by_role("button", name="Enable endpoint").click()
+    expect(page.get_by_role("button", name="Disable endpoint")).to_be_visible()
+    assert api.call("GET", f"/webhooks/{endpoint_id}")["enabled"] is True
+
+    page.get_by_role("button", name="Delete endpoint").click()
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Webhooks")
+    expect(page.locator("#notice")).to_contain_text(f"Webhook endpoint {endpoint_id} deleted")
+    expect(page.get_by_role("row").filter(has_text=description)).to_have_count(0)
+    assert api.raw("GET", f"/api/v1/webhooks/{endpoint_id}").status == 404
+
+
+def test_a_refused_webhook_url_is_explained(page, admin_key):
+    sign_in(page, admin_key)
+    open_console(page, "#/webhooks")
+    page.get_by_label("URL").fill("ftp://127.0.0.1/hook")
+    page.get_by_role("button", name="Create endpoint").click()
+    expect(page.get_by_role("alert")).to_contain_text("VALIDATION_ERROR")
+    expect(page.get_by_label("Signing secret")).to_have_count(0)
+
+
 def test_a_hostile_product_name_is_shown_as_text_and_runs_nothing(page, api, admin_key):
     hostile = '<img src=x onerror=alert(1)>'
     word = unique("hostile").replace("-", "")
@@ -356,6 +461,18 @@ def test_a_page_that_loads_late_neither_replaces_the_next_page_nor_takes_its_foc
     release(held)
     page.wait_for_timeout(300)
     expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
+
+
+def wait_for_delivery(api, endpoint_id, condition, timeout=20):
+    """The endpoint's newest delivery once `condition(delivery)` holds (through the API)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        deliveries = api.call("GET", f"/webhooks/{endpoint_id}/deliveries")
+        if deliveries and condition(deliveries[0]):
+            return deliveries[0]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the delivery never got there: {deliveries}")
+        time.sleep(0.1)
 
 
 def wait_until(page, condition, attempts=100):

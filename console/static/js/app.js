@@ -17,6 +17,7 @@ import * as orders from './views/orders.js';
 import * as product from './views/product.js';
 import * as products from './views/products.js';
 import * as signin from './views/signin.js';
+import * as webhooks from './views/webhooks.js';
 
 /** Route patterns, first match wins; `admin` routes are not offered to viewers. */
 const ROUTES = [
@@ -27,6 +28,7 @@ const ROUTES = [
   { pattern: /^\/products$/, view: products },
   { pattern: /^\/products\/(new|\d+)$/, view: product },
   { pattern: /^\/keys$/, view: keys, admin: true },
+  { pattern: /^\/webhooks(?:\/(\d+))?$/, view: webhooks, admin: true },
 ];
 
 const main = document.getElementById('main');
@@ -148,7 +150,7 @@ function renderFrame() {
     return;
   }
   const links = [['#/dashboard', 'Dashboard'], ['#/orders', 'Orders'], ['#/products', 'Products']];
-  if (isAdmin()) links.push(['#/keys', 'API keys']);
+  if (isAdmin()) links.push(['#/keys', 'API keys'], ['#/webhooks', 'Webhooks']);
   replace(nav, el('ul', {}, links.map(([href, label]) => el('li', {}, el('a', { href, text: label })))));
   replace(identityBox,
     el('span', { class: 'who' }, 'Signed in as ', el('strong', { text: me.owner }), ' ',

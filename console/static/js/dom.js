@@ -101,6 +101,25 @@ export function button(label, handler, attributes = {}) {
 }
 
 /**
+ * A copy button for the read-only field `input` (a secret shown once), and a status that
+ * says what happened. Without clipboard permission (e.g. not a secure context) the text
+ * is selected instead, ready for Ctrl+C.
+ */
+export function copyControls(input, label) {
+  const outcome = el('span', { class: 'hint', role: 'status' });
+  const copy = button(label, async () => {
+    try {
+      await navigator.clipboard.writeText(input.value);
+      outcome.textContent = 'Copied.';
+    } catch {
+      input.select();
+      outcome.textContent = 'Selected: press Ctrl+C (or ⌘C) to copy.';
+    }
+  });
+  return [copy, ' ', outcome];
+}
+
+/**
  * Asks for confirmation in the page instead of a native dialog: `trigger` is replaced
  * by the question and two buttons, and focus moves to the safe choice ("Keep"), so a
  * stray Enter does nothing destructive.

@@ -7,12 +7,15 @@ export function formatCents(cents) {
   return money.format(Number(cents) / 100);
 }
 
-/** An RFC 3339 time as `YYYY-MM-DD HH:MM UTC` (the API's times are UTC). */
-export function formatTime(value) {
+/**
+ * An RFC 3339 time as `YYYY-MM-DD HH:MM UTC` (the API's times are UTC), with `:SS` when
+ * `seconds` is set (webhook deliveries are retried seconds apart).
+ */
+export function formatTime(value, { seconds = false } = {}) {
   if (!value) return '';
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) return String(value);
-  return `${date.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  return `${date.toISOString().slice(0, seconds ? 19 : 16).replace('T', ' ')} UTC`;
 }
 
 /** Midnight UTC `daysAgo` days before today's midnight, as a Date. */

@@ -4,7 +4,7 @@
  */
 
 import { del, get, post } from '../api.js';
-import { button, confirmInline, el, field, message, replace, table } from '../dom.js';
+import { button, confirmInline, copyControls, el, field, message, replace, table } from '../dom.js';
 import { formatTime } from '../format.js';
 
 export async function render(main) {
@@ -40,21 +40,9 @@ export async function render(main) {
 /** The new key's secret, once, in a read-only field with a copy button. */
 function secretBox(key) {
   const secret = el('input', { type: 'text', readonly: true, class: 'mono', value: key.api_key, id: 'new-key-secret' });
-  const copied = el('span', { class: 'hint', role: 'status' });
-  const copy = button('Copy key', async () => {
-    try {
-      await navigator.clipboard.writeText(secret.value);
-      copied.textContent = 'Copied.';
-    } catch {
-      // Without clipboard permission (e.g. not a secure context) the text is selected
-      // instead, ready for Ctrl+C.
-      secret.select();
-      copied.textContent = 'Selected: press Ctrl+C (or ⌘C) to copy.';
-    }
-  });
   return message('success',
     el('p', {}, `Key ${key.prefix}… for `, el('strong', { text: key.owner }), ` (${key.role}) created. Copy it now: it will not be shown again.`),
-    field('New API key', secret), copy, ' ', copied);
+    field('New API key', secret), copyControls(secret, 'Copy key'));
 }
 
 async function loadList(section) {
