@@ -25,7 +25,8 @@ pub async fn post(
     body: String,
     deadline: Duration,
 ) -> Outcome {
-    let mut builder = ::http::Request::post(url);
+    // Sent with its length: some receivers and gateways refuse a chunked body.
+    let mut builder = ::http::Request::post(url).header("content-length", body.len());
     for (name, value) in headers {
         builder = builder.header(*name, value.as_str());
     }
@@ -46,9 +47,10 @@ pub async fn post(
     }
 }
 
-/// Spin's error code in a line an operator can read (`HttpRequestDenied` →
-/// "HTTP request denied (host not in allowed_outbound_hosts)").
+/// Spin's error code in a line an operator can read (`ErrorCode::HttpRequestDenied` →
+/// "HttpRequestDenied (host not in allowed_outbound_hosts)").
 fn describe(code: &str) -> String {
+    let code = code.strip_prefix("ErrorCode::").unwrap_or(code);
     let hint = match code {
         "HttpRequestDenied" => " (host not in allowed_outbound_hosts)",
         "DestinationIpProhibited" => " (address in a blocked network)",
@@ -57,4 +59,26 @@ fn describe(code: &str) -> String {
     let mut text: String = code.chars().take(300).collect();
     text.push_str(hint);
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn error_codes_read_without_the_type_name_and_with_a_hint() {
+        assert_eq!(
+            describe("ErrorCode::HttpRequestDenied"),
+            "HttpRequestDenied (host not in allowed_outbound_hosts)"
+        );
+        assert_eq!(
+            describe("ErrorCode::DestinationIpProhibited"),
+            "DestinationIpProhibited (address in a blocked network)"
+        );
+        assert_eq!(
+            describe("ErrorCode::ConnectionRefused"),
+            "ConnectionRefused"
+        );
+        assert_eq!(describe(&"x".repeat(400)).len(), 300);
+    }
 }

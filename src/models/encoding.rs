@@ -22,7 +22,7 @@ pub fn base64_url_decode(text: &str) -> Option<Vec<u8>> {
 /// Standard base64 with `=` padding (RFC 4648 §4).
 pub fn base64_encode(bytes: &[u8]) -> String {
     let mut encoded = encode(bytes, STANDARD);
-    while encoded.len() % 4 != 0 {
+    while !encoded.len().is_multiple_of(4) {
         encoded.push('=');
     }
     encoded

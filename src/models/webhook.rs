@@ -43,7 +43,7 @@ impl WebhookUrl {
         if rest.contains('#') {
             return Err("must not contain a fragment (#…)".into());
         }
-        let host = host_of(authority).ok_or("must name a host")?;
+        let host = host_of(authority)?;
         match scheme.as_str() {
             "https" => Ok(Self(text.to_string())),
             "http" if loopback_http && LOOPBACK_HOSTS.contains(&host.as_str()) => {
@@ -63,25 +63,36 @@ impl WebhookUrl {
 }
 
 /// The lower-cased host of an authority (`host`, `host:port`, `[v6]:port`), checking that
-/// a port, if any, is a number.
-fn host_of(authority: &str) -> Option<String> {
+/// the host is a name or an IP literal and a port, if any, is 1 to 65535.
+fn host_of(authority: &str) -> Result<String, String> {
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (inside, after) = bracketed.split_once(']')?;
-        (format!("[{inside}]"), after.strip_prefix(':'))
+        let (inside, after) = bracketed.split_once(']').ok_or("must name a host")?;
+        let literal = inside
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| "must name a host: the part in [...] is not an IPv6 address")?;
+        (format!("[{literal}]"), after.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
             Some((host, port)) => (host.to_string(), Some(port)),
             None => (authority.to_string(), None),
         }
     };
-    if let Some(port) = port
-        && (!port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err())
-    {
-        return None;
+    if let Some(port) = port {
+        match port.parse::<u16>() {
+            Ok(1..) if port.bytes().all(|b| b.is_ascii_digit()) => {}
+            _ => return Err("must have a port from 1 to 65535, if any".into()),
+        }
     }
-    let valid =
-        |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']');
-    (!host.is_empty() && host != "[]" && host.chars().all(valid)).then(|| host.to_ascii_lowercase())
+    let name_character = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let is_name = !host.is_empty()
+        && host.chars().all(name_character)
+        && !host.starts_with(['.', '-'])
+        && !host.contains("..");
+    if host.starts_with('[') || is_name {
+        Ok(host.to_ascii_lowercase())
+    } else {
+        Err("must name a host".into())
+    }
 }
 
 /// The event types an endpoint receives.
@@ -295,6 +306,10 @@ mod tests {
     fn https_urls_are_accepted_and_others_refused() {
         assert!(WebhookUrl::parse(&json!("https://example.com/hooks?x=1"), false).is_ok());
         assert!(WebhookUrl::parse(&json!("HTTPS://Example.com:8443/h"), false).is_ok());
+        assert!(WebhookUrl::parse(&json!("https://[2001:db8::1]:8443/h"), false).is_ok());
+        assert!(WebhookUrl::parse(&json!("https://192.0.2.7/h"), false).is_ok());
+        let port = WebhookUrl::parse(&json!("https://example.com:99999/"), false).unwrap_err();
+        assert!(port.contains("port"), "{port}");
         for bad in [
             "http://example.com/h",
             "ftp://example.com",
@@ -305,7 +320,11 @@ mod tests {
             "https://exa mple.com",
             "example.com/h",
             "https://example.com:99999/",
+            "https://example.com:0/",
             "https://example.com:x/",
+            "https://[zz]/",
+            "https://exa..mple.com/",
+            "https://-example.com/",
         ] {
             assert!(WebhookUrl::parse(&json!(bad), false).is_err(), "{bad}");
         }

@@ -85,6 +85,14 @@ FEATURES = ["easy to clean", "two-year warranty", "gift box included", "dishwash
 
 READING_HEADING = "## Reading"
 SCALE_OUT_HEADING = "## Scale-out"
+WEBHOOKS_HEADING = "## Webhooks: the hot paths with a subscriber"
+
+# (name, wrk scenario, connections): what `--webhooks` drives, with and without an
+# endpoint subscribed to every event.
+WEBHOOK_SCENARIOS = [
+    ("GET /api/v1/products/{id}", "product", 32),
+    ("POST /api/v1/orders (1 line)", "order1", 8),
+]
 
 # (name, wrk scenario, connections, hot): what the scale-out comparison drives. A hot
 # scenario orders the first product only (one row every order locks); the others spread
@@ -133,14 +141,15 @@ class Server:
     `spin_host` example."""
 
     def __init__(self, state_dir=None, key_value=None, sqlite=None, ceiling=False, host=None,
-                 prebuilt_app=None, postgres=None):
+                 prebuilt_app=None, postgres=None, extra_variables=()):
         """`prebuilt_app`: the directory of another build of the app (its `spin.toml` and
         the components that names, already built), served instead of this checkout.
         `postgres`: a `postgres://` URL the app uses instead of SQLite (`database_url`)."""
         self.port = free_port()
         self.owns_state = state_dir is None
         self.state_dir = os.path.abspath(state_dir or tempfile.mkdtemp(prefix="inventory-bench-"))
-        variables = [("admin_api_key", ADMIN_KEY), ("rate_limit_per_minute", "100000000")]
+        variables = [("admin_api_key", ADMIN_KEY), ("rate_limit_per_minute", "100000000"),
+                     *extra_variables]
         if postgres:
             host_port = urllib.parse.urlsplit(postgres).netloc.rsplit("@", 1)[-1]
             variables += [("database_url", postgres), ("database_host", host_port)]
@@ -655,6 +664,10 @@ def main():
     parser.add_argument("--output", default=os.path.join(ROOT, "BENCHMARKS.md"))
     parser.add_argument("--scale-out", action="store_true",
                         help="compare the shared backends instead (see above)")
+    parser.add_argument("--webhooks", action="store_true",
+                        help="GET product and one-line orders with and without a webhook endpoint "
+                             "subscribed to every event (a local receiver answering 204), in "
+                             "alternating rounds on one server")
     parser.add_argument("--key-value", help="Redis for the counters: redis://HOST:PORT")
     parser.add_argument("--sqlite", help="libSQL server for the database: http://HOST:PORT")
     args = parser.parse_args()
@@ -664,6 +677,9 @@ def main():
         subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
     if args.scale_out:
         scale_out(args)
+        return
+    if args.webhooks:
+        webhooks(args)
         return
 
     scenarios = [row for row in SCENARIOS if not args.scenarios or row[1] in args.scenarios.split(",")]
@@ -872,22 +888,124 @@ def scale_out(args):
                f"Machine: {machine_description(server_kind)}.\n\n"
                + "\n".join(table) + "\n")
     print(section)
+    replace_section(args.output, SCALE_OUT_HEADING, section)
+
+
+def replace_section(path, heading, section):
+    """Puts `section` (which starts with `heading`) into the file at `path`: in place of
+    the section under that heading up to the next `## ` heading, else before "Reading",
+    else at the end."""
     old = ""
-    if os.path.exists(args.output):
-        with open(args.output) as previous:
+    if os.path.exists(path):
+        with open(path) as previous:
             old = previous.read()
-    if SCALE_OUT_HEADING in old:
-        start = old.index(SCALE_OUT_HEADING)
-        end = old.index(READING_HEADING) if READING_HEADING in old[start:] else len(old)
+    if heading in old:
+        start = old.index(heading)
+        next_heading = old.find("\n## ", start + len(heading))
+        end = next_heading + 1 if next_heading >= 0 else len(old)
         new = old[:start] + section + "\n" + old[end:]
     elif READING_HEADING in old:
         at = old.index(READING_HEADING)
         new = old[:at] + section + "\n" + old[at:]
     else:
         new = old + "\n" + section
-    with open(args.output, "w") as output:
+    with open(path, "w") as output:
         output.write(new)
-    log(f"wrote the scale-out section of {args.output}")
+    log(f"wrote the section {heading!r} of {path}")
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 answering 204 to everything, counting requests."""
+
+    def __init__(self):
+        import http.server
+        import socketserver
+        receiver = self
+        self.count = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                with receiver.lock:
+                    receiver.count += 1
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def webhooks(args):
+    """The hot paths with and without a subscriber: see `--webhooks`."""
+    global SERVER_PORT
+    products, orders = min(args.products, 1000), min(args.orders, 1000)
+    server = Server(host=args.host, extra_variables=[("webhook_loopback_http", "true")])
+    SERVER_PORT = server.port
+    receiver = Receiver()
+    rows = []
+    try:
+        status, key = request("POST", "/api/v1/auth/keys",
+                              {"owner": "benchmark", "role": "admin", "rate_limit_per_minute": 1_000_000},
+                              ADMIN_KEY)
+        assert status == 201, key
+        key = key["api_key"]
+        product_range = seed(products, orders, key)
+        status, endpoint = request("POST", "/api/v1/webhooks",
+                                   {"url": receiver.url, "enabled": False}, key)
+        assert status == 201, endpoint
+        for round_number in range(args.rounds):
+            for subscribed in (False, True):
+                status, _ = request("PATCH", f"/api/v1/webhooks/{endpoint['id']}",
+                                    {"enabled": subscribed}, key)
+                assert status == 200, status
+                for name, scenario, connections in WEBHOOK_SCENARIOS:
+                    before = receiver.count
+                    label = "endpoint on every event" if subscribed else "no endpoint"
+                    log(f"round {round_number + 1}: {name}, {label}")
+                    figures = run_wrk(scenario, connections, args.duration, key, product_range, [server])
+                    time.sleep(2)
+                    rows.append((name, subscribed, figures, receiver.count - before))
+    finally:
+        server.stop()
+        receiver.stop()
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2]
+
+    table = ["| scenario | subscriber | requests/s | p50 ms | p99 ms | errors | deliveries received |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, _, _ in WEBHOOK_SCENARIOS:
+        for subscribed in (False, True):
+            runs = [(figures, received) for row_name, row_subscribed, figures, received in rows
+                    if row_name == name and row_subscribed == subscribed]
+            table.append(
+                f"| {name} | {'every event, receiver answering 204' if subscribed else 'none'} | "
+                f"{median([f['rps'] for f, _ in runs]):.0f} | {median([f['p50_us'] for f, _ in runs]) / 1000:.2f} | "
+                f"{median([f['p99_us'] for f, _ in runs]) / 1000:.2f} | {sum(f['errors'] for f, _ in runs)} | "
+                f"{sum(received for _, received in runs)} |")
+    section = (f"{WEBHOOKS_HEADING}\n\n"
+               "Produced by `python3 tests/bench/bench.py --webhooks`: one server with "
+               f"{products} products and {orders} orders, {args.rounds} rounds alternating no endpoint and "
+               f"an enabled endpoint subscribed to every event (a receiver on 127.0.0.1 answering 204), "
+               f"{args.duration} s per scenario; medians of the rounds, errors and deliveries summed.\n\n"
+               f"Machine: {machine_description(server.kind)}.\n\n" + "\n".join(table) + "\n")
+    print(section)
+    replace_section(args.output, WEBHOOKS_HEADING, section)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 JSON Schema describes each parameter on its own, so a few documented rules of
 swagger.yaml cannot be written into the schemas: rules that relate two parameters, or
-a parameter to the server's state. A case schemathesis generates as *positive* can break
-one of them, and the service then rightly answers 400/412/422, which the
-`positive_data_acceptance` check reports as "schema-valid request rejected".
+a parameter to the server's state or configuration. A case schemathesis generates as
+*positive* can break one of them, and the service then rightly answers 400/412/422,
+which the `positive_data_acceptance` check reports as "schema-valid request rejected".
 
 These hooks make positive cases obey those rules, each named below with the sentence
 of swagger.yaml it comes from, and nothing else. Apart from the header encoding below
@@ -26,12 +26,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl, urlsplit
 
 import schemathesis
+
+# Webhook URLs the contract host accepts and can call: loopback http (host.sh sets
+# `webhook_loopback_http=true`), to a port where nothing listens, so every delivery fails
+# fast and is retried on the short schedule host.sh sets.
+_LOOPBACK_URL = re.compile(r"^http://127\.0\.0\.1:9/[!\"$-~]{0,2000}$")
+_WEBHOOK_WRITES = ("POST /api/v1/webhooks", "PATCH /api/v1/webhooks/{id}")
 
 # Cursors the API issued (in `Link: <...>; rel="next"`), by list: path and the other
 # query parameters (limit aside, which does not change the list).
@@ -127,6 +134,18 @@ def before_call(context, case, kwargs):
     # Products: "a `min_price` greater than `max_price`" is 400 (MinPrice). Swapped too.
     if operation == "GET /api/v1/products" and query:
         _order_bounds(query, "min_price", "max_price", _amount)
+
+    # Webhook endpoints: a URL "with a host (and, if any, a numeric port) ... without user
+    # information ... The scheme ... must be `https`; `http` is accepted only when the
+    # host is `127.0.0.1` or `localhost` and the Spin variable `webhook_loopback_http` is
+    # `true`" (WebhookUrl). A URL the pattern admits but these rules refuse (most
+    # generated ones), and any URL that would make the host call a real address, becomes
+    # a loopback URL derived from it, so the endpoint is created.
+    if operation in _WEBHOOK_WRITES and isinstance(case.body, dict):
+        url = case.body.get("url")
+        if isinstance(url, str) and not _LOOPBACK_URL.match(url):
+            digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            case.body["url"] = f"http://127.0.0.1:9/hook/{digest}"
 
     # Lists: the cursor is "an opaque token taken from the previous page's `Link`"; "a
     # token this API did not issue for this kind of list is 400" (Cursor). A generated

@@ -21,11 +21,16 @@ start_host() {
     ADMIN_KEY="ci-admin-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
     # Port 0: the host binds a free port itself and prints it (no probe-then-bind race).
     # Rate limits are set high: one client makes thousands of requests from one address.
+    # Webhook endpoints may be loopback http URLs (the tests register
+    # http://127.0.0.1:9/..., where nothing listens), and a failed delivery is retried
+    # twice, a second apart, then given up, so the tests see every delivery status.
     "$HOST_BIN" --listen 127.0.0.1:0 --state-dir "$STATE_DIR" \
         --component "$COMPONENT" \
         --variable "admin_api_key=$ADMIN_KEY" \
         --variable rate_limit_per_minute=1000000 \
         --variable auth_failures_per_minute=1000000 \
+        --variable webhook_loopback_http=true \
+        --variable webhook_retry_delays=1s,1s \
         >"$HOST_LOG" 2>&1 &
     HOST_PID=$!
     # The debug host compiles the component first: ~10-30 s, longer on a busy machine.
