@@ -102,19 +102,46 @@ const CLAIMED: Sql = Sql::portable(
     ORDER BY d.id",
 );
 
-// Settles one attempt, only while the lease is still this worker's.
-const SETTLE_ATTEMPT: Sql = Sql::portable(
-    "UPDATE webhook_deliveries
-    SET status = ?3, attempts = attempts + 1, next_attempt_at = ?4, last_status_code = ?5,
-        last_error = ?6, lease_until = NULL, lease_token = NULL, updated_at = ?7
-    WHERE id = ?1 AND lease_token = ?2
-    RETURNING attempts",
-);
-
-const INSERT_ATTEMPT: Sql = Sql::portable(
+// A batch's attempts, logged (only those whose lease is still this worker's: ?2)...
+const LOG_ATTEMPTS: Sql = Sql::per_dialect(
     "INSERT INTO webhook_attempts
         (delivery_id, attempt, started_at, duration_ms, status_code, error, next_attempt_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    SELECT d.id, json_extract(a.value, '$.attempt'), json_extract(a.value, '$.started_at'),
+           json_extract(a.value, '$.duration_ms'), json_extract(a.value, '$.status_code'),
+           json_extract(a.value, '$.error'), json_extract(a.value, '$.next_attempt_at')
+    FROM json_each(?1) AS a
+    JOIN webhook_deliveries d ON d.id = json_extract(a.value, '$.delivery_id')
+    WHERE d.lease_token = ?2",
+    "INSERT INTO webhook_attempts
+        (delivery_id, attempt, started_at, duration_ms, status_code, error, next_attempt_at)
+    SELECT d.id, (a.value->>'attempt')::bigint, a.value->>'started_at',
+           (a.value->>'duration_ms')::bigint, (a.value->>'status_code')::bigint,
+           a.value->>'error', a.value->>'next_attempt_at'
+    FROM jsonb_array_elements(CAST(?1 AS jsonb)) AS a
+    JOIN webhook_deliveries d ON d.id = (a.value->>'delivery_id')::bigint
+    WHERE d.lease_token = ?2",
+);
+
+// ...then settled, releasing the lease: one statement for the whole batch.
+const SETTLE_ATTEMPTS: Sql = Sql::per_dialect(
+    "UPDATE webhook_deliveries
+    SET status = json_extract(a.value, '$.status'), attempts = attempts + 1,
+        next_attempt_at = json_extract(a.value, '$.next_attempt_at'),
+        last_status_code = json_extract(a.value, '$.status_code'),
+        last_error = json_extract(a.value, '$.error'),
+        lease_until = NULL, lease_token = NULL, updated_at = ?3
+    FROM json_each(?1) AS a
+    WHERE webhook_deliveries.id = json_extract(a.value, '$.delivery_id')
+      AND webhook_deliveries.lease_token = ?2",
+    "UPDATE webhook_deliveries
+    SET status = a.value->>'status', attempts = attempts + 1,
+        next_attempt_at = a.value->>'next_attempt_at',
+        last_status_code = (a.value->>'status_code')::bigint,
+        last_error = a.value->>'error',
+        lease_until = NULL, lease_token = NULL, updated_at = ?3
+    FROM jsonb_array_elements(CAST(?1 AS jsonb)) AS a
+    WHERE webhook_deliveries.id = (a.value->>'delivery_id')::bigint
+      AND webhook_deliveries.lease_token = ?2",
 );
 
 /// An endpoint as the API shows it (never its secret).
@@ -202,9 +229,14 @@ pub struct ClaimedDelivery {
 }
 
 /// How one attempt ended.
+#[derive(serde::Serialize)]
 pub struct AttemptOutcome<'a> {
+    /// The delivery.
+    pub delivery_id: i64,
+    /// Which attempt this was (1 for the first).
+    pub attempt: i64,
     /// The delivery's status after it.
-    pub status: DeliveryStatus,
+    pub status: &'static str,
     /// When the next attempt is due, if there is one.
     pub next_attempt_at: Option<&'a str>,
     /// The receiver's HTTP status, if it answered.
@@ -215,8 +247,6 @@ pub struct AttemptOutcome<'a> {
     pub started_at: &'a str,
     /// How long it took.
     pub duration_ms: i64,
-    /// When it was settled.
-    pub now: &'a str,
 }
 
 fn text(value: Option<&str>) -> Value {
@@ -448,44 +478,23 @@ pub async fn claim_due(
         .collect()
 }
 
-/// Settles a claimed delivery's attempt and logs it, if the lease is still held; false
-/// when another worker took the delivery over (the lease ran out). Call it inside a
-/// transaction, so that the delivery and its attempt log change together.
-pub async fn settle_attempt(
+/// Logs and settles a batch's attempts, releasing their leases; a delivery whose lease
+/// ran out meanwhile (another worker may hold it now) is left alone. Call it inside a
+/// transaction, so that deliveries and their attempt log change together.
+pub async fn settle_attempts(
     db: &Db,
-    delivery_id: i64,
+    outcomes: &[AttemptOutcome<'_>],
     lease_token: &str,
-    outcome: &AttemptOutcome<'_>,
-) -> Result<bool, StoreError> {
-    let settled = db
-        .execute(
-            &SETTLE_ATTEMPT,
-            &[
-                Value::Integer(delivery_id),
-                Value::Text(lease_token.into()),
-                Value::Text(outcome.status.as_str().into()),
-                text(outcome.next_attempt_at),
-                optional_integer(outcome.status_code),
-                text(outcome.error),
-                Value::Text(outcome.now.into()),
-            ],
-        )
+    now: &str,
+) -> Result<(), StoreError> {
+    let outcomes = super::json_parameter(&outcomes)?;
+    let token = Value::Text(lease_token.into());
+    db.execute(&LOG_ATTEMPTS, &[outcomes.clone(), token.clone()])
         .await?;
-    let Some(attempt) = Row::first(&settled).map(|row| row.integer(0)).transpose()? else {
-        return Ok(false);
-    };
     db.execute(
-        &INSERT_ATTEMPT,
-        &[
-            Value::Integer(delivery_id),
-            Value::Integer(attempt),
-            Value::Text(outcome.started_at.into()),
-            Value::Integer(outcome.duration_ms),
-            optional_integer(outcome.status_code),
-            text(outcome.error),
-            text(outcome.next_attempt_at),
-        ],
+        &SETTLE_ATTEMPTS,
+        &[outcomes, token, Value::Text(now.into())],
     )
     .await?;
-    Ok(true)
+    Ok(())
 }
