@@ -25,11 +25,12 @@ pub async fn adjust(
 ) -> Result<i64, ApiError> {
     let now = now.to_string();
     db.transaction(async |db| {
-        let Some(stock_after) =
+        let Some(product) =
             products::adjust_stock(db, product_id, delta.get(), MAX_STOCK, &now).await?
         else {
             return Err(explain_refused_adjustment(db, product_id, delta).await);
         };
+        let stock_after = product.stock_quantity;
         movements::record(
             db,
             &NewMovement {
@@ -44,11 +45,8 @@ pub async fn adjust(
             },
         )
         .await?;
-        if delta.get() < 0 {
-            let product = catalog::get(db, product_id).await?;
-            let stock_before = stock_after - delta.get();
-            events::record_if_stock_crossed_low(db, &product, stock_before, &now).await?;
-        }
+        let stock_before = stock_after - delta.get();
+        events::record_if_stock_crossed_low(db, &product, stock_before, &now).await?;
         Ok(stock_after)
     })
     .await

@@ -216,21 +216,30 @@ pub async fn redeliver(
     delivery_id: i64,
     now: Timestamp,
 ) -> Result<Delivery, ApiError> {
-    let missing = || ApiError::NotFound("Delivery".into());
-    webhooks::find_delivery(db, endpoint_id, delivery_id)
-        .await?
-        .ok_or_else(missing)?;
+    // A delivery being sent right now stays as it is (its attempt is under way).
     webhooks::make_due(db, endpoint_id, delivery_id, &now.to_string()).await?;
     webhooks::find_delivery(db, endpoint_id, delivery_id)
         .await?
-        .ok_or_else(missing)
+        .ok_or_else(|| ApiError::NotFound("Delivery".into()))
 }
 
 /// Sends due deliveries until none is due or `RUN_LIMIT` were attempted (the
-/// scheduler's endpoint).
+/// scheduler's endpoint), then deletes a batch of expired events.
 pub async fn run_due(db: &Db) -> Result<RunSummary, ApiError> {
+    let summary = run_batches(db, None).await?;
+    delete_expired_events(db).await?;
+    Ok(summary)
+}
+
+/// Runs batches until one finds nothing due or `RUN_LIMIT` deliveries were attempted,
+/// waiting `gather` before each claim.
+async fn run_batches(db: &Db, gather: Option<Duration>) -> Result<RunSummary, ApiError> {
     let mut summary = RunSummary::default();
     while summary.attempted < RUN_LIMIT {
+        if let Some(gather) = gather {
+            let nanos = u64::try_from(gather.as_nanos()).unwrap_or(u64::MAX);
+            spin_sdk::wasip3::clocks::monotonic_clock::wait_for(nanos).await;
+        }
         let batch = run_batch(db).await?;
         if batch.attempted == 0 {
             break;
@@ -239,44 +248,75 @@ pub async fn run_due(db: &Db) -> Result<RunSummary, ApiError> {
         summary.succeeded += batch.succeeded;
         summary.failed += batch.failed;
     }
-    delete_expired_events(db).await?;
     Ok(summary)
 }
 
+/// Whether this instance runs its after-response delivery task. One is enough, as it
+/// loops until nothing is due; but a request that commits deliveries after the task's
+/// last claim found nothing must make it look once more, or those deliveries would wait
+/// for the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Worker {
+    /// No task runs.
+    Idle,
+    /// A task runs.
+    Running,
+    /// A task runs, and deliveries were committed since it started its current round.
+    RunAgain,
+}
+
+impl Worker {
+    /// A request committed deliveries: the next state, and whether to start a task.
+    fn on_deliveries(self) -> (Self, bool) {
+        match self {
+            Self::Idle => (Self::Running, true),
+            Self::Running | Self::RunAgain => (Self::RunAgain, false),
+        }
+    }
+
+    /// The task finished a round: the next state, and whether to run another round.
+    fn on_round_done(self) -> (Self, bool) {
+        match self {
+            Self::RunAgain => (Self::Running, true),
+            Self::Idle | Self::Running => (Self::Idle, false),
+        }
+    }
+}
+
 thread_local! {
-    // Whether this instance already runs a delivery task: one is enough, it loops until
-    // nothing is due. Per instance, and no request's data (ARCHITECTURE.md).
-    static AFTER_RESPONSE_RUN: Cell<bool> = const { Cell::new(false) };
+    // Per instance, and no request's data (ARCHITECTURE.md, "What survives a request").
+    static WORKER: Cell<Worker> = const { Cell::new(Worker::Idle) };
 }
 
 /// Starts sending due deliveries in a task that outlives the request, unless this
-/// instance already runs one. Spin keeps the task running while the instance lives (it
-/// drops an instance 1 s after its last request by default): whatever the task cannot
-/// finish is due again when its lease runs out.
+/// instance already runs one (which then looks again). Spin keeps the task running while
+/// the instance lives (it drops an instance 1 s after its last request by default):
+/// whatever the task cannot finish is due again when its lease runs out.
 pub fn start_after_response() {
-    if AFTER_RESPONSE_RUN.replace(true) {
+    let (next, start) = WORKER.get().on_deliveries();
+    WORKER.set(next);
+    if !start {
         return;
     }
     spin_sdk::wasip3::spawn(async {
-        if let Err(error) = run_after_response().await {
-            eprintln!("webhook delivery run failed: {error:?}");
+        loop {
+            if let Err(error) = run_after_response().await {
+                eprintln!("webhook delivery run failed: {error:?}");
+            }
+            // No await between reading and setting the state: no request of this
+            // instance can run in between.
+            let (next, again) = WORKER.get().on_round_done();
+            WORKER.set(next);
+            if !again {
+                return;
+            }
         }
-        AFTER_RESPONSE_RUN.set(false);
     });
 }
 
 async fn run_after_response() -> Result<(), ApiError> {
     let db = Db::open().await?;
-    let mut attempted = 0;
-    while attempted < RUN_LIMIT {
-        let gather = u64::try_from(GATHER.as_nanos()).unwrap_or(u64::MAX);
-        spin_sdk::wasip3::clocks::monotonic_clock::wait_for(gather).await;
-        let batch = run_batch(&db).await?;
-        if batch.attempted == 0 {
-            break;
-        }
-        attempted += batch.attempted;
-    }
+    run_batches(&db, Some(GATHER)).await?;
     // Retention, also without a scheduler: about one run in 64 deletes a batch of expired
     // events.
     if wasi::random::insecure::get_insecure_random_u64().is_multiple_of(64) {
@@ -290,58 +330,35 @@ async fn run_batch(db: &Db) -> Result<RunSummary, ApiError> {
     let now = Timestamp::now();
     let lease_token = hex(&wasi::random::random::get_random_bytes(16));
     let lease_until = Timestamp::from_unix_millis(now.unix_millis() + LEASE_MILLIS).to_string();
-    let claimed = webhooks::claim_due(
-        db,
-        None,
-        BATCH,
-        &lease_token,
-        &lease_until,
-        &now.to_string(),
-    )
-    .await?;
+    let claimed =
+        webhooks::claim_due(db, BATCH, &lease_token, &lease_until, &now.to_string()).await?;
     if claimed.is_empty() {
         return Ok(RunSummary::default());
     }
     let attempts = futures::future::join_all(claimed.iter().map(send)).await;
     let schedule = Config.webhook_retry_schedule().await?;
     let settled_at = Timestamp::now();
-    let mut summary = RunSummary::default();
-    let outcomes: Vec<(i64, Settlement)> = claimed
+    let settlements: Vec<Settlement> = claimed
         .iter()
         .zip(attempts)
-        .map(|(delivery, attempt)| {
-            let settlement = Settlement::of(delivery, attempt, &schedule, settled_at);
-            summary.attempted += 1;
-            if settlement.status == DeliveryStatus::Succeeded {
-                summary.succeeded += 1;
-            } else {
-                summary.failed += 1;
-            }
-            (delivery.id, settlement)
-        })
+        .map(|(delivery, attempt)| Settlement::of(delivery, attempt, &schedule, settled_at))
         .collect();
+    let outcomes: Vec<AttemptOutcome> = settlements.iter().map(Settlement::outcome).collect();
     let settled_text = settled_at.to_string();
-    let attempts: Vec<AttemptOutcome> = outcomes
-        .iter()
-        .map(|(delivery_id, settlement)| AttemptOutcome {
-            delivery_id: *delivery_id,
-            attempt: settlement.attempt,
-            status: settlement.status.as_str(),
-            next_attempt_at: settlement.next_attempt_at.as_deref(),
-            status_code: settlement.status_code,
-            error: settlement.error.as_deref(),
-            started_at: &settlement.started_at,
-            duration_ms: settlement.duration_ms,
-        })
-        .collect();
     db.transaction(async |db| {
-        webhooks::settle_attempts(db, &attempts, &lease_token, &settled_text).await
+        webhooks::settle_attempts(db, &outcomes, &lease_token, &settled_text).await
     })
     .await?;
-    for (delivery_id, settlement) in &outcomes {
-        settlement.log(*delivery_id);
-    }
-    Ok(summary)
+    settlements.iter().for_each(Settlement::log);
+    let succeeded = settlements
+        .iter()
+        .filter(|settlement| settlement.status == DeliveryStatus::Succeeded)
+        .count();
+    Ok(RunSummary {
+        attempted: settlements.len(),
+        succeeded,
+        failed: settlements.len() - succeeded,
+    })
 }
 
 /// Retention: events older than `RETENTION_MILLIS` whose deliveries are settled.
@@ -395,6 +412,7 @@ fn event_body(delivery: &ClaimedDelivery) -> String {
 
 /// How an attempt settles its delivery.
 struct Settlement {
+    delivery_id: i64,
     status: DeliveryStatus,
     next_attempt_at: Option<String>,
     status_code: Option<i64>,
@@ -439,6 +457,7 @@ impl Settlement {
             (false, None) => DeliveryStatus::Failed,
         };
         Self {
+            delivery_id: delivery.id,
             status,
             next_attempt_at,
             status_code: status_code.map(i64::from),
@@ -450,13 +469,27 @@ impl Settlement {
         }
     }
 
+    /// The attempt as the store settles and logs it.
+    fn outcome(&self) -> AttemptOutcome<'_> {
+        AttemptOutcome {
+            delivery_id: self.delivery_id,
+            attempt: self.attempt,
+            status: self.status.as_str(),
+            next_attempt_at: self.next_attempt_at.as_deref(),
+            status_code: self.status_code,
+            error: self.error.as_deref(),
+            started_at: &self.started_at,
+            duration_ms: self.duration_ms,
+        }
+    }
+
     /// One JSON line per attempt on stdout, next to the access log. It names the
     /// receiver's host, not its URL (which may carry a token in its path or query).
-    fn log(&self, delivery_id: i64) {
+    fn log(&self) {
         let line = serde_json::json!({
             "ts": Timestamp::now().to_string(),
             "level": if self.status == DeliveryStatus::Succeeded { "info" } else { "warn" },
-            "webhook_delivery": delivery_id,
+            "webhook_delivery": self.delivery_id,
             "attempt": self.attempt,
             "host": self.url_host,
             "status": self.status.as_str(),
@@ -476,4 +509,22 @@ fn host_for_log(url: &str) -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Worker;
+
+    #[test]
+    fn deliveries_committed_during_a_round_make_the_worker_look_again() {
+        let (running, start) = Worker::Idle.on_deliveries();
+        assert_eq!((running, start), (Worker::Running, true));
+        // Finished with nothing new: idle.
+        assert_eq!(running.on_round_done(), (Worker::Idle, false));
+        // Deliveries committed while it ran: no second task, one more round.
+        let (again, start) = running.on_deliveries();
+        assert_eq!((again, start), (Worker::RunAgain, false));
+        assert_eq!(again.on_deliveries(), (Worker::RunAgain, false));
+        assert_eq!(again.on_round_done(), (Worker::Running, true));
+    }
 }

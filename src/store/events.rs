@@ -92,7 +92,7 @@ pub async fn list(
         .execute(
             &LIST_EVENTS,
             &[
-                event_type.map_or(Value::Null, |name| Value::Text(name.into())),
+                super::optional_text(event_type),
                 super::optional_integer(before_seq),
                 Value::Integer(limit.into()),
             ],
@@ -119,7 +119,7 @@ pub async fn delete_older_than(db: &Db, before: &str) -> Result<(), StoreError> 
 }
 
 /// Stored JSON text as a raw JSON value (it was written by `serde_json`).
-pub fn raw_json(text: String) -> Result<Box<serde_json::value::RawValue>, StoreError> {
+fn raw_json(text: String) -> Result<Box<serde_json::value::RawValue>, StoreError> {
     serde_json::value::RawValue::from_string(text)
         .map_err(|error| StoreError::Other(anyhow::anyhow!("stored event data: {error}")))
 }

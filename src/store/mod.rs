@@ -423,6 +423,11 @@ fn optional_integer(value: Option<i64>) -> Value {
     value.map_or(Value::Null, Value::Integer)
 }
 
+/// A nullable text parameter.
+fn optional_text(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, |text| Value::Text(text.into()))
+}
+
 /// Serializes rows for a `json_each(?)` parameter.
 fn json_parameter(value: &impl serde::Serialize) -> Result<Value, StoreError> {
     serde_json::to_string(value)

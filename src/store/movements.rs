@@ -2,7 +2,7 @@
 
 use super::{Sql, Value};
 
-use super::{Db, Row, StoreError};
+use super::{Db, Row, StoreError, optional_text};
 use crate::models::stock::{MovementKind, StockMovement};
 
 const INSERT_MOVEMENT: Sql = Sql::portable(
@@ -42,15 +42,14 @@ pub struct NewMovement<'a> {
 
 /// Appends a movement. Call it inside the transaction that changes the stock.
 pub async fn record(db: &Db, movement: &NewMovement<'_>) -> Result<(), StoreError> {
-    let text = |value: Option<&str>| value.map_or(Value::Null, |text| Value::Text(text.into()));
     db.execute(
         &INSERT_MOVEMENT,
         &[
             Value::Integer(movement.product_id),
             Value::Text(movement.kind.as_str().into()),
             Value::Integer(movement.delta),
-            text(movement.reason),
-            text(movement.order_id),
+            optional_text(movement.reason),
+            optional_text(movement.order_id),
             Value::Integer(movement.stock_after),
             Value::Integer(movement.key_id),
             Value::Text(movement.created_at.into()),

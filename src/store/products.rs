@@ -233,13 +233,14 @@ const SET_DELETED: Sql = Sql::portable(concat!(
     product_columns!()
 ));
 
-const ADJUST_STOCK: Sql = Sql::portable(
+const ADJUST_STOCK: Sql = Sql::portable(concat!(
     "UPDATE products
      SET stock_quantity = stock_quantity + ?1, version = version + 1, updated_at = ?2
      WHERE id = ?3 AND deleted_at IS NULL
        AND stock_quantity + ?1 >= 0 AND stock_quantity + ?1 <= ?4
-     RETURNING stock_quantity",
-);
+     RETURNING ",
+    product_columns!()
+));
 
 /// Inserts a product with its initial stock; a duplicate SKU is `UniqueViolation`.
 pub async fn insert(
@@ -390,22 +391,21 @@ pub async fn set_deleted(
 }
 
 /// Adds `delta` to an active product's stock when the result stays within
-/// 0..=`max_stock`; returns the new stock, or `None` when no row qualified.
+/// 0..=`max_stock`; returns the product as changed, or `None` when no row qualified.
 pub async fn adjust_stock(
     db: &Db,
     id: i64,
     delta: i64,
     max_stock: i64,
     now: &str,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<Product>, StoreError> {
     let parameters = [
         Value::Integer(delta),
         Value::Text(now.into()),
         Value::Integer(id),
         Value::Integer(max_stock),
     ];
-    let result = db.execute(&ADJUST_STOCK, &parameters).await?;
-    Row::first(&result).map(|row| row.integer(0)).transpose()
+    single_product(db.execute(&ADJUST_STOCK, &parameters).await?)
 }
 
 fn field_parameters(fields: &ProductFields) -> Vec<Value> {

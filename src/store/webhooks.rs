@@ -1,7 +1,7 @@
 //! Webhook endpoints, their deliveries, and the lease by which a worker claims a due
 //! delivery so that no other worker sends the same attempt.
 
-use super::{Db, Row, Sql, StoreError, Value, optional_integer};
+use super::{Db, Row, Sql, StoreError, Value, optional_integer, optional_text};
 use crate::models::webhook::{DeliveryStatus, SigningSecret, Subscription};
 
 const INSERT_ENDPOINT: Sql = Sql::portable(
@@ -56,11 +56,11 @@ const FIND_DELIVERY: Sql = Sql::portable(
 const MAKE_DUE: Sql = Sql::portable(
     "UPDATE webhook_deliveries
     SET status = 'pending', next_attempt_at = ?3, updated_at = ?3
-    WHERE endpoint_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until < ?3)",
+    WHERE endpoint_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until < ?3)
+    RETURNING id",
 );
 
-// Claims up to ?4 due deliveries of enabled endpoints (only those in ?5, a JSON array of
-// delivery ids, when it is not NULL) for the lease ?2 until ?1. SQLite has one writer,
+// Claims up to ?4 due deliveries of enabled endpoints for the lease ?2 until ?1. SQLite has one writer,
 // so the statement is atomic; on PostgreSQL, `FOR UPDATE SKIP LOCKED` hands each row to
 // one claimer and the outer conditions are checked again on the locked row.
 const CLAIM_DUE: Sql = Sql::per_dialect(
@@ -71,7 +71,6 @@ const CLAIM_DUE: Sql = Sql::per_dialect(
         JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled = 1
         WHERE d.status = 'pending' AND d.next_attempt_at <= ?3
           AND (d.lease_until IS NULL OR d.lease_until < ?3)
-          AND (?5 IS NULL OR d.id IN (SELECT value FROM json_each(?5)))
         ORDER BY d.next_attempt_at, d.id
         LIMIT ?4)
     RETURNING id",
@@ -80,9 +79,6 @@ const CLAIM_DUE: Sql = Sql::per_dialect(
         JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.enabled = 1
         WHERE d.status = 'pending' AND d.next_attempt_at <= ?3
           AND (d.lease_until IS NULL OR d.lease_until < ?3)
-          AND (CAST(?5 AS text) IS NULL OR d.id IN (
-              SELECT CAST(value AS bigint)
-              FROM jsonb_array_elements_text(CAST(?5 AS jsonb))))
         ORDER BY d.next_attempt_at, d.id
         LIMIT ?4
         FOR UPDATE OF d SKIP LOCKED)
@@ -249,10 +245,6 @@ pub struct AttemptOutcome<'a> {
     pub duration_ms: i64,
 }
 
-fn text(value: Option<&str>) -> Value {
-    value.map_or(Value::Null, |text| Value::Text(text.into()))
-}
-
 fn endpoint_from(row: &Row) -> Result<Endpoint, StoreError> {
     Ok(Endpoint {
         id: row.integer(0)?,
@@ -292,9 +284,9 @@ pub async fn insert_endpoint(
             &INSERT_ENDPOINT,
             &[
                 Value::Text(fields.url.into()),
-                text(fields.events.to_stored().as_deref()),
+                optional_text(fields.events.to_stored().as_deref()),
                 Value::Integer(fields.enabled.into()),
-                text(fields.description),
+                optional_text(fields.description),
                 Value::Text(secret.as_str().into()),
                 Value::Text(now.into()),
             ],
@@ -340,9 +332,9 @@ pub async fn update_endpoint(
         &[
             Value::Integer(id),
             Value::Text(fields.url.into()),
-            text(fields.events.to_stored().as_deref()),
+            optional_text(fields.events.to_stored().as_deref()),
             Value::Integer(fields.enabled.into()),
-            text(fields.description),
+            optional_text(fields.description),
             Value::Text(now.into()),
         ],
     )
@@ -389,7 +381,7 @@ pub async fn list_deliveries(
             &LIST_DELIVERIES,
             &[
                 Value::Integer(endpoint_id),
-                text(status.map(DeliveryStatus::as_str)),
+                optional_text(status.map(DeliveryStatus::as_str)),
                 optional_integer(before_id),
                 Value::Integer(limit.into()),
             ],
@@ -415,35 +407,35 @@ pub async fn find_delivery(
         .transpose()
 }
 
-/// Makes a delivery pending and due at `now` (unless a worker is sending it right now).
-pub async fn make_due(db: &Db, endpoint_id: i64, id: i64, now: &str) -> Result<(), StoreError> {
-    db.execute(
-        &MAKE_DUE,
-        &[
-            Value::Integer(endpoint_id),
-            Value::Integer(id),
-            Value::Text(now.into()),
-        ],
-    )
-    .await?;
-    db.note_deliveries_created();
-    Ok(())
+/// Makes a delivery pending and due at `now`, unless a worker is sending it right now;
+/// false when it did not (no such delivery of that endpoint, or one being sent).
+pub async fn make_due(db: &Db, endpoint_id: i64, id: i64, now: &str) -> Result<bool, StoreError> {
+    let result = db
+        .execute(
+            &MAKE_DUE,
+            &[
+                Value::Integer(endpoint_id),
+                Value::Integer(id),
+                Value::Text(now.into()),
+            ],
+        )
+        .await?;
+    let made_due = Row::first(&result).is_some();
+    if made_due {
+        db.note_deliveries_created();
+    }
+    Ok(made_due)
 }
 
-/// Claims up to `limit` due deliveries (of `only` when given) for `lease_token` until
-/// `lease_until`, and returns them ready to send.
+/// Claims up to `limit` due deliveries for `lease_token` until `lease_until`, and
+/// returns them ready to send.
 pub async fn claim_due(
     db: &Db,
-    only: Option<&[i64]>,
     limit: u32,
     lease_token: &str,
     lease_until: &str,
     now: &str,
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-    let only = match only {
-        Some(ids) => super::json_parameter(&ids)?,
-        None => Value::Null,
-    };
     let claimed = db
         .execute(
             &CLAIM_DUE,
@@ -452,7 +444,6 @@ pub async fn claim_due(
                 Value::Text(lease_token.into()),
                 Value::Text(now.into()),
                 Value::Integer(limit.into()),
-                only,
             ],
         )
         .await?;
