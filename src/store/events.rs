@@ -1,20 +1,40 @@
 //! The event outbox: events written in the transaction of their change, each with one
 //! pending delivery per enabled endpoint subscribed to its type.
 
-use super::{Db, Row, Sql, StoreError, Value};
+use super::{Db, Dialect, Row, Sql, StoreError, Value};
 use crate::models::event::Event;
 
+// An event and its deliveries. SQLite runs the two statements below one after the
+// other; PostgreSQL runs them as ONE (`RECORD_EVENT`, a data-modifying CTE, which SQLite
+// lacks): there every statement is a prepare and an execute round trip through Spin's
+// host, inside the transaction of the change.
 const INSERT_EVENT: Sql =
-    Sql::portable("INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)");
+    Sql::sqlite_only("INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)");
 
 // One pending delivery per enabled endpoint that takes this type (`event_types` is NULL
 // for all types, else `,a,b,`), due at once.
-const FAN_OUT: Sql = Sql::portable(
+const FAN_OUT: Sql = Sql::sqlite_only(
     "INSERT INTO webhook_deliveries
         (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at, updated_at)
     SELECT id, (SELECT seq FROM events WHERE id = ?1), 'pending', 0, ?3, ?3, ?3
     FROM webhook_endpoints
     WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?2)
+    RETURNING id",
+);
+
+// Both in one statement, for PostgreSQL: ?1-?4 as `INSERT_EVENT`, ?5 the type pattern.
+// The deliveries take the event's seq from its RETURNING (sub-statements share one
+// snapshot, so a lookup by id would not see the new row); their foreign key is checked
+// at the end of the statement, when the event exists.
+const RECORD_EVENT: Sql = Sql::postgres_only(
+    "WITH event AS (
+        INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)
+        RETURNING seq)
+    INSERT INTO webhook_deliveries
+        (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at, updated_at)
+    SELECT webhook_endpoints.id, event.seq, 'pending', 0, ?4, ?4, ?4
+    FROM webhook_endpoints, event
+    WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?5)
     RETURNING id",
 );
 
@@ -55,26 +75,29 @@ pub struct NewEvent<'a> {
 /// Records an event and its pending deliveries. Call it inside the transaction of the
 /// change it reports: both commit or roll back with it.
 pub async fn record(db: &Db, event: &NewEvent<'_>) -> Result<(), StoreError> {
-    db.execute(
-        &INSERT_EVENT,
-        &[
-            Value::Text(event.id.into()),
-            Value::Text(event.event_type.into()),
-            Value::Text(event.data.into()),
-            Value::Text(event.created_at.into()),
-        ],
-    )
-    .await?;
-    let deliveries = db
-        .execute(
+    let event_values = [
+        Value::Text(event.id.into()),
+        Value::Text(event.event_type.into()),
+        Value::Text(event.data.into()),
+        Value::Text(event.created_at.into()),
+    ];
+    let type_pattern = Value::Text(format!("%,{},%", event.event_type));
+    let deliveries = if db.dialect() == Dialect::Postgres {
+        let mut parameters = event_values.to_vec();
+        parameters.push(type_pattern);
+        db.execute(&RECORD_EVENT, &parameters).await?
+    } else {
+        db.execute(&INSERT_EVENT, &event_values).await?;
+        db.execute(
             &FAN_OUT,
             &[
                 Value::Text(event.id.into()),
-                Value::Text(format!("%,{},%", event.event_type)),
+                type_pattern,
                 Value::Text(event.created_at.into()),
             ],
         )
-        .await?;
+        .await?
+    };
     if Row::first(&deliveries).is_some() {
         db.note_deliveries_created();
     }

@@ -87,7 +87,8 @@ async fn sleep(duration: Duration) {
 /// Opens a new connection to the instance's database (`database::target`).
 async fn open_connection() -> Result<Connection, Failure> {
     let target = database::target().await?;
-    Connection::open(&target, DATABASE_LABEL).await
+    let counted = target.dialect() == Dialect::Postgres;
+    pool::opening(counted, Connection::open(&target, DATABASE_LABEL)).await
 }
 
 /// A statement's rows, read to the end.
@@ -115,6 +116,9 @@ pub struct Db {
     in_transaction: Cell<bool>,
     /// Whether the server rolled the open transaction back by itself (see `transaction`).
     aborted_by_server: Cell<bool>,
+    /// The connection's place in the instance's PostgreSQL budget (`pool`); kept when a
+    /// dead pooled connection is replaced, since the new one takes its place.
+    permit: Option<pool::Permit>,
     /// Whether the connection may serve another request: false after a failure that
     /// says nothing about the connection's state (see `Drop`).
     reusable: Cell<bool>,
@@ -132,13 +136,21 @@ pub struct Db {
 impl Db {
     /// Takes an idle connection of this instance, or opens the instance's database.
     pub async fn open() -> Result<Self, StoreError> {
-        let (connection, schema_current, pooled) = match pool::take() {
-            Some(idle) => (idle.connection, idle.schema_current, true),
-            None => (Rc::new(open_connection().await?), false, false),
+        let dialect = database::target().await?.dialect();
+        let checkout = pool::checkout(dialect)
+            .await
+            .map_err(|pool::Exhausted| StoreError::Busy)?;
+        let (connection, schema_current, pooled, permit) = match checkout {
+            pool::Checkout::Idle(idle) => (idle.connection, idle.schema_current, true, idle.permit),
+            // On failure the permit is dropped with the error: its place comes free.
+            pool::Checkout::Open(permit) => {
+                (Rc::new(open_connection().await?), false, false, permit)
+            }
         };
         Ok(Self {
             connection: RefCell::new(connection),
             schema_current: Cell::new(schema_current),
+            permit,
             in_transaction: Cell::new(false),
             aborted_by_server: Cell::new(false),
             reusable: Cell::new(true),
@@ -414,6 +426,7 @@ impl Drop for Db {
         pool::give_back(
             Rc::clone(&self.connection.borrow()),
             self.schema_current.get(),
+            self.permit.take(),
         );
     }
 }

@@ -3,7 +3,7 @@
 //! Multi-row work passes its rows as one JSON parameter read with `json_each`, so each
 //! step is one constant statement whatever the number of lines.
 
-use super::{Sql, Value};
+use super::{Dialect, Sql, Value};
 use serde_json::json;
 
 use super::{Db, Row, Rows, StoreError, json_parameter, optional_integer};
@@ -106,38 +106,47 @@ const RETURN_STOCK: Sql = Sql::per_dialect(
     RETURNING products.id, products.stock_quantity",
 );
 
-const INSERT_ORDER: Sql = Sql::portable(
+// A new order, its lines and its place in the rollup. SQLite runs the three statements
+// below one after another; PostgreSQL runs them as ONE statement (`INSERT_WHOLE_ORDER`,
+// data-modifying CTEs, which SQLite lacks), because there every statement is a prepare
+// and an execute round trip through Spin's host, and inside the order's transaction.
+// Parameters: ?1 id, ?2 key id, ?3/?4 customer name and e-mail, ?5 total in cents, ?6
+// creation time, ?7 units, ?8 the lines as a JSON array.
+const INSERT_ORDER: Sql = Sql::sqlite_only(
     "INSERT INTO orders
         (id, key_id, status, customer_name, customer_email, total_cents, created_at, updated_at)
     VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
     RETURNING seq",
 );
 
-const INSERT_ITEMS: Sql = Sql::per_dialect(
+// ?1 the order's seq, ?2 its lines.
+const INSERT_ITEMS: Sql = Sql::sqlite_only(
     "INSERT INTO order_items
         (order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
     SELECT ?1, json_extract(value, '$.product_id'), json_extract(value, '$.sku'),
            json_extract(value, '$.name'), json_extract(value, '$.quantity'),
            json_extract(value, '$.unit_price_cents'), json_extract(value, '$.line_total_cents')
     FROM json_each(?2)",
-    "INSERT INTO order_items
-        (order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
-    SELECT ?1, (value->>'product_id')::bigint, value->>'sku', value->>'name',
-           (value->>'quantity')::bigint, (value->>'unit_price_cents')::bigint,
-           (value->>'line_total_cents')::bigint
-    FROM jsonb_array_elements(CAST(?2 AS jsonb))",
 );
 
 // The hourly rollup of migration 0006, kept equal to the orders here, one upsert per
 // write: a new order counts in its creation hour ('order' row, pending) and so do its
 // lines ('product' rows). ?1 is the creation time, ?2/?3 the order's units and revenue
-// in cents, ?4 its lines. (The outer SELECT's WHERE is SQLite's required disambiguation
-// of an upsert fed by a SELECT.)
-const ROLL_UP_NEW_ORDER: Sql = Sql::per_dialect(
+// in cents, ?4 its lines, ?5 its seq. (The outer SELECT's WHERE is SQLite's required
+// disambiguation of an upsert fed by a SELECT.)
+//
+// An 'order' row is one of 8 shards of its hour and status, the order's seq modulo 8 in
+// `product_id` (which 'order' rows do not otherwise use): on PostgreSQL an upsert locks
+// its row until COMMIT, and with a single row every order of the hour queued on it,
+// whatever products it sold. Reports only ever sum 'order' rows per status and hour,
+// so the shards add up; an order keeps its shard for life (`ROLL_UP_STATUS_CHANGE`).
+// Orders placed before the shards counted in shard 0, so a shard alone may even be
+// negative; only the sums mean anything.
+const ROLL_UP_NEW_ORDER: Sql = Sql::sqlite_only(
     "INSERT INTO sales_rollup
         (kind, hour, status, product_id, order_count, units, revenue_cents)
     SELECT * FROM (
-        SELECT 'order', substr(?1, 1, 13), 'pending', 0, 1, ?2, ?3
+        SELECT 'order', substr(?1, 1, 13), 'pending', ?5 % 8, 1, ?2, ?3
         UNION ALL
         SELECT 'product', substr(?1, 1, 13), 'sale', json_extract(value, '$.product_id'), 0,
                json_extract(value, '$.quantity'), json_extract(value, '$.line_total_cents')
@@ -146,17 +155,45 @@ const ROLL_UP_NEW_ORDER: Sql = Sql::per_dialect(
     ON CONFLICT (kind, hour, status, product_id) DO UPDATE
     SET order_count = order_count + excluded.order_count, units = units + excluded.units,
         revenue_cents = revenue_cents + excluded.revenue_cents",
-    "INSERT INTO sales_rollup AS rollup
-        (kind, hour, status, product_id, order_count, units, revenue_cents)
-    SELECT 'order', substr(?1, 1, 13), 'pending', 0, 1, ?2, ?3
-    UNION ALL
-    SELECT 'product', substr(?1, 1, 13), 'sale', (value->>'product_id')::bigint, 0,
-           (value->>'quantity')::bigint, (value->>'line_total_cents')::bigint
-    FROM jsonb_array_elements(CAST(?4 AS jsonb))
-    ON CONFLICT (kind, hour, status, product_id) DO UPDATE
-    SET order_count = rollup.order_count + excluded.order_count,
-        units = rollup.units + excluded.units,
-        revenue_cents = rollup.revenue_cents + excluded.revenue_cents",
+);
+
+// The three statements above in one, for PostgreSQL (parameters as described there).
+// Sub-statements of one statement see the same snapshot, so the lines and the rollup
+// take the order's seq from `new_order`'s RETURNING; the lines' foreign key to the
+// order is checked at the end of the statement, when the order row exists.
+const INSERT_WHOLE_ORDER: Sql = Sql::postgres_only(
+    "WITH new_order AS (
+        INSERT INTO orders
+            (id, key_id, status, customer_name, customer_email, total_cents, created_at,
+             updated_at)
+        VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
+        RETURNING seq),
+    line AS (
+        SELECT (value->>'product_id')::bigint AS product_id, value->>'sku' AS sku,
+               value->>'name' AS name, (value->>'quantity')::bigint AS quantity,
+               (value->>'unit_price_cents')::bigint AS unit_price_cents,
+               (value->>'line_total_cents')::bigint AS line_total_cents
+        FROM jsonb_array_elements(CAST(?8 AS jsonb))),
+    new_items AS (
+        INSERT INTO order_items
+            (order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
+        SELECT new_order.seq, line.product_id, line.sku, line.name, line.quantity,
+               line.unit_price_cents, line.line_total_cents
+        FROM new_order, line),
+    rolled_up AS (
+        INSERT INTO sales_rollup AS rollup
+            (kind, hour, status, product_id, order_count, units, revenue_cents)
+        SELECT 'order', substr(?6, 1, 13), 'pending', new_order.seq % 8, 1, ?7, ?5
+        FROM new_order
+        UNION ALL
+        SELECT 'product', substr(?6, 1, 13), 'sale', line.product_id, 0, line.quantity,
+               line.line_total_cents
+        FROM line
+        ON CONFLICT (kind, hour, status, product_id) DO UPDATE
+        SET order_count = rollup.order_count + excluded.order_count,
+            units = rollup.units + excluded.units,
+            revenue_cents = rollup.revenue_cents + excluded.revenue_cents)
+    SELECT seq FROM new_order",
 );
 
 // A status change moves the order's 'order' figures from the old status ?2 (down) to the
@@ -168,7 +205,8 @@ const ROLL_UP_STATUS_CHANGE: Sql = Sql::portable(
     "INSERT INTO sales_rollup AS rollup
         (kind, hour, status, product_id, order_count, units, revenue_cents)
     SELECT * FROM (
-        SELECT 'order', substr(orders.created_at, 1, 13), change.status, 0, change.sign,
+        SELECT 'order', substr(orders.created_at, 1, 13), change.status, orders.seq % 8,
+               change.sign,
                change.sign * (SELECT coalesce(sum(quantity), 0) FROM order_items
                               WHERE order_items.order_seq = orders.seq),
                change.sign * orders.total_cents
@@ -329,23 +367,7 @@ pub async fn return_stock(
 /// Inserts an order (status pending) and its items, and counts it in the rollup; returns
 /// the order's `seq`. Its first history entry is implied by its creation time.
 pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Result<i64, StoreError> {
-    let result = db
-        .execute(
-            &INSERT_ORDER,
-            &[
-                Value::Text(order.id.into()),
-                Value::Integer(order.key_id),
-                Value::Text(order.customer_name.into()),
-                Value::Text(order.customer_email.into()),
-                Value::Integer(order.total.cents()),
-                Value::Text(order.created_at.into()),
-            ],
-        )
-        .await?;
-    let seq = Row::first(&result)
-        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?
-        .integer(0)?;
-    let items: Vec<_> = items
+    let lines: Vec<_> = items
         .iter()
         .map(|item| {
             json!({
@@ -358,8 +380,27 @@ pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Resul
             })
         })
         .collect();
-    let items = json_parameter(&items)?;
-    db.execute(&INSERT_ITEMS, &[Value::Integer(seq), items.clone()])
+    let lines = json_parameter(&lines)?;
+    let order_values = [
+        Value::Text(order.id.into()),
+        Value::Integer(order.key_id),
+        Value::Text(order.customer_name.into()),
+        Value::Text(order.customer_email.into()),
+        Value::Integer(order.total.cents()),
+        Value::Text(order.created_at.into()),
+    ];
+    let seq_of = |result: &Rows| -> Result<i64, StoreError> {
+        Row::first(result)
+            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?
+            .integer(0)
+    };
+    if db.dialect() == Dialect::Postgres {
+        let mut parameters = order_values.to_vec();
+        parameters.extend([Value::Integer(order.units), lines]);
+        return seq_of(&db.execute(&INSERT_WHOLE_ORDER, &parameters).await?);
+    }
+    let seq = seq_of(&db.execute(&INSERT_ORDER, &order_values).await?)?;
+    db.execute(&INSERT_ITEMS, &[Value::Integer(seq), lines.clone()])
         .await?;
     db.execute(
         &ROLL_UP_NEW_ORDER,
@@ -367,7 +408,8 @@ pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Resul
             Value::Text(order.created_at.into()),
             Value::Integer(order.units),
             Value::Integer(order.total.cents()),
-            items,
+            lines,
+            Value::Integer(seq),
         ],
     )
     .await?;

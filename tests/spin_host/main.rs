@@ -54,9 +54,11 @@ fn main() -> anyhow::Result<()> {
     wait_for_shutdown_signal()?;
     // A summary for benchmarks: how far WASIp3 instance reuse went.
     eprintln!(
-        "API component instances created: {}; SQLite connections opened: {}",
+        "API component instances created: {}; SQLite connections opened: {}; \
+         PostgreSQL connections opened: {}",
         running.api_instances_created(),
-        running.sqlite_connections_opened()
+        running.sqlite_connections_opened(),
+        running.postgres_connections_opened()
     );
     drop(running);
     Ok(())

@@ -145,6 +145,15 @@ pub enum Target {
     Postgres(String),
 }
 
+impl Target {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Self::Sqlite => Dialect::Sqlite,
+            Self::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
 thread_local! {
     // Per instance. Like the pooled connections it decides, the target is kept for the
     // instance's life (at most 128 requests, 1 s idle on Spin 4): a changed

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct ComponentCounters {
     instances_created: AtomicU64,
     sqlite_connections_opened: AtomicU64,
+    postgres_connections_opened: AtomicU64,
 }
 
 impl ComponentCounters {
@@ -22,6 +23,13 @@ impl ComponentCounters {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a `spin:postgres` `open` that returned a connection (a client taken from
+    /// the pool).
+    pub fn count_postgres_connection(&self) {
+        self.postgres_connections_opened
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Instances created so far.
     pub fn instances_created(&self) -> u64 {
         self.instances_created.load(Ordering::Relaxed)
@@ -30,5 +38,10 @@ impl ComponentCounters {
     /// SQLite connections opened so far, over all instances.
     pub fn sqlite_connections_opened(&self) -> u64 {
         self.sqlite_connections_opened.load(Ordering::Relaxed)
+    }
+
+    /// PostgreSQL connections opened so far, over all instances.
+    pub fn postgres_connections_opened(&self) -> u64 {
+        self.postgres_connections_opened.load(Ordering::Relaxed)
     }
 }

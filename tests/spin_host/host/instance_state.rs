@@ -60,6 +60,7 @@ impl InstanceState {
                 component.postgres.clone(),
                 component.allowed_outbound_hosts.clone(),
                 component.variables.clone(),
+                component.counters.clone(),
             ),
             variables: component.variables.clone(),
         }

@@ -198,6 +198,15 @@ impl RunningHost {
             .map(|counters| counters.sqlite_connections_opened())
             .sum()
     }
+
+    /// `spin:postgres` connections opened so far (successful `open` calls, each a client
+    /// taken from the pool as in Spin), summed over every instance of every component.
+    #[allow(dead_code)]
+    pub fn postgres_connections_opened(&self) -> u64 {
+        (self.counters.values())
+            .map(|counters| counters.postgres_connections_opened())
+            .sum()
+    }
 }
 
 impl Drop for RunningHost {

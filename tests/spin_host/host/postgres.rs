@@ -56,6 +56,7 @@ use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{NoTls, Row, RowStream};
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, StreamReader};
 
+use super::counters::ComponentCounters;
 use super::engine::bindings::spin::postgres::postgres::{
     Column, Connection, ConnectionBuilder, DbDataType, DbError, DbValue, Error, Host,
     HostConnection, HostConnectionBuilder, HostConnectionBuilderWithStore, HostConnectionWithStore,
@@ -145,6 +146,7 @@ pub struct PostgresInstance {
     variables: Arc<Variables>,
     connections: HandleTable<PooledClient>,
     builders: HandleTable<String>,
+    counters: Arc<ComponentCounters>,
 }
 
 /// Links `spin:postgres`'s asynchronous functions, which reach [`PostgresInstance`]
@@ -169,6 +171,7 @@ impl PostgresInstance {
         pools: Arc<PostgresPools>,
         allowed_hosts: AllowedOutboundHosts,
         variables: Arc<Variables>,
+        counters: Arc<ComponentCounters>,
     ) -> Self {
         Self {
             pools,
@@ -176,6 +179,7 @@ impl PostgresInstance {
             variables,
             connections: HandleTable::new(MAX_HANDLES_PER_INSTANCE),
             builders: HandleTable::new(MAX_HANDLES_PER_INSTANCE),
+            counters,
         }
     }
 
@@ -188,10 +192,13 @@ impl PostgresInstance {
 
     /// Stores a connection; the table being full is the guest's error, as in Spin.
     fn push_connection(&mut self, client: PooledClient) -> Result<Resource<Connection>, Error> {
-        self.connections
+        let connection = self
+            .connections
             .push(client)
             .map(Resource::new_own)
-            .map_err(|_| Error::ConnectionFailed("too many connections".to_owned()))
+            .map_err(|_| Error::ConnectionFailed("too many connections".to_owned()))?;
+        self.counters.count_postgres_connection();
+        Ok(connection)
     }
 
     fn client(&self, handle: &Resource<Connection>) -> Result<PooledClient, Error> {
@@ -1024,7 +1031,12 @@ allowed_outbound_hosts = ["postgres://{{ database_host }}"]
         let component = &app.components[0];
         let provided = [("database_host".to_owned(), allowed_host.to_owned())];
         let variables = Arc::new(Variables::new(&app, component, &provided).unwrap());
-        PostgresInstance::new(pools, component.allowed_outbound_hosts.clone(), variables)
+        PostgresInstance::new(
+            pools,
+            component.allowed_outbound_hosts.clone(),
+            variables,
+            Arc::default(),
+        )
     }
 
     /// A fresh database and an instance allowed to reach its server.
