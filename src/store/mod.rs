@@ -87,8 +87,7 @@ async fn sleep(duration: Duration) {
 /// Opens a new connection to the instance's database (`database::target`).
 async fn open_connection() -> Result<Connection, Failure> {
     let target = database::target().await?;
-    let counted = target.dialect() == Dialect::Postgres;
-    pool::opening(counted, Connection::open(&target, DATABASE_LABEL)).await
+    pool::opening(Connection::open(&target, DATABASE_LABEL)).await
 }
 
 /// A statement's rows, read to the end.

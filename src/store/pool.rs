@@ -88,8 +88,8 @@ struct InstancePool {
     idle: Vec<IdleConnection>,
     /// PostgreSQL connections of this instance: being opened, idle or in use.
     postgres_connections: usize,
-    /// Requests of this instance inside Spin's open right now.
-    postgres_opening: usize,
+    /// Requests of this instance inside the host's open right now.
+    opening: usize,
 }
 
 thread_local! {
@@ -128,21 +128,18 @@ pub async fn checkout(dialect: Dialect) -> Result<Checkout, Exhausted> {
     }
 }
 
-/// Runs `open` (Spin's open of a new connection) counted as "waiting in Spin's open"
-/// while it lasts, also when the request is dropped meanwhile.
-pub async fn opening<T>(counted: bool, open: impl Future<Output = T>) -> T {
-    struct Opening(bool);
+/// Runs `open` (the host's open of a new connection) counted as "waiting in Spin's
+/// open" while it lasts, also when the request is dropped meanwhile. Only PostgreSQL's
+/// `give_back` reads the count; a SQLite open is counted all the same.
+pub async fn opening<T>(open: impl Future<Output = T>) -> T {
+    struct Opening;
     impl Drop for Opening {
         fn drop(&mut self) {
-            if self.0 {
-                INSTANCE.with_borrow_mut(|pool| pool.postgres_opening -= 1);
-            }
+            INSTANCE.with_borrow_mut(|pool| pool.opening -= 1);
         }
     }
-    if counted {
-        INSTANCE.with_borrow_mut(|pool| pool.postgres_opening += 1);
-    }
-    let _opening = Opening(counted);
+    INSTANCE.with_borrow_mut(|pool| pool.opening += 1);
+    let _opening = Opening;
     open.await
 }
 
@@ -158,7 +155,7 @@ pub fn give_back(connection: Rc<Connection>, schema_current: bool, permit: Optio
     let closed = INSTANCE.with_borrow_mut(|pool| {
         let keep = match idle.connection.dialect() {
             Dialect::Sqlite => pool.idle.len() < MAX_IDLE_SQLITE_CONNECTIONS,
-            Dialect::Postgres => pool.postgres_opening == 0,
+            Dialect::Postgres => pool.opening == 0,
         };
         if keep {
             pool.idle.push(idle);
