@@ -42,18 +42,19 @@ pub struct IssuedKey {
 pub async fn issue(db: &Db, request: KeyRequest, now: Timestamp) -> Result<IssuedKey, ApiError> {
     let random = wasi::random::random::get_random_bytes(SECRET_RANDOM_BYTES);
     let secret = format!("{SECRET_MARKER}{}", hex(&random));
-    let key = api_keys::insert(
-        db,
-        &NewKeyRow {
-            owner: request.owner.as_str(),
-            role: request.role,
-            prefix: &secret[..PREFIX_LENGTH],
-            key_hash: &hash_secret(&secret),
-            rate_limit_per_minute: request.rate_limit_per_minute.map(KeyRateLimit::get),
-            created_at: &now.to_string(),
-        },
-    )
-    .await?;
+    let row = NewKeyRow {
+        owner: request.owner.as_str(),
+        role: request.role,
+        prefix: &secret[..PREFIX_LENGTH],
+        key_hash: &hash_secret(&secret),
+        rate_limit_per_minute: request.rate_limit_per_minute.map(KeyRateLimit::get),
+        created_at: &now.to_string(),
+    };
+    // Every write is a transaction: on SQLite it then queues with the instance's other
+    // writers instead of racing their batches for the lock (`store::batch`).
+    let key = db
+        .transaction(async |db| api_keys::insert(db, &row).await)
+        .await?;
     Ok(IssuedKey { key, secret })
 }
 
@@ -65,7 +66,11 @@ pub async fn list(db: &Db, after_id: i64, limit: PageLimit) -> Result<Page<ApiKe
 
 /// Revokes a key; every later request with it gets 401. Revoking twice is harmless.
 pub async fn revoke(db: &Db, id: i64, now: Timestamp) -> Result<(), ApiError> {
-    if api_keys::revoke(db, id, &now.to_string()).await? {
+    let now = now.to_string();
+    if db
+        .transaction(async |db| api_keys::revoke(db, id, &now).await)
+        .await?
+    {
         Ok(())
     } else {
         Err(ApiError::NotFound("API key".into()))

@@ -122,6 +122,7 @@ pub async fn place(
             let items = snapshot_items(&request.lines, &taken);
             let order_id = new_order_id();
             let total = Money::from_cents(items.iter().map(|item| item.line_total.cents()).sum());
+            let stock_after: Vec<i64> = taken.iter().map(|taken| taken.stock_after).collect();
             let seq = orders::insert(
                 db,
                 &NewOrder {
@@ -134,24 +135,7 @@ pub async fn place(
                     created_at: &now_text,
                 },
                 &items,
-            )
-            .await?;
-            let order_movements: Vec<ProductMovement> = items
-                .iter()
-                .zip(&taken)
-                .map(|(item, taken)| ProductMovement {
-                    product_id: item.product_id,
-                    delta: -item.quantity,
-                    stock_after: taken.stock_after,
-                })
-                .collect();
-            movements::record_for_order(
-                db,
-                MovementKind::Order,
-                &order_id,
-                principal.key_id,
-                &now_text,
-                &order_movements,
+                &stock_after,
             )
             .await?;
 

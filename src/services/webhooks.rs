@@ -116,8 +116,12 @@ pub async fn create(
         enabled: new.enabled,
         description: new.description.as_deref(),
     };
-    let id = webhooks::insert_endpoint(db, &fields, &secret, &now).await?;
-    let endpoint = get(db, id).await?;
+    let endpoint = db
+        .transaction(async |db| {
+            let id = webhooks::insert_endpoint(db, &fields, &secret, &now).await?;
+            get(db, id).await
+        })
+        .await?;
     Ok(EndpointWithSecret {
         endpoint,
         secret: secret.as_str().into(),
@@ -170,7 +174,10 @@ pub async fn update(
 
 /// Deletes an endpoint; its pending deliveries are never sent.
 pub async fn delete(db: &Db, id: i64) -> Result<(), ApiError> {
-    if webhooks::delete_endpoint(db, id).await? {
+    if db
+        .transaction(async |db| webhooks::delete_endpoint(db, id).await)
+        .await?
+    {
         Ok(())
     } else {
         Err(not_found())
@@ -184,11 +191,17 @@ pub async fn rotate_secret(
     now: Timestamp,
 ) -> Result<EndpointWithSecret, ApiError> {
     let secret = new_secret();
-    if !webhooks::set_secret(db, id, &secret, &now.to_string()).await? {
-        return Err(not_found());
-    }
+    let now = now.to_string();
+    let endpoint = db
+        .transaction(async |db| {
+            if !webhooks::set_secret(db, id, &secret, &now).await? {
+                return Err(not_found());
+            }
+            get(db, id).await
+        })
+        .await?;
     Ok(EndpointWithSecret {
-        endpoint: get(db, id).await?,
+        endpoint,
         secret: secret.as_str().into(),
     })
 }
@@ -217,10 +230,14 @@ pub async fn redeliver(
     now: Timestamp,
 ) -> Result<Delivery, ApiError> {
     // A delivery being sent right now stays as it is (its attempt is under way).
-    webhooks::make_due(db, endpoint_id, delivery_id, &now.to_string()).await?;
-    webhooks::find_delivery(db, endpoint_id, delivery_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Delivery".into()))
+    let now = now.to_string();
+    db.transaction(async |db| {
+        webhooks::make_due(db, endpoint_id, delivery_id, &now).await?;
+        webhooks::find_delivery(db, endpoint_id, delivery_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("Delivery".into()))
+    })
+    .await
 }
 
 /// Sends due deliveries until none is due or `RUN_LIMIT` were attempted (the
@@ -330,8 +347,12 @@ async fn run_batch(db: &Db) -> Result<RunSummary, ApiError> {
     let now = Timestamp::now();
     let lease_token = hex(&wasi::random::random::get_random_bytes(16));
     let lease_until = Timestamp::from_unix_millis(now.unix_millis() + LEASE_MILLIS).to_string();
-    let claimed =
-        webhooks::claim_due(db, BATCH, &lease_token, &lease_until, &now.to_string()).await?;
+    let now_text = now.to_string();
+    let claimed = db
+        .transaction(async |db| {
+            webhooks::claim_due(db, BATCH, &lease_token, &lease_until, &now_text).await
+        })
+        .await?;
     if claimed.is_empty() {
         return Ok(RunSummary::default());
     }
@@ -364,7 +385,9 @@ async fn run_batch(db: &Db) -> Result<RunSummary, ApiError> {
 /// Retention: events older than `RETENTION_MILLIS` whose deliveries are settled.
 async fn delete_expired_events(db: &Db) -> Result<(), StoreError> {
     let cutoff = Timestamp::from_unix_millis(Timestamp::now().unix_millis() - RETENTION_MILLIS);
-    events::delete_older_than(db, &cutoff.to_string()).await
+    let cutoff = cutoff.to_string();
+    db.transaction(async |db| events::delete_older_than(db, &cutoff).await)
+        .await
 }
 
 /// One attempt as sent: when it started, how long it took, what came back.

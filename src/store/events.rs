@@ -1,41 +1,34 @@
 //! The event outbox: events written in the transaction of their change, each with one
 //! pending delivery per enabled endpoint subscribed to its type.
 
-use super::{Db, Dialect, Row, Sql, StoreError, Value};
+use super::{Db, Row, Sql, StoreError, Value};
 use crate::models::event::Event;
 
-// An event and its deliveries. SQLite runs the two statements below one after the
-// other; PostgreSQL runs them as ONE (`RECORD_EVENT`, a data-modifying CTE, which SQLite
-// lacks): there every statement is a prepare and an execute round trip through Spin's
-// host, inside the transaction of the change.
-const INSERT_EVENT: Sql =
-    Sql::sqlite_only("INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)");
-
-// One pending delivery per enabled endpoint that takes this type (`event_types` is NULL
-// for all types, else `,a,b,`), due at once.
-const FAN_OUT: Sql = Sql::sqlite_only(
-    "INSERT INTO webhook_deliveries
-        (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at, updated_at)
-    SELECT id, (SELECT seq FROM events WHERE id = ?1), 'pending', 0, ?3, ?3, ?3
-    FROM webhook_endpoints
-    WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?2)
-    RETURNING id",
-);
-
-// Both in one statement, for PostgreSQL: ?1-?4 as `INSERT_EVENT`, ?5 the type pattern.
-// The deliveries take the event's seq from its RETURNING (sub-statements share one
-// snapshot, so a lookup by id would not see the new row); their foreign key is checked
-// at the end of the statement, when the event exists.
-const RECORD_EVENT: Sql = Sql::postgres_only(
+// An event and its deliveries, in ONE statement: one pending delivery per enabled endpoint
+// that takes this type (`event_types` is NULL for all types, else `,a,b,`), due at once.
+// SQLite's trigger `events_fan_out` (migration 0008) writes the deliveries; PostgreSQL's
+// data-modifying CTE does (its deliveries take the event's seq from its RETURNING:
+// sub-statements share one snapshot, so a lookup by id would not see the new row; their
+// foreign key is checked at the end of the statement, when the event exists). Either way
+// the one row returned counts the deliveries (SQLite's RETURNING runs before the trigger,
+// so it counts the endpoints the trigger writes one for).
+// ?1 id, ?2 type, ?3 data, ?4 creation time, ?5 the type as a LIKE pattern.
+const RECORD_EVENT: Sql = Sql::per_dialect(
+    "INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)
+    RETURNING (SELECT count(*) FROM webhook_endpoints
+               WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?5))",
     "WITH event AS (
         INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)
-        RETURNING seq)
-    INSERT INTO webhook_deliveries
-        (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at, updated_at)
-    SELECT webhook_endpoints.id, event.seq, 'pending', 0, ?4, ?4, ?4
-    FROM webhook_endpoints, event
-    WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?5)
-    RETURNING id",
+        RETURNING seq),
+    deliveries AS (
+        INSERT INTO webhook_deliveries
+            (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at,
+             updated_at)
+        SELECT webhook_endpoints.id, event.seq, 'pending', 0, ?4, ?4, ?4
+        FROM webhook_endpoints, event
+        WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?5)
+        RETURNING id)
+    SELECT count(*) FROM deliveries",
 );
 
 const LIST_EVENTS: Sql = Sql::portable(
@@ -75,30 +68,18 @@ pub struct NewEvent<'a> {
 /// Records an event and its pending deliveries. Call it inside the transaction of the
 /// change it reports: both commit or roll back with it.
 pub async fn record(db: &Db, event: &NewEvent<'_>) -> Result<(), StoreError> {
-    let event_values = [
+    let parameters = [
         Value::Text(event.id.into()),
         Value::Text(event.event_type.into()),
         Value::Text(event.data.into()),
         Value::Text(event.created_at.into()),
+        Value::Text(format!("%,{},%", event.event_type)),
     ];
-    let type_pattern = Value::Text(format!("%,{},%", event.event_type));
-    let deliveries = if db.dialect() == Dialect::Postgres {
-        let mut parameters = event_values.to_vec();
-        parameters.push(type_pattern);
-        db.execute(&RECORD_EVENT, &parameters).await?
-    } else {
-        db.execute(&INSERT_EVENT, &event_values).await?;
-        db.execute(
-            &FAN_OUT,
-            &[
-                Value::Text(event.id.into()),
-                type_pattern,
-                Value::Text(event.created_at.into()),
-            ],
-        )
-        .await?
-    };
-    if Row::first(&deliveries).is_some() {
+    let result = db.execute(&RECORD_EVENT, &parameters).await?;
+    let deliveries = Row::first(&result)
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("recording an event returned no row")))?
+        .integer(0)?;
+    if deliveries > 0 {
         db.note_deliveries_created();
     }
     Ok(())

@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_events_and_webhooks",
         sql: include_str!("../../migrations/0007_events_and_webhooks.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_order_bookkeeping_written_by_triggers",
+        sql: include_str!("../../migrations/0008_order_bookkeeping_written_by_triggers.sql"),
+    },
 ];
 
 /// PostgreSQL's schema starts where SQLite's stands after its migration 6, in one file;

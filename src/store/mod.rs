@@ -3,6 +3,7 @@
 //! whichever database it is on (`database`).
 
 pub mod api_keys;
+mod batch;
 pub mod counters;
 pub mod events;
 pub mod idempotency;
@@ -12,6 +13,7 @@ pub mod orders;
 mod pool;
 pub mod products;
 pub mod reports;
+mod turns;
 pub mod webhooks;
 
 mod database;
@@ -331,32 +333,143 @@ impl Db {
         loop {
             self.aborted_by_server.set(false);
             self.deliveries_in_transaction.set(false);
-            self.begin(&BEGIN_WRITE).await?;
-            let outcome = match work(self).await {
-                Ok(value) => match self.execute_unchecked(&COMMIT, &[]).await {
-                    Ok(_) => {
-                        self.in_transaction.set(false);
-                        if self.deliveries_in_transaction.get() {
-                            self.deliveries_due.set(true);
-                        }
-                        Ok(value)
-                    }
-                    Err(error) => {
-                        self.rollback().await;
-                        Err(error.into())
-                    }
-                },
-                Err(error) => {
-                    self.rollback().await;
-                    Err(error)
-                }
+            let ran = match self.dialect() {
+                Dialect::Sqlite => self.run_in_batch(&mut work).await,
+                Dialect::Postgres => Ran::Finished(self.run_alone(&mut work).await),
             };
-            if outcome.is_err() && self.aborted_by_server.get() && attempt < MAX_RERUNS {
+            let rolled_back = matches!(ran, Ran::RolledBack);
+            let outcome = match ran {
+                Ran::Finished(outcome) => outcome,
+                Ran::RolledBack => Err(StoreError::Busy.into()),
+            };
+            let rerun = rolled_back || self.aborted_by_server.get();
+            if outcome.is_err() && rerun && attempt < MAX_RERUNS {
                 sleep(retry_sleep(attempt)).await;
                 attempt += 1;
                 continue;
             }
             return outcome;
+        }
+    }
+
+    /// `work` in a transaction of its own (PostgreSQL: its writers lock only the rows
+    /// they change, so they need no queue).
+    async fn run_alone<T, E: From<StoreError>>(
+        &self,
+        work: &mut impl AsyncFnMut(&Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.begin(&BEGIN_WRITE).await?;
+        match work(self).await {
+            Ok(value) => match self.execute_unchecked(&COMMIT, &[]).await {
+                Ok(_) => {
+                    self.in_transaction.set(false);
+                    self.note_commit();
+                    Ok(value)
+                }
+                Err(error) => {
+                    self.rollback().await;
+                    Err(error.into())
+                }
+            },
+            Err(error) => {
+                self.rollback().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// `work` as one member of the instance's current write batch (`batch`: SQLite's
+    /// group commit). It waits for its turn, runs in the transaction the previous writer
+    /// passed on (after a savepoint of its own) or begins one, then passes the
+    /// transaction on or commits it, and answers only once the batch is settled.
+    async fn run_in_batch<T, E: From<StoreError>>(
+        &self,
+        work: &mut impl AsyncFnMut(&Self) -> Result<T, E>,
+    ) -> Ran<T, E> {
+        let mut turn = batch::writers().take().await;
+        let mut own_connection = None;
+        if let Some(carried) = turn.baton().filter(|carried| carried.has_room()).cloned() {
+            let own = self.connection.replace(Rc::clone(carried.connection()));
+            self.in_transaction.set(true);
+            if self.execute_unchecked(&SAVEPOINT, &[]).await.is_ok() {
+                own_connection = Some(own);
+            } else {
+                *self.connection.borrow_mut() = own;
+                self.in_transaction.set(false);
+                carried.poison();
+            }
+        }
+        let batch = match (&own_connection, turn.baton()) {
+            (Some(_), Some(carried)) => Rc::clone(carried),
+            _ => {
+                // Nothing to join: what the turn carried (a full or poisoned batch) is
+                // settled, and this writer begins a batch on its own connection.
+                batch::settle_carried(&mut turn).await;
+                if let Err(error) = self.begin(&BEGIN_WRITE).await {
+                    turn.pass_on();
+                    return Ran::Finished(Err(error.into()));
+                }
+                let begun = batch::Batch::begun_on(Rc::clone(&self.connection.borrow()));
+                turn.set_baton(Rc::clone(&begun));
+                begun
+            }
+        };
+        let first = batch.join();
+        let unproven_pooled = self.unproven_pooled.replace(false);
+        let outcome = work(self).await;
+        if outcome.is_err() {
+            if first {
+                // Nobody else is in the transaction yet: it is this writer's alone.
+                self.rollback().await;
+                turn.take_baton();
+                turn.pass_on();
+                self.unproven_pooled.set(unproven_pooled);
+                return Ran::Finished(outcome);
+            }
+            let undone = !self.aborted_by_server.get()
+                && self
+                    .execute_unchecked(&ROLLBACK_TO_SAVEPOINT, &[])
+                    .await
+                    .is_ok();
+            if !undone {
+                batch.poison();
+            }
+        }
+        if let Some(own) = own_connection {
+            *self.connection.borrow_mut() = own;
+            self.in_transaction.set(false);
+            self.unproven_pooled.set(unproven_pooled);
+        }
+        let waiting = batch.register();
+        if turn.others_waiting() && batch.has_room() {
+            turn.pass_on();
+        } else {
+            turn.take_baton();
+            batch.settle().await;
+            turn.pass_on();
+        }
+        let settled = waiting.outcome().await;
+        if first {
+            self.in_transaction.set(false);
+            // A ROLLBACK that ended the batch may have failed: the connection that held
+            // it is not trusted with another request.
+            if settled == batch::Outcome::RolledBack {
+                self.reusable.set(false);
+            }
+        }
+        match settled {
+            batch::Outcome::Committed => {
+                self.note_commit();
+                Ran::Finished(outcome)
+            }
+            batch::Outcome::RolledBack => Ran::RolledBack,
+        }
+    }
+
+    /// A transaction of this request committed: the deliveries it made are due.
+    fn note_commit(&self) {
+        if self.deliveries_in_transaction.get() {
+            self.deliveries_due.set(true);
         }
     }
 
@@ -412,6 +525,18 @@ const BEGIN_READ: Sql =
     Sql::per_dialect("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 const COMMIT: Sql = Sql::portable("COMMIT");
 const ROLLBACK: Sql = Sql::portable("ROLLBACK");
+// A batch member's own part of the shared transaction (SQLite only: see `batch`). The
+// name may repeat: ROLLBACK TO goes back to the most recent savepoint of that name.
+const SAVEPOINT: Sql = Sql::sqlite_only("SAVEPOINT member");
+const ROLLBACK_TO_SAVEPOINT: Sql = Sql::sqlite_only("ROLLBACK TO member");
+
+/// How a write transaction's run ended.
+enum Ran<T, E> {
+    /// Its work's outcome, committed if it is `Ok`.
+    Finished(Result<T, E>),
+    /// Its batch was rolled back: nothing of the work was applied; run it again.
+    RolledBack,
+}
 
 impl Drop for Db {
     /// Gives the connection back to the instance's pool, unless it may still hold a

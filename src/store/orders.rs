@@ -106,10 +106,11 @@ const RETURN_STOCK: Sql = Sql::per_dialect(
     RETURNING products.id, products.stock_quantity",
 );
 
-// A new order, its lines and its place in the rollup. SQLite runs the three statements
-// below one after another; PostgreSQL runs them as ONE statement (`INSERT_WHOLE_ORDER`,
-// data-modifying CTEs, which SQLite lacks), because there every statement is a prepare
-// and an execute round trip through Spin's host, and inside the order's transaction.
+// A new order, its lines, its place in the rollup and its ledger movements. SQLite runs
+// the two statements below one after the other, and its triggers (migration 0008) write
+// the rollup rows and the movements; PostgreSQL runs it all as ONE statement
+// (`INSERT_WHOLE_ORDER`, data-modifying CTEs, which SQLite lacks). On both, every
+// statement is a host call made inside the order's transaction.
 // Parameters: ?1 id, ?2 key id, ?3/?4 customer name and e-mail, ?5 total in cents, ?6
 // creation time, ?7 units, ?8 the lines as a JSON array.
 const INSERT_ORDER: Sql = Sql::sqlite_only(
@@ -129,11 +130,9 @@ const INSERT_ITEMS: Sql = Sql::sqlite_only(
     FROM json_each(?2)",
 );
 
-// The hourly rollup of migration 0006, kept equal to the orders here, one upsert per
-// write: a new order counts in its creation hour ('order' row, pending) and so do its
-// lines ('product' rows). ?1 is the creation time, ?2/?3 the order's units and revenue
-// in cents, ?4 its lines, ?5 its seq. (The outer SELECT's WHERE is SQLite's required
-// disambiguation of an upsert fed by a SELECT.)
+// The hourly rollup of migration 0006, kept equal to the orders in the transaction of
+// every order write: a new order counts in its creation hour ('order' row, pending) and
+// so do its lines ('product' rows).
 //
 // An 'order' row is one of 8 shards of its hour and status, the order's seq modulo 8 in
 // `product_id` (which 'order' rows do not otherwise use): on PostgreSQL an upsert locks
@@ -142,25 +141,11 @@ const INSERT_ITEMS: Sql = Sql::sqlite_only(
 // so the shards add up; an order keeps its shard for life (`ROLL_UP_STATUS_CHANGE`).
 // Orders placed before the shards counted in shard 0, so a shard alone may even be
 // negative; only the sums mean anything.
-const ROLL_UP_NEW_ORDER: Sql = Sql::sqlite_only(
-    "INSERT INTO sales_rollup
-        (kind, hour, status, product_id, order_count, units, revenue_cents)
-    SELECT * FROM (
-        SELECT 'order', substr(?1, 1, 13), 'pending', ?5 % 8, 1, ?2, ?3
-        UNION ALL
-        SELECT 'product', substr(?1, 1, 13), 'sale', json_extract(value, '$.product_id'), 0,
-               json_extract(value, '$.quantity'), json_extract(value, '$.line_total_cents')
-        FROM json_each(?4))
-    WHERE true
-    ON CONFLICT (kind, hour, status, product_id) DO UPDATE
-    SET order_count = order_count + excluded.order_count, units = units + excluded.units,
-        revenue_cents = revenue_cents + excluded.revenue_cents",
-);
-
-// The three statements above in one, for PostgreSQL (parameters as described there).
-// Sub-statements of one statement see the same snapshot, so the lines and the rollup
-// take the order's seq from `new_order`'s RETURNING; the lines' foreign key to the
-// order is checked at the end of the statement, when the order row exists.
+//
+// The whole new order in one statement, for PostgreSQL (parameters as described above).
+// Sub-statements of one statement see the same snapshot, so the lines, the rollup and
+// the movements take the order's seq from `new_order`'s RETURNING; the lines' foreign
+// key to the order is checked at the end of the statement, when the order row exists.
 const INSERT_WHOLE_ORDER: Sql = Sql::postgres_only(
     "WITH new_order AS (
         INSERT INTO orders
@@ -172,7 +157,8 @@ const INSERT_WHOLE_ORDER: Sql = Sql::postgres_only(
         SELECT (value->>'product_id')::bigint AS product_id, value->>'sku' AS sku,
                value->>'name' AS name, (value->>'quantity')::bigint AS quantity,
                (value->>'unit_price_cents')::bigint AS unit_price_cents,
-               (value->>'line_total_cents')::bigint AS line_total_cents
+               (value->>'line_total_cents')::bigint AS line_total_cents,
+               (value->>'stock_after')::bigint AS stock_after
         FROM jsonb_array_elements(CAST(?8 AS jsonb))),
     new_items AS (
         INSERT INTO order_items
@@ -180,6 +166,12 @@ const INSERT_WHOLE_ORDER: Sql = Sql::postgres_only(
         SELECT new_order.seq, line.product_id, line.sku, line.name, line.quantity,
                line.unit_price_cents, line.line_total_cents
         FROM new_order, line),
+    new_movements AS (
+        INSERT INTO stock_movements
+            (product_id, kind, delta, reason, order_id, stock_after, key_id, created_at)
+        SELECT line.product_id, 'order', -line.quantity, 'order', ?1, line.stock_after, ?2,
+               ?6
+        FROM line),
     rolled_up AS (
         INSERT INTO sales_rollup AS rollup
             (kind, hour, status, product_id, order_count, units, revenue_cents)
@@ -364,12 +356,20 @@ pub async fn return_stock(
     product_levels(&result)
 }
 
-/// Inserts an order (status pending) and its items, and counts it in the rollup; returns
-/// the order's `seq`. Its first history entry is implied by its creation time.
-pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Result<i64, StoreError> {
+/// Inserts an order (status pending) and its items, counts it in the rollup and writes
+/// its ledger movements; returns the order's `seq`. Its first history entry is implied by
+/// its creation time. `stock_after` is each item's product stock after the order took
+/// its share, in item order (SQLite's trigger reads the same from the product row).
+pub async fn insert(
+    db: &Db,
+    order: &NewOrder<'_>,
+    items: &[OrderItem],
+    stock_after: &[i64],
+) -> Result<i64, StoreError> {
     let lines: Vec<_> = items
         .iter()
-        .map(|item| {
+        .zip(stock_after)
+        .map(|(item, stock_after)| {
             json!({
                 "product_id": item.product_id,
                 "sku": item.sku,
@@ -377,6 +377,7 @@ pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Resul
                 "quantity": item.quantity,
                 "unit_price_cents": item.unit_price.cents(),
                 "line_total_cents": item.line_total.cents(),
+                "stock_after": stock_after,
             })
         })
         .collect();
@@ -400,19 +401,8 @@ pub async fn insert(db: &Db, order: &NewOrder<'_>, items: &[OrderItem]) -> Resul
         return seq_of(&db.execute(&INSERT_WHOLE_ORDER, &parameters).await?);
     }
     let seq = seq_of(&db.execute(&INSERT_ORDER, &order_values).await?)?;
-    db.execute(&INSERT_ITEMS, &[Value::Integer(seq), lines.clone()])
+    db.execute(&INSERT_ITEMS, &[Value::Integer(seq), lines])
         .await?;
-    db.execute(
-        &ROLL_UP_NEW_ORDER,
-        &[
-            Value::Text(order.created_at.into()),
-            Value::Integer(order.units),
-            Value::Integer(order.total.cents()),
-            lines,
-            Value::Integer(seq),
-        ],
-    )
-    .await?;
     Ok(seq)
 }
 

@@ -29,3 +29,4 @@ mod search;
 mod service;
 mod stock;
 mod webhooks;
+mod write_batches;

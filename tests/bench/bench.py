@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import socket
@@ -110,6 +111,8 @@ SCALE_OUT_SCENARIOS = [
 ORIGINAL_SCENARIOS = ("product", "order1")
 
 # (name, wrk scenario, connections, reference): the scenarios of the performance issue.
+# A scenario ending in "-hot" orders the first seeded product only (one row every order
+# locks) instead of spreading over the catalog.
 # The reference is what the app's figure is divided by: "ceiling" is the ceiling
 # component (tests/bench/ceiling) serving the same scenario with exactly its host calls
 # and nothing else; "product" is the app's own GET product (search against a point read).
@@ -119,6 +122,9 @@ SCENARIOS = [
     ("GET /api/v1/products/{id}", "product", 32, "ceiling"),
     ("GET /api/v1/products?search=", "search", 32, "product"),
     ("POST /api/v1/orders (1 line)", "order1", 8, "ceiling"),
+    ("POST /api/v1/orders (1 line, one client)", "order1", 1, None),
+    ("POST /api/v1/orders (1 line, 32 clients)", "order1", 32, None),
+    ("POST /api/v1/orders (1 line, one hot product)", "order1-hot", 8, None),
     ("POST /api/v1/orders (5 lines)", "order5", 8, None),
     ("GET /api/v1/reports/sales-summary", "summary", 8, None),
 ]
@@ -576,7 +582,26 @@ def baseline_on_copy_of(server, directory, host):
     """The app built from `directory` (an earlier commit) serving a snapshot of `server`'s
     database: the same data and keys, so the same wrk scripts run on both."""
     state_dir = snapshot_database(server, "inventory-bench-baseline-")
+    drop_triggers_unknown_to(directory, os.path.join(state_dir, "inventory.db"))
     return Server(state_dir=state_dir, host=host, prebuilt_app=os.path.abspath(directory))
+
+
+def drop_triggers_unknown_to(directory, database):
+    """Drops the triggers of the app's newer migrations that the earlier build at
+    `directory` does not create: it writes those rows itself, and would write them twice."""
+    known = set()
+    for path in glob.glob(os.path.join(directory, "migrations", "*.sql")):
+        with open(path) as migration:
+            known.update(name.lower() for name in
+                         re.findall(r"CREATE\s+TRIGGER\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)",
+                                    migration.read(), re.IGNORECASE))
+    connection = sqlite3.connect(database)
+    triggers = [name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+    for name in triggers:
+        if name.lower() not in known:
+            connection.execute(f'DROP TRIGGER "{name}"')
+    connection.commit()
+    connection.close()
 
 
 def snapshot_database(server, prefix):
@@ -608,6 +633,10 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
     baseline_medians = {}
     for name, scenario, connections, reference in scenarios:
         app_runs, reference_runs, on_app_db_runs, original_runs, baseline_runs = [], [], [], [], []
+        hot = scenario.endswith("-hot")
+        scenario = scenario.removesuffix("-hot")
+        every_product = product_range
+        product_range = (product_range[0], product_range[0]) if hot else product_range
         for round_number in range(args.rounds):
             log(f"{name} at {connections} connections for {args.duration} s (round {round_number + 1})")
             app_runs.append(run_wrk(scenario, connections, args.duration, key, product_range, [server],
@@ -623,6 +652,8 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
                                               [ceiling_on_app_db]))
             if original and scenario in ORIGINAL_SCENARIOS:
                 service, original_key, original_range = original
+                if hot:
+                    original_range = (original_range[0], original_range[0])
                 original_runs.append(run_wrk(scenario, connections, args.duration, original_key,
                                              original_range, [service]))
             if baseline and scenario in BASELINE_SCENARIOS:
@@ -647,6 +678,7 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
             + (f", original {original_median['rps']:.0f} req/s" if original_median else "")
             + (f", baseline {baseline_medians[name][2]['rps']:.0f} req/s" if name in baseline_medians else ""))
         rows.append((name, connections, reference, median, reference_rps, on_app_db_rps, original_median))
+        product_range = every_product
     return rows, baseline_medians
 
 

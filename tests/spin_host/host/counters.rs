@@ -9,6 +9,8 @@ pub struct ComponentCounters {
     instances_created: AtomicU64,
     sqlite_connections_opened: AtomicU64,
     postgres_connections_opened: AtomicU64,
+    sqlite_statements: AtomicU64,
+    sqlite_commits: AtomicU64,
 }
 
 impl ComponentCounters {
@@ -30,6 +32,14 @@ impl ComponentCounters {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a `spin:sqlite` `execute` (a host call), and whether it is a COMMIT.
+    pub fn count_sqlite_statement(&self, statement: &str) {
+        self.sqlite_statements.fetch_add(1, Ordering::Relaxed);
+        if statement.trim().eq_ignore_ascii_case("COMMIT") {
+            self.sqlite_commits.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Instances created so far.
     pub fn instances_created(&self) -> u64 {
         self.instances_created.load(Ordering::Relaxed)
@@ -43,5 +53,15 @@ impl ComponentCounters {
     /// PostgreSQL connections opened so far, over all instances.
     pub fn postgres_connections_opened(&self) -> u64 {
         self.postgres_connections_opened.load(Ordering::Relaxed)
+    }
+
+    /// SQLite statements executed so far (host calls), over all instances.
+    pub fn sqlite_statements(&self) -> u64 {
+        self.sqlite_statements.load(Ordering::Relaxed)
+    }
+
+    /// SQLite COMMITs executed so far, over all instances.
+    pub fn sqlite_commits(&self) -> u64 {
+        self.sqlite_commits.load(Ordering::Relaxed)
     }
 }

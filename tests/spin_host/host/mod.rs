@@ -199,6 +199,24 @@ impl RunningHost {
             .sum()
     }
 
+    /// `spin:sqlite` statements executed so far (every `execute` is one host call),
+    /// summed over every instance of every component.
+    #[allow(dead_code)]
+    pub fn sqlite_statements(&self) -> u64 {
+        (self.counters.values())
+            .map(|counters| counters.sqlite_statements())
+            .sum()
+    }
+
+    /// `spin:sqlite` COMMIT statements executed so far: with group commit, fewer than
+    /// the write transactions when writers queued.
+    #[allow(dead_code)]
+    pub fn sqlite_commits(&self) -> u64 {
+        (self.counters.values())
+            .map(|counters| counters.sqlite_commits())
+            .sum()
+    }
+
     /// `spin:postgres` connections opened so far (successful `open` calls, each a client
     /// taken from the pool as in Spin), summed over every instance of every component.
     #[allow(dead_code)]

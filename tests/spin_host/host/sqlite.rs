@@ -269,6 +269,16 @@ impl SqliteInstance {
         self.connections.get(handle.rep()).cloned()
     }
 
+    /// The connection behind `handle` for a statement, which is counted.
+    fn connection_for(
+        &self,
+        handle: &Resource<Connection>,
+        statement: &str,
+    ) -> Option<SharedConnection> {
+        self.counters.count_sqlite_statement(statement);
+        self.connection(handle)
+    }
+
     /// The connection behind `handle`; a trap for a stale handle, as in Spin.
     fn live_connection(&self, handle: &Resource<Connection>) -> wasmtime::Result<SharedConnection> {
         self.connection(handle)
@@ -292,7 +302,7 @@ impl HostConnection for SqliteInstance {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let Some(connection) = self.connection(&handle) else {
+        let Some(connection) = self.connection_for(&handle, &statement) else {
             return Ok(Err(Error::InvalidConnection));
         };
         let local = match &*connection {
@@ -344,7 +354,9 @@ impl HostConnectionWithStore for SqliteWithStore {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<ExecuteAsyncResult> {
-        let Some(connection) = accessor.with(|mut access| access.get().connection(&handle)) else {
+        let Some(connection) =
+            accessor.with(|mut access| access.get().connection_for(&handle, &statement))
+        else {
             return Ok(Err(Error::InvalidConnection));
         };
         let query = match &*connection {

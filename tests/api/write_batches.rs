@@ -1,0 +1,299 @@
+//! Group commit on SQLite: the queued writers of one instance share a transaction and
+//! its COMMIT (`src/store/batch.rs`). These tests send bursts that queue, check through
+//! the test host's statement counters that the writers did share commits (so that the
+//! rest of each test is about a shared transaction), and fail if one member of a batch
+//! could see another's stock wrongly, if a refused member left anything behind, or if a
+//! retry inside the batch of its first attempt placed a second order.
+//!
+//! Against a live server or on PostgreSQL (no batches: its writers lock rows) the
+//! counters are not checked; everything else still is.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, count, expect_json, postgres_url, send, spawn_app, unique_suffix};
+
+/// The host's SQLite COMMITs so far, where the test host serves the app on SQLite.
+fn sqlite_commits(app: &TestApp) -> Option<u64> {
+    if postgres_url().is_some() {
+        return None;
+    }
+    app.local_host().map(|host| host.sqlite_commits())
+}
+
+/// Asserts that `writes` write transactions that committed (a refused one rolls back)
+/// took fewer COMMITs than that.
+fn assert_commits_were_shared(app: &TestApp, commits_before: Option<u64>, writes: usize) {
+    let (Some(before), Some(after)) = (commits_before, sqlite_commits(app)) else {
+        return;
+    };
+    let commits = after - before;
+    assert!(
+        commits < writes as u64,
+        "{writes} queued write transactions that committed took {commits} COMMITs: \
+         none shared one"
+    );
+}
+
+async fn ledger_of(app: &TestApp, product: i64) -> (i64, usize) {
+    let movements = app.movements_of(product).await;
+    let sum = movements
+        .iter()
+        .map(|movement| movement["delta"].as_i64().unwrap())
+        .sum();
+    let orders = movements.iter().filter(|m| m["kind"] == "order").count();
+    (sum, orders)
+}
+
+#[tokio::test]
+async fn orders_sharing_a_commit_each_see_the_stock_the_ones_before_them_took() {
+    let app = spawn_app().await;
+    let viewer = app.create_key("viewer").await.secret;
+    let mut products = Vec::new();
+    for _ in 0..4 {
+        products.push(app.stocked_product(1.5, 10).await);
+    }
+    let commits_before = sqlite_commits(&app);
+
+    // 12 one-unit orders per product, all at once: 10 of each can be served.
+    let orders = (0..48).map(|index| {
+        let (app, viewer, product) = (&app, &viewer, products[index % 4]);
+        async move { app.place_order(viewer, &[(product, 1)]).await }
+    });
+    let statuses: Vec<u16> = join_all(orders)
+        .await
+        .iter()
+        .map(|response| response.status().as_u16())
+        .collect();
+
+    assert_eq!(count(&statuses, 201), 40, "{statuses:?}");
+    assert_eq!(count(&statuses, 409), 8, "{statuses:?}");
+    assert_commits_were_shared(&app, commits_before, 40);
+    for product in products {
+        assert_eq!(app.stock_of(product).await, 0, "product {product}");
+        assert_eq!(ledger_of(&app, product).await, (0, 10), "product {product}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_order_in_a_shared_transaction_leaves_nothing_and_its_neighbours_commit() {
+    let app = spawn_app().await;
+    let viewer = app.create_key("viewer").await.secret;
+    let ample = app.stocked_product(2.0, 1_000).await;
+    let scarce = app.stocked_product(3.0, 2).await;
+    let commits_before = sqlite_commits(&app);
+
+    // Three kinds, interleaved so that they queue together: plain orders that succeed;
+    // orders whose first line (ample) is taken before their second (5 of scarce) is
+    // refused, so the refusal must undo a write of its own; orders for a product that
+    // does not exist.
+    let requests = (0..36).map(|index| {
+        let (app, viewer) = (&app, &viewer);
+        let lines = match index % 3 {
+            0 => vec![(ample, 1)],
+            1 => vec![(ample, 7), (scarce, 5)],
+            _ => vec![(ample, 1), (i64::from(i32::MAX), 1)],
+        };
+        async move { (index % 3, app.place_order(viewer, &lines).await) }
+    });
+    let responses = join_all(requests).await;
+    for (kind, response) in responses {
+        let expected = [201, 409, 404][kind];
+        assert_eq!(
+            response.status().as_u16(),
+            expected,
+            "kind {kind}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    assert_commits_were_shared(&app, commits_before, 12);
+    assert_eq!(
+        app.stock_of(ample).await,
+        1_000 - 12,
+        "only the 12 placed orders"
+    );
+    assert_eq!(ledger_of(&app, ample).await, (1_000 - 12, 12));
+    assert_eq!(app.stock_of(scarce).await, 2, "never taken");
+    assert_eq!(ledger_of(&app, scarce).await, (2, 0));
+    let listed = app.get("/api/v1/orders?limit=100", &viewer).await;
+    let listed = expect_json(listed, 200).await;
+    let placed = listed.as_array().expect("orders");
+    assert_eq!(placed.len(), 12, "only the placed orders exist");
+    for order in placed {
+        assert_eq!(order["items"].as_array().unwrap().len(), 1, "{order}");
+    }
+}
+
+#[tokio::test]
+async fn a_retry_in_the_same_shared_transaction_as_its_first_attempt_replays_it() {
+    let app = spawn_app().await;
+    let viewer = app.create_key("viewer").await.secret;
+    let product = app.stocked_product(4.0, 500).await;
+    let other = app.stocked_product(1.0, 500).await;
+    let idempotency_key = format!("batch-{}", unique_suffix());
+    let body = json!({
+        "customer_name": "Retry Inbatch",
+        "customer_email": "retry@example.com",
+        "items": [{ "product_id": product, "quantity": 3 }],
+    });
+    let commits_before = sqlite_commits(&app);
+
+    // Twelve sends of one request with one key, among twelve other orders, at once.
+    let retries = (0..12).map(|_| {
+        send(
+            app.request(Method::POST, "/api/v1/orders", Some(&viewer))
+                .header("Idempotency-Key", &idempotency_key)
+                .json(&body),
+        )
+    });
+    let others = (0..12).map(|_| async { app.place_order(&viewer, &[(other, 1)]).await });
+    let (retried, placed) = futures::join!(join_all(retries), join_all(others));
+
+    let mut ids = Vec::new();
+    for response in retried {
+        ids.push(
+            expect_json(response, 201).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every send names the same order: {ids:?}");
+    for response in placed {
+        expect_json(response, 201).await;
+    }
+    // The first send and the other orders committed; the replays rolled back.
+    assert_commits_were_shared(&app, commits_before, 13);
+    assert_eq!(app.stock_of(product).await, 497, "stock taken once");
+    assert_eq!(ledger_of(&app, product).await, (497, 1));
+    assert_eq!(app.stock_of(other).await, 488);
+}
+
+#[tokio::test]
+async fn stock_adjustments_and_cancels_queue_with_orders_and_none_is_lost() {
+    let app = spawn_app().await;
+    let product = app.stocked_product(1.0, 100).await;
+    let mut to_cancel = Vec::new();
+    for _ in 0..8 {
+        let order = expect_json(app.place_order(&app.admin_key, &[(product, 2)]).await, 201).await;
+        to_cancel.push(order["id"].as_str().unwrap().to_string());
+    }
+    let commits_before = sqlite_commits(&app);
+
+    let stock_path = format!("/api/v1/products/{product}/stock");
+    let adjustments = (0..8).map(|index| {
+        send(
+            app.request(Method::PATCH, &stock_path, Some(&app.admin_key))
+                .json(&json!({ "adjust": 5, "reason": format!("restock {index}") })),
+        )
+    });
+    let cancels = to_cancel.iter().map(|id| {
+        send(app.request(
+            Method::POST,
+            &format!("/api/v1/orders/{id}/cancel"),
+            Some(&app.admin_key),
+        ))
+    });
+    let orders = (0..8).map(|_| async { app.place_order(&app.admin_key, &[(product, 1)]).await });
+    let (adjusted, cancelled, ordered) =
+        futures::join!(join_all(adjustments), join_all(cancels), join_all(orders));
+
+    let statuses = |responses: &[reqwest::Response]| -> Vec<u16> {
+        responses
+            .iter()
+            .map(|r| r.status().as_u16())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(statuses(&adjusted), vec![200; 8]);
+    assert_eq!(statuses(&cancelled), vec![200; 8]);
+    assert_eq!(statuses(&ordered), vec![201; 8]);
+    assert_commits_were_shared(&app, commits_before, 24);
+    // 100 - 16 placed + 16 given back + 40 restocked - 8 ordered.
+    assert_eq!(app.stock_of(product).await, 132);
+    assert_eq!(ledger_of(&app, product).await.0, 132);
+}
+
+/// Two threads that keep the host's cores busy while they live.
+struct CpuBurners {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl CpuBurners {
+    fn start(count: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..count)
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut spin = 0_u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(7));
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for CpuBurners {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_hundred_orders_for_fifty_units_under_cpu_load_sell_exactly_fifty_without_503() {
+    let app = spawn_app().await;
+    let product = app.stocked_product(1.0, 50).await;
+    let viewer = app.create_key("viewer").await.secret;
+
+    let line = [(product, 1)];
+    let burners = CpuBurners::start(2);
+    let responses = join_all((0..200).map(|_| app.place_order(&viewer, &line))).await;
+    drop(burners);
+
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(count(&statuses, 201), 50, "{statuses:?}");
+    assert_eq!(count(&statuses, 409), 150, "{statuses:?}");
+    assert_eq!(app.stock_of(product).await, 0);
+    assert_eq!(ledger_of(&app, product).await, (0, 50));
+}
+
+#[tokio::test]
+async fn a_one_line_order_on_a_warm_connection_is_few_host_calls() {
+    let app = spawn_app().await;
+    let Some(host) = app.local_host().filter(|_| postgres_url().is_none()) else {
+        return;
+    };
+    let product = app.stocked_product(1.0, 100).await;
+    // Warm: the key's lookup and the schema check have run on the instance's connection.
+    expect_json(app.place_order(&app.admin_key, &[(product, 1)]).await, 201).await;
+
+    let before = host.sqlite_statements();
+    let order: Value =
+        expect_json(app.place_order(&app.admin_key, &[(product, 1)]).await, 201).await;
+    let statements = host.sqlite_statements() - before;
+
+    assert_eq!(order["items"][0]["quantity"], 1);
+    // The key lookup, BEGIN, the stock, the order, its lines (with the rollup and the
+    // ledger: triggers), the event (with its deliveries: a trigger), COMMIT
+    // (ARCHITECTURE.md, "hot paths save statements").
+    assert!(
+        statements <= MAX_STATEMENTS_PER_ONE_LINE_ORDER,
+        "a one-line order ran {statements} statements"
+    );
+}
+
+/// What a one-line order costs in `spin:sqlite` host calls, the key lookup included.
+const MAX_STATEMENTS_PER_ONE_LINE_ORDER: u64 = 7;
