@@ -320,20 +320,7 @@ impl Serialize for Order {
             status: self.status,
             customer_name: &self.customer_name,
             customer_email: &self.customer_email,
-            items: self
-                .items
-                .iter()
-                .map(|item| OrderItemBody {
-                    product_id: item.product_id,
-                    sku: &item.sku,
-                    name: &item.name,
-                    quantity: item.quantity,
-                    unit_price: item.unit_price.as_json_number(),
-                    unit_price_cents: item.unit_price.cents(),
-                    line_total: item.line_total.as_json_number(),
-                    line_total_cents: item.line_total.cents(),
-                })
-                .collect(),
+            items: item_bodies(&self.items),
             total: self.total.as_json_number(),
             total_cents: self.total.cents(),
             history: &self.history,
@@ -342,6 +329,52 @@ impl Serialize for Order {
         }
         .serialize(serializer)
     }
+}
+
+/// The JSON of an order being placed, pending since `created_at`: exactly what the
+/// stored `Order` serializes to, which only adds the internal `seq` that no body shows.
+/// So the placement's answer and its `order.created` event are built before the order
+/// is written (they are written with it).
+pub fn new_order_json(
+    id: &str,
+    customer_name: &str,
+    customer_email: &str,
+    items: &[OrderItem],
+    total: Money,
+    created_at: &str,
+) -> serde_json::Result<String> {
+    let history = [StatusChange {
+        status: OrderStatus::Pending,
+        at: created_at.to_owned(),
+    }];
+    serde_json::to_string(&OrderBody {
+        id,
+        status: OrderStatus::Pending,
+        customer_name,
+        customer_email,
+        items: item_bodies(items),
+        total: total.as_json_number(),
+        total_cents: total.cents(),
+        history: &history,
+        created_at,
+        updated_at: created_at,
+    })
+}
+
+fn item_bodies(items: &[OrderItem]) -> Vec<OrderItemBody<'_>> {
+    items
+        .iter()
+        .map(|item| OrderItemBody {
+            product_id: item.product_id,
+            sku: &item.sku,
+            name: &item.name,
+            quantity: item.quantity,
+            unit_price: item.unit_price.as_json_number(),
+            unit_price_cents: item.unit_price.cents(),
+            line_total: item.line_total.as_json_number(),
+            line_total_cents: item.line_total.cents(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

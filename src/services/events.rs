@@ -35,7 +35,7 @@ pub async fn record_json(
     data: &str,
     now: &str,
 ) -> Result<(), StoreError> {
-    let id = format!("evt_{}", hex(&wasi::random::random::get_random_bytes(16)));
+    let id = new_event_id();
     events::record(
         db,
         &NewEvent {
@@ -46,6 +46,11 @@ pub async fn record_json(
         },
     )
     .await
+}
+
+/// A new event's public id (`evt_` and 128 random bits).
+pub fn new_event_id() -> String {
+    format!("evt_{}", hex(&wasi::random::random::get_random_bytes(16)))
 }
 
 /// Records `stock.low` when a product's stock went from at or above its threshold to

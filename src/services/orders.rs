@@ -15,7 +15,7 @@ use crate::models::encoding::hex;
 use crate::models::event::EventType;
 use crate::models::money::Money;
 use crate::models::order::{
-    IdempotencyKey, Order, OrderItem, OrderLine, OrderStatus, StatusChange, Trigger,
+    IdempotencyKey, Order, OrderItem, OrderLine, OrderStatus, Trigger, new_order_json,
 };
 use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
@@ -23,6 +23,7 @@ use crate::models::product::MAX_STOCK;
 use crate::models::stock::MovementKind;
 use crate::models::time::Timestamp;
 use crate::services::events;
+use crate::store::events::NewEvent;
 use crate::store::idempotency::{self, StoredResponse};
 use crate::store::movements::{self, ProductMovement};
 use crate::store::orders::{self, NewOrder, OrderListFilter, OrderableProduct, TakenStock};
@@ -122,8 +123,31 @@ pub async fn place(
             let items = snapshot_items(&request.lines, &taken);
             let order_id = new_order_id();
             let total = Money::from_cents(items.iter().map(|item| item.line_total.cents()).sum());
+            // Everything in the order is known here: its answer (exactly what `find` would
+            // return) is built in memory instead of re-read while holding the write lock,
+            // and it is the data of its `order.created` event, written with it.
+            let body = new_order_json(
+                &order_id,
+                &request.customer_name,
+                &request.customer_email,
+                &items,
+                total,
+                &now_text,
+            )
+            .map_err(anyhow::Error::from)?;
+            for (line, taken) in request.lines.iter().zip(&taken) {
+                let stock_before = taken.stock_after + line.quantity;
+                if events::crossed_below(stock_before, taken.stock_after, taken.low_stock_threshold)
+                {
+                    let product = products::find(db, taken.product_id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("a product taken from vanished"))?;
+                    events::record(db, EventType::StockLow, &product, &now_text).await?;
+                }
+            }
             let stock_after: Vec<i64> = taken.iter().map(|taken| taken.stock_after).collect();
-            let seq = orders::insert(
+            let event_id = events::new_event_id();
+            orders::insert(
                 db,
                 &NewOrder {
                     id: &order_id,
@@ -136,39 +160,14 @@ pub async fn place(
                 },
                 &items,
                 &stock_after,
+                &NewEvent {
+                    id: &event_id,
+                    event_type: EventType::OrderCreated.as_str(),
+                    data: &body,
+                    created_at: &now_text,
+                },
             )
             .await?;
-
-            // Everything in the order is known here: building it saves re-reading three
-            // tables while holding the write lock. It is exactly what `find` would return.
-            let order = Order {
-                seq,
-                id: order_id.clone(),
-                key_id: principal.key_id,
-                status: OrderStatus::Pending,
-                customer_name: request.customer_name.clone(),
-                customer_email: request.customer_email.clone(),
-                items,
-                total,
-                history: vec![StatusChange {
-                    status: OrderStatus::Pending,
-                    at: now_text.clone(),
-                }],
-                created_at: now_text.clone(),
-                updated_at: now_text.clone(),
-            };
-            let body = serde_json::to_string(&order).map_err(anyhow::Error::from)?;
-            for (line, taken) in request.lines.iter().zip(&taken) {
-                let stock_before = taken.stock_after + line.quantity;
-                if events::crossed_below(stock_before, taken.stock_after, taken.low_stock_threshold)
-                {
-                    let product = products::find(db, taken.product_id)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("a product taken from vanished"))?;
-                    events::record(db, EventType::StockLow, &product, &now_text).await?;
-                }
-            }
-            events::record_json(db, EventType::OrderCreated, &body, &now_text).await?;
             if let Some(idempotency) = idempotency {
                 let record = StoredResponse {
                     request_hash: idempotency.request_hash.clone(),

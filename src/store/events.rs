@@ -73,7 +73,7 @@ pub async fn record(db: &Db, event: &NewEvent<'_>) -> Result<(), StoreError> {
         Value::Text(event.event_type.into()),
         Value::Text(event.data.into()),
         Value::Text(event.created_at.into()),
-        Value::Text(format!("%,{},%", event.event_type)),
+        type_pattern(event.event_type),
     ];
     let result = db.execute(&RECORD_EVENT, &parameters).await?;
     let deliveries = Row::first(&result)
@@ -83,6 +83,12 @@ pub async fn record(db: &Db, event: &NewEvent<'_>) -> Result<(), StoreError> {
         db.note_deliveries_created();
     }
     Ok(())
+}
+
+/// The LIKE pattern that finds the endpoints subscribed to `event_type` by their
+/// `event_types` (",a,b,").
+pub(super) fn type_pattern(event_type: &str) -> Value {
+    Value::Text(format!("%,{event_type},%"))
 }
 
 /// Up to `limit` events, newest first, of one type or all, older than `before_seq`.

@@ -6,6 +6,7 @@
 use super::{Dialect, Sql, Value};
 use serde_json::json;
 
+use super::events::{NewEvent, type_pattern};
 use super::{Db, Row, Rows, StoreError, json_parameter, optional_integer};
 use crate::models::money::Money;
 use crate::models::order::{Order, OrderItem, OrderLine, OrderStatus, StatusChange};
@@ -106,47 +107,41 @@ const RETURN_STOCK: Sql = Sql::per_dialect(
     RETURNING products.id, products.stock_quantity",
 );
 
-// A new order, its lines, its place in the rollup and its ledger movements. SQLite runs
-// the two statements below one after the other, and its triggers (migration 0008) write
-// the rollup rows and the movements; PostgreSQL runs it all as ONE statement
-// (`INSERT_WHOLE_ORDER`, data-modifying CTEs, which SQLite lacks). On both, every
-// statement is a host call made inside the order's transaction.
-// Parameters: ?1 id, ?2 key id, ?3/?4 customer name and e-mail, ?5 total in cents, ?6
-// creation time, ?7 units, ?8 the lines as a JSON array.
-const INSERT_ORDER: Sql = Sql::sqlite_only(
-    "INSERT INTO orders
-        (id, key_id, status, customer_name, customer_email, total_cents, created_at, updated_at)
-    VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?6)
-    RETURNING seq",
+// A new order whole, in ONE statement: the order, its lines, its place in the rollup
+// (below), its ledger movements and its `order.created` event with one pending delivery
+// per subscribed endpoint (as `events::RECORD_EVENT`). Every statement is a host call
+// made while the order holds the write lock (SQLite) or its rows' locks (PostgreSQL).
+//
+// The rollup (migration 0006) is kept equal to the orders in the transaction of every
+// order write: a new order counts in its creation hour ('order' row, pending) and so do
+// its lines ('product' rows). An 'order' row is one of 8 shards of its hour and status,
+// the order's seq modulo 8 in `product_id` (which 'order' rows do not otherwise use): on
+// PostgreSQL an upsert locks its row until COMMIT, and with a single row every order of
+// the hour queued on it, whatever products it sold. Reports only ever sum 'order' rows
+// per status and hour, so the shards add up; an order keeps its shard for life
+// (`ROLL_UP_STATUS_CHANGE`). Orders placed before the shards counted in shard 0, so a
+// shard alone may even be negative; only the sums mean anything.
+//
+// SQLite: an insert into the view `order_placements`, whose triggers (migration 0008)
+// write every row. Its RETURNING runs after them: it counts the event's deliveries. ?1 id, ?2 key id, ?3/?4 customer name and e-mail, ?5 total in cents, ?6
+// creation time, ?7 the lines as a JSON array (with each product's stock after the
+// order, for the ledger: the trigger reads it from the product), ?8/?9/?10 the event's
+// id, type and data.
+const PLACE_ORDER: Sql = Sql::sqlite_only(
+    "INSERT INTO order_placements
+        (id, key_id, customer_name, customer_email, total_cents, created_at, lines,
+         event_id, event_type, event_data)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+    RETURNING (SELECT count(*) FROM webhook_deliveries
+               WHERE event_seq = (SELECT seq FROM events WHERE id = ?8))",
 );
 
-// ?1 the order's seq, ?2 its lines.
-const INSERT_ITEMS: Sql = Sql::sqlite_only(
-    "INSERT INTO order_items
-        (order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
-    SELECT ?1, json_extract(value, '$.product_id'), json_extract(value, '$.sku'),
-           json_extract(value, '$.name'), json_extract(value, '$.quantity'),
-           json_extract(value, '$.unit_price_cents'), json_extract(value, '$.line_total_cents')
-    FROM json_each(?2)",
-);
-
-// The hourly rollup of migration 0006, kept equal to the orders in the transaction of
-// every order write: a new order counts in its creation hour ('order' row, pending) and
-// so do its lines ('product' rows).
-//
-// An 'order' row is one of 8 shards of its hour and status, the order's seq modulo 8 in
-// `product_id` (which 'order' rows do not otherwise use): on PostgreSQL an upsert locks
-// its row until COMMIT, and with a single row every order of the hour queued on it,
-// whatever products it sold. Reports only ever sum 'order' rows per status and hour,
-// so the shards add up; an order keeps its shard for life (`ROLL_UP_STATUS_CHANGE`).
-// Orders placed before the shards counted in shard 0, so a shard alone may even be
-// negative; only the sums mean anything.
-//
-// The whole new order in one statement, for PostgreSQL (parameters as described above).
-// Sub-statements of one statement see the same snapshot, so the lines, the rollup and
-// the movements take the order's seq from `new_order`'s RETURNING; the lines' foreign
-// key to the order is checked at the end of the statement, when the order row exists.
-const INSERT_WHOLE_ORDER: Sql = Sql::postgres_only(
+// PostgreSQL: data-modifying CTEs (which SQLite lacks). Parameters as above, then ?11
+// the units and ?12 the event type as a LIKE pattern. Sub-statements of one statement
+// see the same snapshot, so the lines, rollup, movements and deliveries take the seqs
+// from their parents' RETURNING; foreign keys are checked at the end of the statement,
+// when the parent rows exist.
+const PLACE_WHOLE_ORDER: Sql = Sql::postgres_only(
     "WITH new_order AS (
         INSERT INTO orders
             (id, key_id, status, customer_name, customer_email, total_cents, created_at,
@@ -159,7 +154,7 @@ const INSERT_WHOLE_ORDER: Sql = Sql::postgres_only(
                (value->>'unit_price_cents')::bigint AS unit_price_cents,
                (value->>'line_total_cents')::bigint AS line_total_cents,
                (value->>'stock_after')::bigint AS stock_after
-        FROM jsonb_array_elements(CAST(?8 AS jsonb))),
+        FROM jsonb_array_elements(CAST(?7 AS jsonb))),
     new_items AS (
         INSERT INTO order_items
             (order_seq, product_id, sku, name, quantity, unit_price_cents, line_total_cents)
@@ -175,7 +170,7 @@ const INSERT_WHOLE_ORDER: Sql = Sql::postgres_only(
     rolled_up AS (
         INSERT INTO sales_rollup AS rollup
             (kind, hour, status, product_id, order_count, units, revenue_cents)
-        SELECT 'order', substr(?6, 1, 13), 'pending', new_order.seq % 8, 1, ?7, ?5
+        SELECT 'order', substr(?6, 1, 13), 'pending', new_order.seq % 8, 1, ?11, ?5
         FROM new_order
         UNION ALL
         SELECT 'product', substr(?6, 1, 13), 'sale', line.product_id, 0, line.quantity,
@@ -184,8 +179,19 @@ const INSERT_WHOLE_ORDER: Sql = Sql::postgres_only(
         ON CONFLICT (kind, hour, status, product_id) DO UPDATE
         SET order_count = rollup.order_count + excluded.order_count,
             units = rollup.units + excluded.units,
-            revenue_cents = rollup.revenue_cents + excluded.revenue_cents)
-    SELECT seq FROM new_order",
+            revenue_cents = rollup.revenue_cents + excluded.revenue_cents),
+    event AS (
+        INSERT INTO events (id, type, data, created_at) VALUES (?8, ?9, ?10, ?6)
+        RETURNING seq),
+    deliveries AS (
+        INSERT INTO webhook_deliveries
+            (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at,
+             updated_at)
+        SELECT webhook_endpoints.id, event.seq, 'pending', 0, ?6, ?6, ?6
+        FROM webhook_endpoints, event
+        WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?12)
+        RETURNING id)
+    SELECT count(*) FROM deliveries",
 );
 
 // A status change moves the order's 'order' figures from the old status ?2 (down) to the
@@ -356,16 +362,18 @@ pub async fn return_stock(
     product_levels(&result)
 }
 
-/// Inserts an order (status pending) and its items, counts it in the rollup and writes
-/// its ledger movements; returns the order's `seq`. Its first history entry is implied by
-/// its creation time. `stock_after` is each item's product stock after the order took
-/// its share, in item order (SQLite's trigger reads the same from the product row).
+/// Writes a new order (status pending) whole: its items, its place in the rollup, its
+/// ledger movements and its `order.created` event `created` with its deliveries. Its
+/// first history entry is implied by its creation time.
+/// `stock_after` is each item's product stock after the order took its share, in item
+/// order.
 pub async fn insert(
     db: &Db,
     order: &NewOrder<'_>,
     items: &[OrderItem],
     stock_after: &[i64],
-) -> Result<i64, StoreError> {
+    created: &NewEvent<'_>,
+) -> Result<(), StoreError> {
     let lines: Vec<_> = items
         .iter()
         .zip(stock_after)
@@ -381,29 +389,34 @@ pub async fn insert(
             })
         })
         .collect();
-    let lines = json_parameter(&lines)?;
-    let order_values = [
+    let mut parameters = vec![
         Value::Text(order.id.into()),
         Value::Integer(order.key_id),
         Value::Text(order.customer_name.into()),
         Value::Text(order.customer_email.into()),
         Value::Integer(order.total.cents()),
         Value::Text(order.created_at.into()),
+        json_parameter(&lines)?,
+        Value::Text(created.id.into()),
+        Value::Text(created.event_type.into()),
+        Value::Text(created.data.into()),
     ];
-    let seq_of = |result: &Rows| -> Result<i64, StoreError> {
-        Row::first(result)
-            .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT … RETURNING gave no row")))?
-            .integer(0)
+    let placed = if db.dialect() == Dialect::Postgres {
+        parameters.extend([
+            Value::Integer(order.units),
+            type_pattern(created.event_type),
+        ]);
+        db.execute(&PLACE_WHOLE_ORDER, &parameters).await?
+    } else {
+        db.execute(&PLACE_ORDER, &parameters).await?
     };
-    if db.dialect() == Dialect::Postgres {
-        let mut parameters = order_values.to_vec();
-        parameters.extend([Value::Integer(order.units), lines]);
-        return seq_of(&db.execute(&INSERT_WHOLE_ORDER, &parameters).await?);
+    let deliveries = Row::first(&placed)
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("placing an order returned no row")))?
+        .integer(0)?;
+    if deliveries > 0 {
+        db.note_deliveries_created();
     }
-    let seq = seq_of(&db.execute(&INSERT_ORDER, &order_values).await?)?;
-    db.execute(&INSERT_ITEMS, &[Value::Integer(seq), lines])
-        .await?;
-    Ok(seq)
+    Ok(())
 }
 
 /// Moves an order from `from` to `to`; false when it was not in `from` any more.
