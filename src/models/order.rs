@@ -383,6 +383,45 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_new_orders_json_is_the_stored_orders_json() {
+        let items = vec![OrderItem {
+            product_id: 7,
+            sku: "MUG-1".into(),
+            name: "Mug \"blue\"".into(),
+            quantity: 3,
+            unit_price: Money::from_cents(250),
+            line_total: Money::from_cents(750),
+        }];
+        let created_at = "2026-12-06T01:02:03.004Z";
+        let stored = Order {
+            seq: 41,
+            id: "ord_1".into(),
+            key_id: 9,
+            status: OrderStatus::Pending,
+            customer_name: "Ada".into(),
+            customer_email: "ada@example.com".into(),
+            items: items.clone(),
+            total: Money::from_cents(750),
+            history: vec![StatusChange {
+                status: OrderStatus::Pending,
+                at: created_at.into(),
+            }],
+            created_at: created_at.into(),
+            updated_at: created_at.into(),
+        };
+        let new = new_order_json(
+            "ord_1",
+            "Ada",
+            "ada@example.com",
+            &items,
+            Money::from_cents(750),
+            created_at,
+        )
+        .unwrap();
+        assert_eq!(new, serde_json::to_string(&stored).unwrap());
+    }
+
+    #[test]
     fn the_workflow_allows_exactly_four_transitions() {
         let mut allowed = Vec::new();
         for from in OrderStatus::ALL {

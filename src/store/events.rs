@@ -1,7 +1,7 @@
 //! The event outbox: events written in the transaction of their change, each with one
 //! pending delivery per enabled endpoint subscribed to its type.
 
-use super::{Db, Row, Sql, StoreError, Value};
+use super::{Db, Row, Rows, Sql, StoreError, Value};
 use crate::models::event::Event;
 
 // An event and its deliveries, in ONE statement: one pending delivery per enabled endpoint
@@ -17,19 +17,52 @@ const RECORD_EVENT: Sql = Sql::per_dialect(
     "INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)
     RETURNING (SELECT count(*) FROM webhook_endpoints
                WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?5))",
-    "WITH event AS (
-        INSERT INTO events (id, type, data, created_at) VALUES (?1, ?2, ?3, ?4)
+    concat!(
+        "WITH ",
+        event_and_deliveries_ctes!("?1", "?2", "?3", "?4", "?5"),
+        " SELECT count(*) FROM deliveries"
+    ),
+);
+
+/// PostgreSQL's CTEs `event` and `deliveries`, which write an event and its pending
+/// deliveries, given the placeholders of the event's id, type, data, creation time and
+/// type pattern: `RECORD_EVENT` and the order placement (`orders::PLACE_WHOLE_ORDER`)
+/// share them.
+macro_rules! event_and_deliveries_ctes {
+    ($id:literal, $type:literal, $data:literal, $at:literal, $pattern:literal) => {
+        concat!(
+            "event AS (
+        INSERT INTO events (id, type, data, created_at)
+        VALUES (",
+            $id,
+            ", ",
+            $type,
+            ", ",
+            $data,
+            ", ",
+            $at,
+            ")
         RETURNING seq),
     deliveries AS (
         INSERT INTO webhook_deliveries
             (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at,
              updated_at)
-        SELECT webhook_endpoints.id, event.seq, 'pending', 0, ?4, ?4, ?4
+        SELECT webhook_endpoints.id, event.seq, 'pending', 0, ",
+            $at,
+            ", ",
+            $at,
+            ", ",
+            $at,
+            "
         FROM webhook_endpoints, event
-        WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?5)
-        RETURNING id)
-    SELECT count(*) FROM deliveries",
-);
+        WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ",
+            $pattern,
+            ")
+        RETURNING id)"
+        )
+    };
+}
+pub(super) use event_and_deliveries_ctes;
 
 const LIST_EVENTS: Sql = Sql::portable(
     "SELECT seq, id, type, created_at, data
@@ -76,7 +109,13 @@ pub async fn record(db: &Db, event: &NewEvent<'_>) -> Result<(), StoreError> {
         type_pattern(event.event_type),
     ];
     let result = db.execute(&RECORD_EVENT, &parameters).await?;
-    let deliveries = Row::first(&result)
+    note_deliveries(db, &result)
+}
+
+/// Reads the count of deliveries a statement that recorded an event returned (its one
+/// row's first column), and tells `db` when there are any.
+pub(super) fn note_deliveries(db: &Db, result: &Rows) -> Result<(), StoreError> {
+    let deliveries = Row::first(result)
         .ok_or_else(|| StoreError::Other(anyhow::anyhow!("recording an event returned no row")))?
         .integer(0)?;
     if deliveries > 0 {

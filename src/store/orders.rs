@@ -6,7 +6,7 @@
 use super::{Dialect, Sql, Value};
 use serde_json::json;
 
-use super::events::{NewEvent, type_pattern};
+use super::events::{NewEvent, event_and_deliveries_ctes, note_deliveries, type_pattern};
 use super::{Db, Row, Rows, StoreError, json_parameter, optional_integer};
 use crate::models::money::Money;
 use crate::models::order::{Order, OrderItem, OrderLine, OrderStatus, StatusChange};
@@ -141,7 +141,7 @@ const PLACE_ORDER: Sql = Sql::sqlite_only(
 // see the same snapshot, so the lines, rollup, movements and deliveries take the seqs
 // from their parents' RETURNING; foreign keys are checked at the end of the statement,
 // when the parent rows exist.
-const PLACE_WHOLE_ORDER: Sql = Sql::postgres_only(
+const PLACE_WHOLE_ORDER: Sql = Sql::postgres_only(concat!(
     "WITH new_order AS (
         INSERT INTO orders
             (id, key_id, status, customer_name, customer_email, total_cents, created_at,
@@ -180,19 +180,11 @@ const PLACE_WHOLE_ORDER: Sql = Sql::postgres_only(
         SET order_count = rollup.order_count + excluded.order_count,
             units = rollup.units + excluded.units,
             revenue_cents = rollup.revenue_cents + excluded.revenue_cents),
-    event AS (
-        INSERT INTO events (id, type, data, created_at) VALUES (?8, ?9, ?10, ?6)
-        RETURNING seq),
-    deliveries AS (
-        INSERT INTO webhook_deliveries
-            (endpoint_id, event_seq, status, attempts, next_attempt_at, created_at,
-             updated_at)
-        SELECT webhook_endpoints.id, event.seq, 'pending', 0, ?6, ?6, ?6
-        FROM webhook_endpoints, event
-        WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?12)
-        RETURNING id)
-    SELECT count(*) FROM deliveries",
-);
+    ",
+    event_and_deliveries_ctes!("?8", "?9", "?10", "?6", "?12"),
+    "
+    SELECT count(*) FROM deliveries"
+));
 
 // A status change moves the order's 'order' figures from the old status ?2 (down) to the
 // new one ?3 (up); when the order stops being a sale (cancelled) ?4 is -1 and its lines
@@ -410,13 +402,7 @@ pub async fn insert(
     } else {
         db.execute(&PLACE_ORDER, &parameters).await?
     };
-    let deliveries = Row::first(&placed)
-        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("placing an order returned no row")))?
-        .integer(0)?;
-    if deliveries > 0 {
-        db.note_deliveries_created();
-    }
-    Ok(())
+    note_deliveries(db, &placed)
 }
 
 /// Moves an order from `from` to `to`; false when it was not in `from` any more.
