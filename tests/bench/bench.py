@@ -500,7 +500,9 @@ def run_wrk(scenario, connections, duration, key, product_range, servers, sample
     env = dict(os.environ, SCENARIO=scenario, API_KEY=key, BENCH_DIR=BENCH_DIR,
                PRODUCT_IDS=f"{product_range[0]}:{product_range[1]}")
     share = max(1, connections // len(servers))
-    commands = [["wrk", "-t2" if len(servers) == 1 else "-t1", f"-c{share}", f"-d{duration}s",
+    # wrk needs a connection per thread: one client gets one thread.
+    threads = 2 if len(servers) == 1 and share >= 2 else 1
+    commands = [["wrk", f"-t{threads}", f"-c{share}", f"-d{duration}s",
                  "--timeout", "10s", "-s", os.path.join(BENCH_DIR, "scenario.lua"),
                  f"http://{server.base}"] for server in servers]
     peak = [0]
