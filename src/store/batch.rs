@@ -35,6 +35,11 @@ pub enum Outcome {
     Committed,
     /// Nothing of it was applied: every member runs its work again.
     RolledBack,
+    /// Its COMMIT was sent, but the writer that sent it vanished before the answer (its
+    /// request was cancelled): the batch may or may not be durable. Running the work
+    /// again could apply it twice, so every member fails as if its connection had been
+    /// lost mid-COMMIT (503; a client retries with its `Idempotency-Key`).
+    Unknown,
 }
 
 /// An open transaction shared by the writers of one instance.
@@ -50,6 +55,8 @@ pub struct Batch {
     poisoned: Cell<bool>,
     /// Nobody holds the turn for this batch: the first waiting member settles it.
     stranded: Cell<bool>,
+    /// Its COMMIT or ROLLBACK has been sent (see `Outcome::Unknown`).
+    settling: Cell<bool>,
     outcome: Cell<Option<Outcome>>,
 }
 
@@ -72,6 +79,7 @@ impl Batch {
             waiting: RefCell::new(Vec::new()),
             poisoned: Cell::new(false),
             stranded: Cell::new(false),
+            settling: Cell::new(false),
             outcome: Cell::new(None),
         })
     }
@@ -103,6 +111,10 @@ impl Batch {
     /// Ends the transaction (COMMIT, or ROLLBACK when poisoned or when COMMIT failed)
     /// and tells every waiting member. Only the turn's holder calls it.
     pub async fn settle(&self) -> Outcome {
+        if let Some(outcome) = self.outcome.get() {
+            return outcome;
+        }
+        self.settling.set(true);
         let outcome = if !self.poisoned.get() && run(&self.connection, "COMMIT").await {
             Outcome::Committed
         } else {
@@ -206,6 +218,10 @@ impl Drop for Waiting {
 
 impl Baton for Rc<Batch> {
     fn abandoned(self) -> Self {
+        if self.settling.get() && self.outcome.get().is_none() {
+            self.outcome.set(Some(Outcome::Unknown));
+            self.wake_waiting();
+        }
         self.poison();
         self
     }

@@ -453,7 +453,7 @@ impl Db {
             self.in_transaction.set(false);
             // A ROLLBACK that ended the batch may have failed: the connection that held
             // it is not trusted with another request.
-            if settled == batch::Outcome::RolledBack {
+            if settled != batch::Outcome::Committed {
                 self.reusable.set(false);
             }
         }
@@ -463,6 +463,10 @@ impl Db {
                 Ran::Finished(outcome)
             }
             batch::Outcome::RolledBack => Ran::RolledBack,
+            batch::Outcome::Unknown => Ran::Finished(Err(StoreError::Unavailable(
+                "the COMMIT of a shared transaction was cut off".into(),
+            )
+            .into())),
         }
     }
 
