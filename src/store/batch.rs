@@ -236,9 +236,8 @@ impl Baton for Rc<Batch> {
     }
 }
 
-/// Settles the batch a turn carries in, if any: the previous holder passed it on, but
-/// this writer cannot join it (it is full or poisoned, or this writer must not share a
-/// transaction).
+/// Settles the batch the turn carries, if any: a writer that cannot join the batch it
+/// was passed (full or poisoned), or the writer that ends its own batch.
 pub async fn settle_carried(turn: &mut Turn<Rc<Batch>>) {
     if let Some(batch) = turn.take_baton() {
         batch.settle().await;

@@ -337,12 +337,10 @@ impl Db {
                 Dialect::Sqlite => self.run_in_batch(&mut work).await,
                 Dialect::Postgres => Ran::Finished(self.run_alone(&mut work).await),
             };
-            let rolled_back = matches!(ran, Ran::RolledBack);
-            let outcome = match ran {
-                Ran::Finished(outcome) => outcome,
-                Ran::RolledBack => Err(StoreError::Busy.into()),
+            let (outcome, rerun) = match ran {
+                Ran::Finished(outcome) => (outcome, self.aborted_by_server.get()),
+                Ran::RolledBack => (Err(StoreError::Busy.into()), true),
             };
-            let rerun = rolled_back || self.aborted_by_server.get();
             if outcome.is_err() && rerun && attempt < MAX_RERUNS {
                 sleep(retry_sleep(attempt)).await;
                 attempt += 1;
@@ -444,8 +442,7 @@ impl Db {
         if turn.others_waiting() && batch.has_room() {
             turn.pass_on();
         } else {
-            turn.take_baton();
-            batch.settle().await;
+            batch::settle_carried(&mut turn).await;
             turn.pass_on();
         }
         let settled = waiting.outcome().await;

@@ -123,21 +123,22 @@ const RETURN_STOCK: Sql = Sql::per_dialect(
 // shard alone may even be negative; only the sums mean anything.
 //
 // SQLite: an insert into the view `order_placements`, whose triggers (migration 0008)
-// write every row. Its RETURNING runs after them: it counts the event's deliveries. ?1 id, ?2 key id, ?3/?4 customer name and e-mail, ?5 total in cents, ?6
-// creation time, ?7 the lines as a JSON array (with each product's stock after the
-// order, for the ledger: the trigger reads it from the product), ?8/?9/?10 the event's
-// id, type and data.
+// write every row; like `events::RECORD_EVENT`, its RETURNING counts the endpoints that
+// the fan-out trigger writes a delivery for. ?1 id, ?2 key id, ?3/?4 customer name and
+// e-mail, ?5 total in cents, ?6 creation time, ?7 the lines as a JSON array, ?8/?9/?10
+// the event's id, type and data, ?11 the type as a LIKE pattern. (Each line's
+// `stock_after` is PostgreSQL's: SQLite's trigger reads it from the product row.)
 const PLACE_ORDER: Sql = Sql::sqlite_only(
     "INSERT INTO order_placements
         (id, key_id, customer_name, customer_email, total_cents, created_at, lines,
          event_id, event_type, event_data)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-    RETURNING (SELECT count(*) FROM webhook_deliveries
-               WHERE event_seq = (SELECT seq FROM events WHERE id = ?8))",
+    RETURNING (SELECT count(*) FROM webhook_endpoints
+               WHERE enabled = 1 AND (event_types IS NULL OR event_types LIKE ?11))",
 );
 
-// PostgreSQL: data-modifying CTEs (which SQLite lacks). Parameters as above, then ?11
-// the units and ?12 the event type as a LIKE pattern. Sub-statements of one statement
+// PostgreSQL: data-modifying CTEs (which SQLite lacks). Parameters as above, then ?12
+// the units. Sub-statements of one statement
 // see the same snapshot, so the lines, rollup, movements and deliveries take the seqs
 // from their parents' RETURNING; foreign keys are checked at the end of the statement,
 // when the parent rows exist.
@@ -170,7 +171,7 @@ const PLACE_WHOLE_ORDER: Sql = Sql::postgres_only(concat!(
     rolled_up AS (
         INSERT INTO sales_rollup AS rollup
             (kind, hour, status, product_id, order_count, units, revenue_cents)
-        SELECT 'order', substr(?6, 1, 13), 'pending', new_order.seq % 8, 1, ?11, ?5
+        SELECT 'order', substr(?6, 1, 13), 'pending', new_order.seq % 8, 1, ?12, ?5
         FROM new_order
         UNION ALL
         SELECT 'product', substr(?6, 1, 13), 'sale', line.product_id, 0, line.quantity,
@@ -181,7 +182,7 @@ const PLACE_WHOLE_ORDER: Sql = Sql::postgres_only(concat!(
             units = rollup.units + excluded.units,
             revenue_cents = rollup.revenue_cents + excluded.revenue_cents),
     ",
-    event_and_deliveries_ctes!("?8", "?9", "?10", "?6", "?12"),
+    event_and_deliveries_ctes!("?8", "?9", "?10", "?6", "?11"),
     "
     SELECT count(*) FROM deliveries"
 ));
@@ -392,12 +393,10 @@ pub async fn insert(
         Value::Text(created.id.into()),
         Value::Text(created.event_type.into()),
         Value::Text(created.data.into()),
+        type_pattern(created.event_type),
     ];
     let placed = if db.dialect() == Dialect::Postgres {
-        parameters.extend([
-            Value::Integer(order.units),
-            type_pattern(created.event_type),
-        ]);
+        parameters.push(Value::Integer(order.units));
         db.execute(&PLACE_WHOLE_ORDER, &parameters).await?
     } else {
         db.execute(&PLACE_ORDER, &parameters).await?

@@ -637,20 +637,19 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
         app_runs, reference_runs, on_app_db_runs, original_runs, baseline_runs = [], [], [], [], []
         hot = scenario.endswith("-hot")
         scenario = scenario.removesuffix("-hot")
-        every_product = product_range
-        product_range = (product_range[0], product_range[0]) if hot else product_range
+        scenario_range = (product_range[0], product_range[0]) if hot else product_range
         for round_number in range(args.rounds):
             log(f"{name} at {connections} connections for {args.duration} s (round {round_number + 1})")
-            app_runs.append(run_wrk(scenario, connections, args.duration, key, product_range, [server],
+            app_runs.append(run_wrk(scenario, connections, args.duration, key, scenario_range, [server],
                                     sample_memory=(scenario == "product")))
             if reference == "ceiling":
-                reference_runs.append(run_wrk(scenario, connections, args.duration, key, product_range,
+                reference_runs.append(run_wrk(scenario, connections, args.duration, key, scenario_range,
                                               [ceiling]))
             elif reference == "product":
-                reference_runs.append(run_wrk("product", connections, args.duration, key, product_range,
+                reference_runs.append(run_wrk("product", connections, args.duration, key, scenario_range,
                                               [server]))
             if scenario in ("health", "product"):
-                on_app_db_runs.append(run_wrk(scenario, connections, args.duration, key, product_range,
+                on_app_db_runs.append(run_wrk(scenario, connections, args.duration, key, scenario_range,
                                               [ceiling_on_app_db]))
             if original and scenario in ORIGINAL_SCENARIOS:
                 service, original_key, original_range = original
@@ -659,7 +658,7 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
                 original_runs.append(run_wrk(scenario, connections, args.duration, original_key,
                                              original_range, [service]))
             if baseline and scenario in BASELINE_SCENARIOS:
-                baseline_runs.append(run_wrk(scenario, connections, args.duration, key, product_range,
+                baseline_runs.append(run_wrk(scenario, connections, args.duration, key, scenario_range,
                                              [baseline]))
         app_runs.sort(key=lambda figures: figures["rps"])
         median = app_runs[len(app_runs) // 2]
@@ -680,7 +679,6 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
             + (f", original {original_median['rps']:.0f} req/s" if original_median else "")
             + (f", baseline {baseline_medians[name][2]['rps']:.0f} req/s" if name in baseline_medians else ""))
         rows.append((name, connections, reference, median, reference_rps, on_app_db_rps, original_median))
-        product_range = every_product
     return rows, baseline_medians
 
 
