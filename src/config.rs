@@ -10,8 +10,9 @@
 //! kept for the life of the instance once parsed: an instance serves at most 128
 //! requests and is dropped after 1 s idle (Spin 4's defaults), so a changed limit
 //! reaches every request within that bound, and a limit applied a little late harms no
-//! one. The bootstrap admin key is never cached: rotating it in a secrets provider must
-//! lock the old key out at once. A value that fails to parse is not cached either.
+//! one. The bootstrap admin key and the token signing keys are never cached: rotating one
+//! in a secrets provider must lock the old one out at once. A value that fails to parse
+//! is not cached either.
 
 use std::cell::Cell;
 use std::thread::LocalKey;
@@ -19,6 +20,7 @@ use std::thread::LocalKey;
 use anyhow::{Context, anyhow};
 use spin_sdk::variables;
 
+use crate::models::access_token::SigningKey;
 use crate::models::api_key::hash_secret;
 use crate::models::webhook::RetrySchedule;
 
@@ -30,7 +32,12 @@ thread_local! {
     // Per instance (an instance is single-threaded); see the module documentation.
     static RATE_LIMIT_PER_MINUTE: Cell<Option<u32>> = const { Cell::new(None) };
     static AUTH_FAILURES_PER_MINUTE: Cell<Option<u32>> = const { Cell::new(None) };
+    static TOKEN_LIFETIME_SECONDS: Cell<Option<u32>> = const { Cell::new(None) };
 }
+
+/// The longest access-token lifetime `token_lifetime_seconds` may set: tokens are meant
+/// to be short-lived, and a revoked key's tokens are refused anyway.
+const MAX_TOKEN_LIFETIME_SECONDS: u32 = 3600;
 
 impl Config {
     /// SHA-256 (hex) of the bootstrap admin key, or `None` when the variable is empty.
@@ -49,6 +56,32 @@ impl Config {
     /// Failed authentications tolerated per client address in each 60-second window.
     pub async fn auth_failures_per_minute(self) -> anyhow::Result<u32> {
         cached_positive_number(&AUTH_FAILURES_PER_MINUTE, "auth_failures_per_minute").await
+    }
+
+    /// The key access tokens are signed with (`token_signing_key`), or `None` when the
+    /// variable is empty: this deployment then issues no tokens. A key shorter than 256
+    /// bits is an operator error.
+    pub async fn token_signing_key(self) -> anyhow::Result<Option<SigningKey>> {
+        signing_key("token_signing_key").await
+    }
+
+    /// A previous signing key (`token_previous_signing_key`), still accepted for
+    /// verification while tokens it signed live; `None` when empty.
+    pub async fn previous_token_signing_key(self) -> anyhow::Result<Option<SigningKey>> {
+        signing_key("token_previous_signing_key").await
+    }
+
+    /// How long an access token lives (`token_lifetime_seconds`, 1..=3600).
+    pub async fn token_lifetime_seconds(self) -> anyhow::Result<u32> {
+        let seconds =
+            cached_positive_number(&TOKEN_LIFETIME_SECONDS, "token_lifetime_seconds").await?;
+        if seconds > MAX_TOKEN_LIFETIME_SECONDS {
+            TOKEN_LIFETIME_SECONDS.set(None);
+            return Err(anyhow!(
+                "variable token_lifetime_seconds must be at most {MAX_TOKEN_LIFETIME_SECONDS}, got {seconds}"
+            ));
+        }
+        Ok(seconds)
     }
 
     /// Whether webhook URLs may be `http://` to a loopback host (`webhook_loopback_http`:
@@ -78,6 +111,18 @@ impl Config {
         RetrySchedule::parse(&text)
             .map_err(|error| anyhow!("variable webhook_retry_delays {error}, got {text:?}"))
     }
+}
+
+async fn signing_key(name: &str) -> anyhow::Result<Option<SigningKey>> {
+    let text = variables::get(name)
+        .await
+        .with_context(|| format!("variable {name}"))?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    SigningKey::parse(&text)
+        .map(Some)
+        .map_err(|error| anyhow!("variable {name} {error}"))
 }
 
 async fn cached_positive_number(

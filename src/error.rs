@@ -1,7 +1,8 @@
 //! `ApiError`: the one type that turns a failure into an HTTP error response.
 //!
 //! Every error body has the shape fixed by the API contract:
-//! `{"error": "<human message>", "code": "<ERROR_CODE>"}` plus optional `details`.
+//! `{"error": "<human message>", "code": "<ERROR_CODE>"}` plus optional `details`; the
+//! token endpoint's own refusals alone have RFC 6749 §5.2's `{error, error_description}`.
 //! Internal failures are logged with their full chain and answered with an opaque 500,
 //! so no SQL text, panic message or internal name ever reaches a client.
 
@@ -21,6 +22,30 @@ pub struct Shortfall {
     pub available: i64,
 }
 
+/// The RFC 6749 §5.2 error codes the token endpoint answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthErrorCode {
+    /// 400: a parameter is missing, repeated or malformed.
+    InvalidRequest,
+    /// 401: the client (an API key and its id) failed to authenticate.
+    InvalidClient,
+    /// 400: the scope asked for is unknown or exceeds the key's role.
+    InvalidScope,
+    /// 400: a grant type other than `client_credentials`, or none offered here.
+    UnsupportedGrantType,
+}
+
+impl OAuthErrorCode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+        }
+    }
+}
+
 /// Everything a request can fail with, each variant documenting its status code.
 #[derive(Debug)]
 pub enum ApiError {
@@ -30,6 +55,16 @@ pub enum ApiError {
     Validation { field: String, message: String },
     /// 401 `UNAUTHORIZED`: missing, unknown or revoked API key.
     Unauthorized,
+    /// 401 `UNAUTHORIZED` with `WWW-Authenticate: Bearer error="invalid_token"`: an
+    /// access token that is malformed, wrongly signed, expired, not for this service, or
+    /// whose key was revoked.
+    InvalidToken,
+    /// 400 or 401 (`invalid_client`) in RFC 6749 §5.2's shape: the token endpoint's
+    /// refusals.
+    OAuth {
+        code: OAuthErrorCode,
+        description: String,
+    },
     /// 403 `FORBIDDEN`: the key's role lacks the permission.
     Forbidden,
     /// 404 `NOT_FOUND`: unknown route or resource.
@@ -78,7 +113,9 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             Self::InvalidJson(_) | Self::Validation { .. } => 400,
-            Self::Unauthorized => 401,
+            Self::Unauthorized | Self::InvalidToken => 401,
+            Self::OAuth { code, .. } if *code == OAuthErrorCode::InvalidClient => 401,
+            Self::OAuth { .. } => 400,
             Self::Forbidden => 403,
             Self::NotFound(_) => 404,
             Self::MethodNotAllowed { .. } => 405,
@@ -101,7 +138,8 @@ impl ApiError {
         match self {
             Self::InvalidJson(_) => "INVALID_JSON",
             Self::Validation { .. } => "VALIDATION_ERROR",
-            Self::Unauthorized => "UNAUTHORIZED",
+            Self::Unauthorized | Self::InvalidToken => "UNAUTHORIZED",
+            Self::OAuth { code, .. } => code.as_str(),
             Self::Forbidden => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
@@ -123,7 +161,13 @@ impl ApiError {
         match self {
             Self::InvalidJson(reason) => format!("Request body is not valid JSON: {reason}"),
             Self::Validation { field, message } => format!("Invalid field '{field}': {message}"),
-            Self::Unauthorized => "A valid X-API-Key header is required".into(),
+            Self::Unauthorized => {
+                "A valid X-API-Key header or bearer access token is required".into()
+            }
+            Self::InvalidToken => {
+                "The access token is invalid, expired, or its key was revoked".into()
+            }
+            Self::OAuth { description, .. } => description.clone(),
             Self::Forbidden => "This API key's role does not allow this action".into(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::MethodNotAllowed { .. } => "Method not allowed on this path".into(),
@@ -185,12 +229,36 @@ impl ApiError {
             ),
             _ => {}
         }
-        let mut body = json!({ "error": self.message(), "code": self.code() });
-        if let Some(details) = self.details() {
-            body["details"] = details;
-        }
+        let body = match &self {
+            Self::OAuth { .. } => {
+                json!({ "error": self.code(), "error_description": self.message() })
+            }
+            _ => {
+                let mut body = json!({ "error": self.message(), "code": self.code() });
+                if let Some(details) = self.details() {
+                    body["details"] = details;
+                }
+                body
+            }
+        };
         let mut response = ApiResponse::json(self.status(), &body);
         match &self {
+            // RFC 9110 §11.6.1: a 401 names how to authenticate; RFC 6750 §3 says how a
+            // bearer token failed (and gives no error code when none was presented).
+            Self::Unauthorized => {
+                response = response.with_header("WWW-Authenticate", BEARER_CHALLENGE);
+            }
+            Self::InvalidToken => {
+                response = response.with_header(
+                    "WWW-Authenticate",
+                    format!("{BEARER_CHALLENGE}, error=\"invalid_token\""),
+                );
+            }
+            // RFC 6749 §5.2: an `invalid_client` answer names the scheme the client may use.
+            Self::OAuth { code, .. } if *code == OAuthErrorCode::InvalidClient => {
+                response =
+                    response.with_header("WWW-Authenticate", "Basic realm=\"inventory-api\"");
+            }
             Self::MethodNotAllowed { allow } => {
                 response = response.with_header("Allow", allow.join(", "));
             }
@@ -208,6 +276,9 @@ impl ApiError {
         response
     }
 }
+
+/// The challenge of the bearer scheme, RFC 6750 §3.
+const BEARER_CHALLENGE: &str = "Bearer realm=\"inventory-api\"";
 
 impl From<anyhow::Error> for ApiError {
     fn from(error: anyhow::Error) -> Self {

@@ -118,6 +118,7 @@ async fn serve(
             params: &params,
             principal: &principal,
             db: &db,
+            counters: &counters,
             now,
         })
         .await;

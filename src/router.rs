@@ -1,7 +1,8 @@
 //! The one route table. It reads like the API contract: method, path, handler.
 //!
 //! Unknown paths are 404 `NOT_FOUND`; a known path with another method is 405 with an
-//! `Allow` header. Public routes (health, the spec) need no API key.
+//! `Allow` header. Public routes (health, the spec, the token endpoint, which
+//! authenticates its client itself) need no API key.
 //!
 //! Matching walks the table segment by segment, allocating nothing but the captured
 //! parameters: the table is a constant, so nothing is built per request or per instance.
@@ -13,7 +14,7 @@ use std::pin::Pin;
 
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::routes::{Context, keys, orders, products, reports, service, webhooks};
+use crate::routes::{Context, keys, orders, products, reports, service, tokens, webhooks};
 
 /// What a handler returns: its answer, once the future completes.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> + 'a>>;
@@ -52,6 +53,7 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET",    "/",                                    public!(service::root)),
     ("GET",    "/health",                              public!(service::health)),
     ("GET",    "/api/v1/openapi.yaml",                 public!(service::openapi)),
+    ("POST",   "/api/v1/auth/token",                   public!(tokens::issue)),
     ("POST",   "/api/v1/auth/keys",                    authenticated!(keys::create)),
     ("GET",    "/api/v1/auth/keys",                    authenticated!(keys::list)),
     ("DELETE", "/api/v1/auth/keys/:id",                authenticated!(keys::revoke)),

@@ -9,6 +9,6 @@ mod request;
 mod response;
 
 pub use json_body::{JsonObject, ensure_json_media_type};
-pub use query::Query;
+pub use query::{Query, percent_decode};
 pub use request::{ApiRequest, read_body, read_head};
 pub use response::ApiResponse;

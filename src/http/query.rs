@@ -32,6 +32,11 @@ impl Query {
             .filter(|value| !value.is_empty())
     }
 
+    /// How many times a parameter appears, empty values included.
+    pub fn occurrences(&self, name: &str) -> usize {
+        self.pairs.iter().filter(|(key, _)| key == name).count()
+    }
+
     /// Parses a parameter with `parse`; a failure is a 400 naming the parameter.
     pub fn parsed<T>(
         &self,
@@ -54,7 +59,7 @@ impl Query {
 }
 
 /// Percent-decodes `value` (invalid escapes are kept literally; invalid UTF-8 is replaced).
-fn percent_decode(value: &str) -> String {
+pub fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;

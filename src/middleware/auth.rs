@@ -1,19 +1,26 @@
-//! Authentication: `X-API-Key` → `Principal`, with a brute-force guard that limits failed
-//! attempts per client address.
+//! Authentication: `X-API-Key` or `Authorization: Bearer <access token>` → `Principal`,
+//! with a brute-force guard that limits failed attempts per client address.
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::ApiRequest;
 use crate::models::principal::Principal;
 use crate::models::time::Timestamp;
-use crate::services::{keys, rate_limit};
+use crate::services::{keys, rate_limit, tokens};
 use crate::store::Db;
 use crate::store::counters::Counters;
 
-/// Resolves the request's key. A missing key is 401. An unknown or revoked key is 401
-/// and counts as a failure for the client address; past the configured failures per
-/// window that address gets 429 instead. Valid keys are never blocked by the guard, so
-/// an attacker cannot lock legitimate clients out.
+/// What the request presented.
+enum Credential<'a> {
+    ApiKey(&'a str),
+    AccessToken(&'a str),
+}
+
+/// Resolves the request's key or token. Presenting neither is 401. An unknown or revoked
+/// key, or a token that fails verification, is 401 and counts as a failure for the
+/// client address; past the configured failures per window that address gets 429
+/// instead. Valid credentials are never blocked by the guard, so an attacker cannot lock
+/// legitimate clients out.
 pub async fn authenticate(
     request: &ApiRequest,
     db: &Db,
@@ -21,16 +28,29 @@ pub async fn authenticate(
     config: Config,
     now: Timestamp,
 ) -> Result<Principal, ApiError> {
-    let Some(presented) = request
-        .header("x-api-key")
-        .map(str::trim)
-        .filter(|key| !key.is_empty())
-    else {
-        return Err(ApiError::Unauthorized);
+    let outcome = match credential(request)? {
+        Credential::ApiKey(presented) => keys::authenticate(db, config, presented)
+            .await?
+            .ok_or(ApiError::Unauthorized),
+        Credential::AccessToken(token) => tokens::authenticate(counters, config, token, now).await,
     };
-    if let Some(principal) = keys::authenticate(db, config, presented).await? {
-        return Ok(principal);
+    match outcome {
+        Err(refusal @ (ApiError::Unauthorized | ApiError::InvalidToken)) => {
+            Err(count_failure(request, counters, config, now, refusal).await?)
+        }
+        other => other,
     }
+}
+
+/// Counts a failed authentication against the client address's guard: `refusal` while
+/// the address is within its allowance, 429 past it.
+pub async fn count_failure(
+    request: &ApiRequest,
+    counters: &Counters,
+    config: Config,
+    now: Timestamp,
+    refusal: ApiError,
+) -> Result<ApiError, ApiError> {
     let subject = format!("auth-failures:{}", request.client_ip());
     let quota = rate_limit::take(
         counters,
@@ -38,11 +58,35 @@ pub async fn authenticate(
         config.auth_failures_per_minute().await?,
         now,
     )?;
-    if quota.allowed {
-        Err(ApiError::Unauthorized)
+    Ok(if quota.allowed {
+        refusal
     } else {
-        Err(ApiError::RateLimited {
+        ApiError::RateLimited {
             retry_after_seconds: quota.reset_seconds,
-        })
+        }
+    })
+}
+
+/// The key or token the request presents. Both at once is a 400: which one should count?
+/// An `Authorization` header of another scheme (Basic, say) presents nothing here.
+fn credential(request: &ApiRequest) -> Result<Credential<'_>, ApiError> {
+    let api_key = request
+        .header("x-api-key")
+        .map(str::trim)
+        .filter(|key| !key.is_empty());
+    let bearer = request.header("authorization").and_then(|value| {
+        let (scheme, token) = value.trim().split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
+    });
+    match (api_key, bearer) {
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "Authorization",
+            "send either X-API-Key or a bearer token, not both",
+        )),
+        (Some(key), None) => Ok(Credential::ApiKey(key)),
+        (None, Some(token)) => Ok(Credential::AccessToken(token)),
+        (None, None) => Err(ApiError::Unauthorized),
     }
 }

@@ -15,6 +15,17 @@ pub fn hash_secret(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
 }
 
+/// A key's public reference: the first 128 bits of a SHA-256 over its hash, as hex. It
+/// names the key's rate-limit counters and revocation marker. Access tokens carry it in
+/// the clear, so it is a hash of the hash: it reveals neither the key nor the hash the
+/// database keeps.
+pub fn key_ref(key_hash: &str) -> String {
+    let mut reference = Sha256::new();
+    reference.update(b"inventory-api key reference\0");
+    reference.update(key_hash.as_bytes());
+    hex(&reference.finalize()[..16])
+}
+
 /// A stored API key, as listed by the API: never the secret, never its hash.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiKey {

@@ -1,6 +1,7 @@
 //! Domain types. Each is built only through a constructor that checks it ("parse, don't
 //! validate"), so holding one means it is valid. Nothing here imports `spin_sdk`.
 
+pub mod access_token;
 pub mod api_key;
 pub mod cursor;
 pub mod encoding;

@@ -63,22 +63,24 @@ pub struct Principal {
     pub role: Role,
     /// The key's own requests-per-minute limit, when it overrides the service default.
     pub rate_limit_per_minute: Option<u32>,
-    /// The key's SHA-256 (lower-case hex): names its rate-limit counters. Unlike the id it
-    /// is unique across databases, so counters kept in a shared store (Redis) outlive a
-    /// recreated database without being inherited by the next key that gets the same id.
-    pub key_hash: String,
+    /// The key's reference (`api_key::key_ref`, derived from its hash): names its
+    /// rate-limit counters and its revocation marker. Unlike the id it is unique across
+    /// databases, so counters kept in a shared store (Redis) outlive a recreated database
+    /// without being inherited by the next key that gets the same id. Access tokens carry
+    /// it, so it must reveal nothing of the key: it is a hash of the key's hash.
+    pub key_ref: String,
 }
 
 impl Principal {
-    /// The bootstrap admin, authenticated by the `admin_api_key` variable (whose hash
-    /// this is).
-    pub fn bootstrap(key_hash: String) -> Self {
+    /// The bootstrap admin, authenticated by the `admin_api_key` variable (whose
+    /// reference this is).
+    pub fn bootstrap(key_ref: String) -> Self {
         Self {
             key_id: BOOTSTRAP_KEY_ID,
             owner: "bootstrap".into(),
             role: Role::Admin,
             rate_limit_per_minute: None,
-            key_hash,
+            key_ref,
         }
     }
 

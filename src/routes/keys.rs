@@ -28,11 +28,12 @@ pub async fn list(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     Ok(page_response(context.request, page))
 }
 
-/// `DELETE /api/v1/auth/keys/{id}` → 204; the key fails with 401 from the next request.
+/// `DELETE /api/v1/auth/keys/{id}` → 204; the key and its access tokens fail with 401
+/// from the next request.
 pub async fn revoke(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageKeys)?;
     let id = context.path_id("id", "API key")?;
-    keys::revoke(context.db, id, context.now).await?;
+    keys::revoke(context.db, context.counters, id, context.now).await?;
     Ok(ApiResponse::empty(204))
 }
 

@@ -6,6 +6,7 @@ pub mod orders;
 pub mod products;
 pub mod reports;
 pub mod service;
+pub mod tokens;
 pub mod webhooks;
 
 use serde::Serialize;
@@ -17,9 +18,10 @@ use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Action, Principal};
 use crate::models::time::Timestamp;
 use crate::store::Db;
+use crate::store::counters::Counters;
 
 /// What an authenticated handler gets: the request, its path parameters, the caller,
-/// the request's database connection and the request's clock reading.
+/// the request's database connection, the key-value store and the request's clock reading.
 pub struct Context<'a> {
     /// The request, body included.
     pub request: &'a ApiRequest,
@@ -29,6 +31,8 @@ pub struct Context<'a> {
     pub principal: &'a Principal,
     /// This request's database connection.
     pub db: &'a Db,
+    /// The instance's handle on the key-value store (revocation markers).
+    pub counters: &'a Counters,
     /// The time the request arrived; services take time as a parameter.
     pub now: Timestamp,
 }

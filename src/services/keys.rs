@@ -1,15 +1,21 @@
 //! API keys: issuing (random secret, stored only as its SHA-256), listing, revoking, and
 //! authenticating a presented secret.
+//!
+//! Revoking also leaves a marker in the key-value store (the one the rate limiter already
+//! counts in, shared by every instance), so the key's access tokens, which are verified
+//! without the database, fail from the next request on everywhere.
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::models::api_key::{ApiKey, KeyOwner, KeyRateLimit, hash_secret};
+use crate::models::api_key::{ApiKey, KeyOwner, KeyRateLimit, hash_secret, key_ref};
 use crate::models::encoding::hex;
 use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
 use crate::models::time::Timestamp;
 use crate::store::Db;
 use crate::store::api_keys::{self, NewKeyRow};
+use crate::store::counters::CounterStore;
+use crate::store::StoreError;
 
 /// Secrets start with this marker so they are recognisable in configs and secret scanners.
 const SECRET_MARKER: &str = "ik_";
@@ -64,17 +70,56 @@ pub async fn list(db: &Db, after_id: i64, limit: PageLimit) -> Result<Page<ApiKe
     Ok(Page::from_rows(rows, limit, |key| vec![key.id.into()]))
 }
 
-/// Revokes a key; every later request with it gets 401. Revoking twice is harmless.
-pub async fn revoke(db: &Db, id: i64, now: Timestamp) -> Result<(), ApiError> {
-    let now = now.to_string();
-    if db
-        .transaction(async |db| api_keys::revoke(db, id, &now).await)
-        .await?
-    {
+/// Revokes a key; every later request with it or its access tokens gets 401. Revoking
+/// twice is harmless.
+pub async fn revoke(
+    db: &Db,
+    counters: &impl CounterStore,
+    id: i64,
+    now: Timestamp,
+) -> Result<(), ApiError> {
+    let revoked_at = now.to_string();
+    let found = db
+        .transaction(async |db| {
+            let Some(key_hash) = api_keys::revoke(db, id, &revoked_at).await? else {
+                return Ok::<_, StoreError>(false);
+            };
+            // Before the COMMIT: if the marker cannot be written, the revocation rolls
+            // back and the caller retries, rather than a revoked key's tokens living on.
+            // A COMMIT failing after it leaves the tokens refused and the key working
+            // until the retry, the safe way round.
+            mark_revoked(counters, &key_ref(&key_hash), now)?;
+            Ok(true)
+        })
+        .await?;
+    if found {
         Ok(())
     } else {
         Err(ApiError::NotFound("API key".into()))
     }
+}
+
+/// Every key-value entry of the revocation markers starts with this.
+const REVOCATION_MARKER_PREFIX: &str = "revoked-key";
+
+fn revocation_marker(key_ref: &str) -> String {
+    format!("{REVOCATION_MARKER_PREFIX}:{key_ref}")
+}
+
+/// Records that the key with this reference is revoked (the value is when, in Unix
+/// seconds). Markers are never removed: one small entry per revoked key.
+fn mark_revoked(
+    counters: &impl CounterStore,
+    key_ref: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    counters.set(&revocation_marker(key_ref), now.unix_seconds())
+}
+
+/// Whether the key with this reference was revoked: what an access token's key is
+/// checked by, instead of a database read.
+pub fn is_revoked(counters: &impl CounterStore, key_ref: &str) -> Result<bool, StoreError> {
+    Ok(counters.get(&revocation_marker(key_ref))?.is_some())
 }
 
 /// Resolves a presented secret to its principal: the bootstrap key (compared by hash)
@@ -91,7 +136,7 @@ pub async fn authenticate(
         return Ok(Some(principal));
     }
     if config.bootstrap_key_hash().await?.as_deref() == Some(presented_hash.as_str()) {
-        return Ok(Some(Principal::bootstrap(presented_hash)));
+        return Ok(Some(Principal::bootstrap(key_ref(&presented_hash))));
     }
     Ok(None)
 }

@@ -7,4 +7,5 @@ pub mod orders;
 pub mod rate_limit;
 pub mod reports;
 pub mod stock;
+pub mod tokens;
 pub mod webhooks;

@@ -3,7 +3,7 @@
 use super::{Sql, Value};
 
 use super::{Db, Row, StoreError};
-use crate::models::api_key::ApiKey;
+use crate::models::api_key::{ApiKey, key_ref};
 use crate::models::principal::{Principal, Role};
 
 const INSERT_KEY: Sql = Sql::portable(
@@ -35,7 +35,7 @@ const LIST_KEYS_AFTER: Sql = Sql::portable(
 
 // RETURNING rather than `changes()`: libSQL's remote client never reports changes.
 const REVOKE_KEY: Sql = Sql::portable(
-    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING id",
+    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING key_hash",
 );
 
 /// The fields of a key to insert; the secret itself is never passed here.
@@ -91,7 +91,7 @@ pub async fn find_active_by_hash(db: &Db, key_hash: &str) -> Result<Option<Princ
         owner: row.text(2)?,
         role: decode_role(&row, 3)?,
         rate_limit_per_minute: decode_rate_limit(&row, 4)?,
-        key_hash: key_hash.to_owned(),
+        key_ref: key_ref(key_hash),
     }))
 }
 
@@ -106,15 +106,16 @@ pub async fn list(db: &Db, after_id: i64, limit: u32) -> Result<Vec<ApiKey>, Sto
     Row::all(&result).map(|row| decode_key(&row)).collect()
 }
 
-/// Marks a key revoked (keeping the first revocation time). False when no such key.
-pub async fn revoke(db: &Db, id: i64, revoked_at: &str) -> Result<bool, StoreError> {
+/// Marks a key revoked (keeping the first revocation time) and returns its hash; `None`
+/// when no such key.
+pub async fn revoke(db: &Db, id: i64, revoked_at: &str) -> Result<Option<String>, StoreError> {
     let result = db
         .execute(
             &REVOKE_KEY,
             &[Value::Text(revoked_at.into()), Value::Integer(id)],
         )
         .await?;
-    Ok(!result.rows.is_empty())
+    Row::first(&result).map(|row| row.text(0)).transpose()
 }
 
 fn decode_key(row: &Row) -> Result<ApiKey, StoreError> {

@@ -2,9 +2,12 @@
 # on a free 127.0.0.1 port with a fresh state directory and a random bootstrap admin key,
 # and stops it again.
 #
-# After `start_host`: BASE_URL (http://127.0.0.1:PORT), ADMIN_KEY, HOST_PID, HOST_LOG
+# After `start_host`: BASE_URL (http://127.0.0.1:PORT), ADMIN_KEY, TOKEN_SIGNING_KEY (the
+# key access tokens are signed with), HOST_PID, HOST_LOG
 # (the host's output: one JSON access-log line per request), STATE_DIR. `stop_host` is
 # idempotent and removes STATE_DIR (with HOST_LOG); callers run it from an EXIT trap.
+# HOST_EXTRA_VARIABLES, when set, adds `--variable name=value` arguments (space-separated,
+# no spaces inside a value).
 
 PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # The debug example and the release component that `cargo test` builds.
@@ -19,6 +22,7 @@ start_host() {
     STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/contract-host.XXXXXX")"
     HOST_LOG="$STATE_DIR/host.log"
     ADMIN_KEY="ci-admin-$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+    TOKEN_SIGNING_KEY="ci-tokens-$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
     # Port 0: the host binds a free port itself and prints it (no probe-then-bind race).
     # Rate limits are set high: one client makes thousands of requests from one address.
     # Webhook endpoints may be loopback http URLs (the tests register
@@ -27,6 +31,8 @@ start_host() {
     "$HOST_BIN" --listen 127.0.0.1:0 --state-dir "$STATE_DIR" \
         --component "$COMPONENT" \
         --variable "admin_api_key=$ADMIN_KEY" \
+        --variable "token_signing_key=$TOKEN_SIGNING_KEY" \
+        ${HOST_EXTRA_VARIABLES:-} \
         --variable rate_limit_per_minute=1000000 \
         --variable auth_failures_per_minute=1000000 \
         --variable webhook_loopback_http=true \
