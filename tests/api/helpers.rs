@@ -17,6 +17,20 @@ use crate::host::{self, HostConfig, KeyValueStoreConfig, RunningHost, SqliteData
 /// throttled; rate-limit tests give their keys a small limit of their own.
 pub const LOCAL_RATE_LIMIT: u32 = 1_000_000;
 
+/// The key local hosts sign access tokens with (the `token_signing_key` variable).
+pub const TEST_TOKEN_SIGNING_KEY: &str = "test-token-signing-key-0123456789abcdef";
+
+/// Adds `credential` to a request: an access token (a JWT: three dot-separated base64url
+/// segments, the first starting `eyJ`) as `Authorization: Bearer`, anything else as
+/// `X-API-Key`. So every helper that takes a key takes a token too.
+pub fn with_credential(builder: RequestBuilder, credential: &str) -> RequestBuilder {
+    if credential.starts_with("eyJ") && credential.matches('.').count() == 2 {
+        builder.bearer_auth(credential)
+    } else {
+        builder.header("X-API-Key", credential)
+    }
+}
+
 /// A running app (local host or live server) and a client for it.
 pub struct TestApp {
     /// `http://host:port`, no trailing slash.
@@ -25,6 +39,9 @@ pub struct TestApp {
     pub bootstrap_key: String,
     /// An admin key minted for this test through the API.
     pub admin_key: String,
+    /// The key access tokens are signed with: local hosts', or `APP_TOKEN_SIGNING_KEY`
+    /// for a live server (`None` when not given: tests that forge tokens then skip).
+    pub token_signing_key: Option<String>,
     client: reqwest::Client,
     local: Option<LocalApp>,
 }
@@ -89,15 +106,19 @@ pub async fn spawn_local_app_on(prepare: impl FnOnce(&Path)) -> TestApp {
     prepare(&state_dir);
     let local = start_local_host(state_dir, &bootstrap_key, &[], DatabasePlacement::StateDir);
     let base_url = format!("http://{}", local.host.addr());
-    connect(base_url, bootstrap_key, Some(local), true).await
+    let signing_key = Some(TEST_TOKEN_SIGNING_KEY.to_owned());
+    connect(base_url, bootstrap_key, signing_key, Some(local), true).await
 }
 
 async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp {
-    let (base_url, bootstrap_key, local) = match std::env::var("APP_BASE_URL") {
+    let (base_url, bootstrap_key, signing_key, local) = match std::env::var("APP_BASE_URL") {
         Ok(url) => {
             let key = std::env::var("APP_ADMIN_KEY")
                 .expect("APP_ADMIN_KEY must be set with APP_BASE_URL");
-            (url.trim_end_matches('/').to_string(), key, None)
+            let signing_key = std::env::var("APP_TOKEN_SIGNING_KEY")
+                .ok()
+                .filter(|key| !key.is_empty());
+            (url.trim_end_matches('/').to_string(), key, signing_key, None)
         }
         Err(_) => {
             let bootstrap_key = format!("bootstrap-{}", unique_suffix());
@@ -108,16 +129,22 @@ async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp 
                 DatabasePlacement::FromEnvironment,
             );
             let url = format!("http://{}", local.host.addr());
-            (url, bootstrap_key, Some(local))
+            let signing_key = variables
+                .iter()
+                .find(|(name, _)| *name == "token_signing_key")
+                .map_or(TEST_TOKEN_SIGNING_KEY, |(_, value)| *value);
+            let signing_key = Some(signing_key.to_owned()).filter(|key| !key.is_empty());
+            (url, bootstrap_key, signing_key, Some(local))
         }
     };
-    connect(base_url, bootstrap_key, local, mint_admin_key).await
+    connect(base_url, bootstrap_key, signing_key, local, mint_admin_key).await
 }
 
 /// A client for the app at `base_url`, with its own admin key when `mint_admin_key`.
 async fn connect(
     base_url: String,
     bootstrap_key: String,
+    token_signing_key: Option<String>,
     local: Option<LocalApp>,
     mint_admin_key: bool,
 ) -> TestApp {
@@ -125,6 +152,7 @@ async fn connect(
         base_url,
         bootstrap_key: bootstrap_key.clone(),
         admin_key: bootstrap_key.clone(),
+        token_signing_key,
         client: client_with_own_address(),
         local,
     };
@@ -287,6 +315,10 @@ fn start_local_host(
         ),
         // Webhook tests deliver to receivers on 127.0.0.1 (a live server needs it too).
         ("webhook_loopback_http".to_string(), "true".to_string()),
+        (
+            "token_signing_key".to_string(),
+            TEST_TOKEN_SIGNING_KEY.to_string(),
+        ),
     ];
     for (name, value) in extra {
         variables.retain(|(existing, _)| existing != name);
@@ -394,15 +426,44 @@ impl TestApp {
         self.local.as_ref().map(|local| &local.host)
     }
 
-    /// A request to `path`, authenticated with `key` when given.
+    /// A request to `path`, authenticated with `key` (or an access token) when given.
     pub fn request(&self, method: Method, path: &str, key: Option<&str>) -> RequestBuilder {
         let builder = self
             .client
             .request(method, format!("{}{path}", self.base_url));
         match key {
-            Some(key) => builder.header("X-API-Key", key),
+            Some(key) => with_credential(builder, key),
             None => builder,
         }
+    }
+
+    /// `POST /api/v1/auth/token` with `form` (already encoded) and, when given, HTTP
+    /// Basic credentials.
+    pub async fn token_request(&self, form: &str, basic: Option<(&str, &str)>) -> Response {
+        let mut builder = self
+            .request(Method::POST, "/api/v1/auth/token", None)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        if let Some((id, secret)) = basic {
+            builder = builder.basic_auth(id, Some(secret));
+        }
+        send(builder).await
+    }
+
+    /// An access token for a key (`scope` narrows it), got with HTTP Basic.
+    pub async fn token_for(&self, key_id: i64, secret: &str, scope: Option<&str>) -> String {
+        let form = match scope {
+            Some(scope) => format!("grant_type=client_credentials&scope={scope}"),
+            None => "grant_type=client_credentials".to_owned(),
+        };
+        let response = self
+            .token_request(&form, Some((&key_id.to_string(), secret)))
+            .await;
+        let body = expect_json(response, 200).await;
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     /// `GET path` with `key`.

@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use crate::helpers::TEST_TOKEN_SIGNING_KEY;
 use crate::host;
 
 /// A host running as a child process, killed on drop if still alive.
@@ -28,6 +29,10 @@ impl HostProcess {
             .args(["--variable", &format!("admin_api_key={admin_key}")])
             .args(["--variable", "rate_limit_per_minute=1000000"])
             .args(["--variable", "webhook_loopback_http=true"])
+            .args([
+                "--variable".to_owned(),
+                format!("token_signing_key={TEST_TOKEN_SIGNING_KEY}"),
+            ])
             .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -28,5 +28,6 @@ mod scale_out;
 mod search;
 mod service;
 mod stock;
+mod tokens;
 mod webhooks;
 mod write_batches;

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{
     count, expect_json, fresh_postgres_database, postgres_server_url, postgres_variable_args,
     postgres_variables, rate_limit_reset_seconds, redis_url, statuses_of, unique_suffix,
+    with_credential,
 };
 use crate::host::{HostConfig, RunningHost, SqliteDatabaseConfig};
 use crate::host_process::HostProcess;
@@ -144,9 +145,10 @@ impl TwoInstances {
     /// A request to instance `index % 2`.
     fn request(&self, index: usize, method: Method, path: &str, key: &str) -> RequestBuilder {
         let instance = &self.instances[index % 2];
-        self.client
-            .request(method, format!("{}{path}", instance.base_url))
-            .header("X-API-Key", key)
+        let builder = self
+            .client
+            .request(method, format!("{}{path}", instance.base_url));
+        with_credential(builder, key)
     }
 
     async fn send(builder: RequestBuilder) -> Response {
@@ -301,6 +303,61 @@ async fn a_key_revoked_through_one_instance_is_refused_by_the_other_at_once() {
     assert_eq!(response.status().as_u16(), 401);
 }
 
+/// A key's reference, as the service derives it from the key's SHA-256: it names the
+/// key's counters and its revocation marker.
+fn key_ref(key: &str) -> String {
+    let hash = format!("{:x}", Sha256::digest(key.as_bytes()));
+    let mut reference = Sha256::new();
+    reference.update(b"inventory-api key reference\0");
+    reference.update(hash.as_bytes());
+    format!("{:x}", reference.finalize())[..32].to_owned()
+}
+
+#[tokio::test]
+async fn revoking_a_key_through_one_instance_fails_its_tokens_on_the_other_at_once() {
+    let cluster = TwoInstances::start().await;
+    let (key, id) = cluster.create_key("viewer", None).await;
+    let (other_key, other_id) = cluster.create_key("viewer", None).await;
+    let token_through = async |index: usize, key: &str, id: i64| {
+        let builder = cluster
+            .client
+            .post(format!("{}/api/v1/auth/token", cluster.instances[index].base_url))
+            .basic_auth(id.to_string(), Some(key))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials");
+        let body = expect_json(TwoInstances::send(builder).await, 200).await;
+        body["access_token"].as_str().expect("access_token").to_owned()
+    };
+    // Tokens issued by either instance work on both.
+    let tokens = [token_through(0, &key, id).await, token_through(1, &key, id).await];
+    let bystander = token_through(1, &other_key, other_id).await;
+    for token in &tokens {
+        for index in 0..2 {
+            let request = cluster.request(index, Method::GET, "/api/v1/auth/me", token);
+            assert_eq!(TwoInstances::send(request).await.status().as_u16(), 200);
+        }
+    }
+
+    let path = format!("/api/v1/auth/keys/{id}");
+    let response =
+        TwoInstances::send(cluster.request(0, Method::DELETE, &path, &cluster.admin_key)).await;
+    assert_eq!(response.status().as_u16(), 204);
+    let marker = format!("revoked-key:{}", key_ref(&key));
+    assert_eq!(cluster.redis.keys(&marker).await, [marker.clone()]);
+    // From the next request on, on both instances, whichever issued them.
+    for token in &tokens {
+        for index in [1, 0] {
+            let request = cluster.request(index, Method::GET, "/api/v1/auth/me", token);
+            let response = TwoInstances::send(request).await;
+            assert_eq!(response.status().as_u16(), 401);
+            let challenge = response.headers()["www-authenticate"].to_str().unwrap();
+            assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        }
+    }
+    let request = cluster.request(1, Method::GET, "/api/v1/auth/me", &bystander);
+    assert_eq!(TwoInstances::send(request).await.status().as_u16(), 200);
+}
+
 #[tokio::test]
 async fn one_idempotency_key_sent_to_both_instances_at_once_places_one_order() {
     let cluster = TwoInstances::start().await;
@@ -402,7 +459,7 @@ async fn applied_postgres_migrations(url: &str) -> Vec<(i64, i64)> {
 async fn a_key_leaves_two_counter_keys_in_redis_after_its_window_turns() {
     let cluster = TwoInstances::start().await;
     let (key, _) = cluster.create_key("viewer", None).await;
-    let hash = format!("{:x}", Sha256::digest(key.as_bytes()));
+    let hash = key_ref(&key);
     let pattern = format!("rate-limit:key:{hash}:*");
 
     let response =

@@ -32,6 +32,14 @@ instances (one wrk per instance, the connections split between them). The table 
 the "## Scale-out" section of BENCHMARKS.md.
 
     python3 tests/bench/bench.py --scale-out [--key-value redis://…] [--sqlite http://…]
+
+With `--tokens`, it compares GET product authenticated with an API key and with an access
+token (README, "Access tokens"), on one instance on a local file and one on PostgreSQL
+(when installed), all servers up at once and measured in the same rounds, next to the
+original service when `--original` is given. The table replaces the "## Access tokens"
+section of BENCHMARKS.md.
+
+    python3 tests/bench/bench.py --tokens [--original DIR]
 """
 
 import argparse
@@ -87,6 +95,12 @@ FEATURES = ["easy to clean", "two-year warranty", "gift box included", "dishwash
 READING_HEADING = "## Reading"
 SCALE_OUT_HEADING = "## Scale-out"
 WEBHOOKS_HEADING = "## Webhooks: the hot paths with a subscriber"
+TOKENS_HEADING = "## Access tokens: GET product with a key and with a token"
+# The key the servers of `--tokens` sign access tokens with, and a lifetime longer than
+# the whole comparison (each run still gets a fresh token).
+TOKEN_VARIABLES = [("token_signing_key", "bench-" + "".join(random.choice("0123456789abcdef")
+                                                              for _ in range(40))),
+                   ("token_lifetime_seconds", "3600")]
 
 # (name, wrk scenario, connections): what `--webhooks` drives, with and without an
 # endpoint subscribed to every event.
@@ -494,11 +508,13 @@ def time_reports(key, samples=20):
     return results
 
 
-def run_wrk(scenario, connections, duration, key, product_range, servers, sample_memory=False):
+def run_wrk(scenario, connections, duration, key, product_range, servers, sample_memory=False,
+            bearer_token=None):
     """Drives `servers` at once, one wrk each with its share of `connections`; the figures
-    are summed (requests/s, errors) or the worst instance's (latency percentiles)."""
+    are summed (requests/s, errors) or the worst instance's (latency percentiles).
+    `bearer_token`: authenticate with this access token instead of the key."""
     env = dict(os.environ, SCENARIO=scenario, API_KEY=key, BENCH_DIR=BENCH_DIR,
-               PRODUCT_IDS=f"{product_range[0]}:{product_range[1]}")
+               PRODUCT_IDS=f"{product_range[0]}:{product_range[1]}", BEARER_TOKEN=bearer_token or "")
     share = max(1, connections // len(servers))
     # wrk needs a connection per thread: one client gets one thread.
     threads = 2 if len(servers) == 1 and share >= 2 else 1
@@ -714,6 +730,9 @@ def main():
                         help="GET product and one-line orders with and without a webhook endpoint "
                              "subscribed to every event (a local receiver answering 204), in "
                              "alternating rounds on one server")
+    parser.add_argument("--tokens", action="store_true",
+                        help="GET product with an API key and with an access token, on a local file and "
+                             "on PostgreSQL (see above)")
     parser.add_argument("--key-value", help="Redis for the counters: redis://HOST:PORT")
     parser.add_argument("--sqlite", help="libSQL server for the database: http://HOST:PORT")
     args = parser.parse_args()
@@ -726,6 +745,9 @@ def main():
         return
     if args.webhooks:
         webhooks(args)
+        return
+    if args.tokens:
+        tokens(args)
         return
 
     scenarios = [row for row in SCENARIOS if not args.scenarios or row[1] in args.scenarios.split(",")]
@@ -938,6 +960,104 @@ def scale_out(args):
                + "\n".join(table) + "\n")
     print(section)
     replace_section(args.output, SCALE_OUT_HEADING, section)
+
+
+def access_token(port, key_id, key):
+    """A fresh access token for the key (client credentials, form fields)."""
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": key_id,
+                                   "client_secret": key})
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("POST", "/api/v1/auth/token", body=body,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    connection.close()
+    assert response.status == 200, answer
+    return answer["access_token"]
+
+
+def tokens(args):
+    """GET product with a key and with a token: see `--tokens`."""
+    global SERVER_PORT
+    products, orders = min(args.products, 1000), min(args.orders, 1000)
+    postgres = Backend("postgres") if glob.glob("/usr/lib/postgresql/*/bin/initdb") else None
+    setups = [("1 instance, local SQLite file", None)]
+    if postgres:
+        setups.append(("1 instance, PostgreSQL", postgres.fresh_database(f"bench_tokens_{os.getpid()}")))
+    servers, original_service, original = [], None, None
+    rows = []
+    try:
+        for setup, database in setups:
+            server = Server(host=args.host, postgres=database, extra_variables=TOKEN_VARIABLES)
+            SERVER_PORT = server.port
+            status, minted = request("POST", "/api/v1/auth/keys",
+                                     {"owner": "benchmark", "role": "admin", "rate_limit_per_minute": 1_000_000},
+                                     ADMIN_KEY)
+            assert status == 201, minted
+            log(f"{setup}: seeding")
+            product_range = seed(products, orders, minted["api_key"])
+            servers.append((setup, server, minted["id"], minted["api_key"], product_range))
+        if args.original:
+            sys.path.insert(0, os.path.join(BENCH_DIR, "original"))
+            from original import OriginalService
+            original_service = OriginalService(args.original)
+            original = seed_original(original_service, products, 0)
+        runs = {}
+        connections = 32
+        for round_number in range(args.rounds):
+            for setup, server, key_id, key, product_range in servers:
+                for credential in ("API key", "access token"):
+                    token = access_token(server.port, key_id, key) if credential == "access token" else None
+                    log(f"{setup}, {credential}: GET product at {connections} connections for {args.duration} s "
+                        f"(round {round_number + 1})")
+                    runs.setdefault((setup, credential), []).append(
+                        run_wrk("product", connections, args.duration, key, product_range, [server],
+                                bearer_token=token))
+            if original:
+                original_key, original_range = original
+                log(f"original: GET product (round {round_number + 1})")
+                runs.setdefault(("original service", "API key"), []).append(
+                    run_wrk("product", connections, args.duration, original_key, original_range,
+                            [original_service]))
+        server_kind = servers[0][1].kind
+    finally:
+        for _, server, _, _, _ in servers:
+            server.stop()
+        if original_service:
+            original_service.stop()
+        if postgres:
+            postgres.stop()
+
+    medians = {}
+    for label, measured in runs.items():
+        measured.sort(key=lambda figures: figures["rps"])
+        medians[label] = measured[len(measured) // 2]
+    file_token = medians.get(("1 instance, local SQLite file", "access token"))
+    original_median = medians.get(("original service", "API key"))
+    table = ["| setup | credential | requests/s | vs the same setup with a key | vs the file with a token "
+             "| vs the original | p50 ms | p99 ms | errors | CPU busy |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (setup, credential), figures in medians.items():
+        with_key = medians.get((setup, "API key"))
+        versus_key = f"{figures['rps'] / with_key['rps']:.2f}x" if credential == "access token" else "—"
+        versus_file = (f"{figures['rps'] / file_token['rps']:.2f}x"
+                       if file_token and setup != "original service" else "—")
+        versus_original = (f"**{figures['rps'] / original_median['rps']:.2f}x**"
+                           if original_median and setup != "original service" else "—")
+        table.append(f"| {setup} | {credential} | {figures['rps']:.0f} | {versus_key} | {versus_file} | "
+                     f"{versus_original} | {figures['p50_us'] / 1000:.2f} | {figures['p99_us'] / 1000:.2f} | "
+                     f"{figures['errors']} | {figures['cpu_busy']:.0f} % |")
+    section = (f"{TOKENS_HEADING}\n\n"
+               "Produced by `python3 tests/bench/bench.py --tokens"
+               + (" --original …" if original else "") + "`: GET /api/v1/products/{id} at "
+               f"{connections} connections, {args.duration} s per run, {args.rounds} rounds (medians shown), "
+               f"every server up at once on {products} products, each round running every row once. "
+               "With a key, a request reads the key's row and then the product; with a token it reads "
+               "the product only (the token is verified with the signing key, and its key's "
+               "revocation marker is read from the key-value store the rate limiter counts in).\n\n"
+               f"Machine: {machine_description(server_kind)}.\n\n" + "\n".join(table) + "\n")
+    print(section)
+    replace_section(args.output, TOKENS_HEADING, section)
 
 
 def replace_section(path, heading, section):

@@ -1,11 +1,13 @@
 -- One wrk script for every scenario; bench.py selects it with environment variables:
 --   SCENARIO       bare | health | product | search | order1 | order5 | summary
 --   API_KEY        the key to send
+--   BEARER_TOKEN   an access token to send instead of the key (when not empty)
 --   PRODUCT_IDS    "first:last" range of seeded product ids
 local report = dofile(os.getenv("BENCH_DIR") .. "/wrk_report.lua")
 
 local scenario = os.getenv("SCENARIO")
 local api_key = os.getenv("API_KEY") or ""
+local bearer_token = os.getenv("BEARER_TOKEN") or ""
 local first, last = string.match(os.getenv("PRODUCT_IDS") or "1:1", "(%d+):(%d+)")
 first, last = tonumber(first), tonumber(last)
 
@@ -58,6 +60,9 @@ end
 
 function request()
   local headers = { ["X-API-Key"] = api_key }
+  if bearer_token ~= "" then
+    headers = { ["Authorization"] = "Bearer " .. bearer_token }
+  end
   if scenario == "bare" then
     -- A wrong method on a public path: the guest answers 405 without touching the
     -- database, so this measures the host and the component alone.

@@ -14,13 +14,22 @@ The webhook tests receive deliveries on a small HTTP server of their own on 127.
 (WebhookReceiver), so the server under test must run on this machine with the Spin
 variable `webhook_loopback_http=true` (run.sh sets it), which allows `http://` to
 loopback addresses.
+
+The console signs in with a key's id and the key (exchanged for an access token); keys
+are passed around as the 201 body of POST /api/v1/auth/keys (`id`, `owner`, `role`, the
+secret in `api_key`). The tests of a real token expiry start a second host of their own
+whose tokens live SHORT_TOKEN_LIFETIME seconds (`short_token_server`, with
+tests/contract/host.sh), so they need the example host and the API component built on
+this machine (run.sh builds them) even when APP_BASE_URL names a shared server.
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
+import subprocess
 import threading
 import time
 import urllib.error
@@ -36,6 +45,11 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "target" / "console-screenshots"
 DESKTOP = {"width": 1280, "height": 900}
 NARROW = {"width": 400, "height": 860}
+# The access-token lifetime of `short_token_server`, in seconds: short, but long enough
+# for the console to sign in and show its dashboard first on a busy machine.
+SHORT_TOKEN_LIFETIME = 5
+# How long past `exp` the server still accepts a token (its clock leeway), in seconds.
+SERVER_CLOCK_LEEWAY = 10
 
 
 def unique(prefix):
@@ -111,6 +125,10 @@ class Api:
     def new_key(self, role):
         """A new key of `role`: the 201 body, with the secret in `api_key`."""
         return self.call("POST", "/auth/keys", {"owner": unique(f"console {role}"), "role": role})
+
+    def with_token(self, token, path="/auth/me"):
+        """GET `path` with `Authorization: Bearer <token>` only (no key); the raw Response."""
+        return self.raw("GET", "/api/v1" + path, key="", headers={"Authorization": f"Bearer {token}"})
 
 
 class WebhookReceiver:
@@ -234,8 +252,42 @@ def api(base_url, bootstrap_key):
 
 @pytest.fixture(scope="session")
 def admin_key(api):
-    """An admin key minted for this run (the UI shows its owner)."""
-    return api.new_key("admin")["api_key"]
+    """An admin key minted for this run (the UI shows its owner): the 201 body, with `id`
+    and the secret in `api_key`, as `sign_in` takes it."""
+    return api.new_key("admin")
+
+
+class ShortTokenServer:
+    """A host of our own: `base_url`, `api` (its bootstrap key)."""
+
+    def __init__(self, base_url, admin_key):
+        self.base_url = base_url
+        self.api = Api(base_url, admin_key)
+
+
+@pytest.fixture(scope="session")
+def short_token_server():
+    """A second, fresh host whose access tokens live SHORT_TOKEN_LIFETIME seconds, so a
+    test can watch a real token expire (started with tests/contract/host.sh; stopped, and
+    its state removed, when the session ends)."""
+    script = ('source tests/contract/host.sh; trap stop_host EXIT; start_host >&2 || exit 1; '
+              'echo "$BASE_URL $ADMIN_KEY"; read -r _')
+    environment = {**os.environ,
+                   "HOST_EXTRA_VARIABLES": f"--variable token_lifetime_seconds={SHORT_TOKEN_LIFETIME}"}
+    # The script waits on its stdin; closing it stops the host (the EXIT trap), also
+    # when pytest dies.
+    host = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=environment,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = host.stdout.readline().split()
+    if len(line) != 2:
+        host.wait()
+        pytest.fail("could not start the short-token host (tests/contract/host.sh; build it with "
+                    "`cargo build --example spin_host` and the wasm32-wasip2 release components)")
+    try:
+        yield ShortTokenServer(*line)
+    finally:
+        host.stdin.close()
+        host.wait(timeout=60)
 
 
 @pytest.fixture(scope="session")
@@ -260,6 +312,25 @@ def context(browser, base_url):
 
 @pytest.fixture
 def page(context):
+    with watched_page(context) as page:
+        yield page
+
+
+@pytest.fixture
+def short_token_page(browser, short_token_server):
+    """A page in a browser context of its own on `short_token_server`."""
+    context = browser.new_context(base_url=short_token_server.base_url, viewport=DESKTOP)
+    context.set_default_timeout(10_000)
+    try:
+        with watched_page(context) as page:
+            yield page
+    finally:
+        context.close()
+
+
+@contextlib.contextmanager
+def watched_page(context):
+    """A new page of `context` that fails the test on a page error or a console error."""
     page = context.new_page()
     problems = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
@@ -278,12 +349,20 @@ def open_console(page, hash_route=""):
 
 
 def sign_in(page, key, expect_dashboard=True):
-    """Signs in through the form, as a person would."""
+    """Signs in through the form with the key's id and the key, as a person would. `key`:
+    the 201 body of POST /api/v1/auth/keys (or any mapping with `id` and `api_key`)."""
     open_console(page, "#/signin")
-    page.get_by_label("API key").fill(key)
+    page.get_by_label("Key id").fill(str(key["id"]))
+    page.get_by_label("API key").fill(key["api_key"])
     page.get_by_role("button", name="Sign in").click()
     if expect_dashboard:
         page.get_by_role("heading", level=1, name="Dashboard").wait_for()
+
+
+def stored_session(page):
+    """Everything the page keeps in sessionStorage and localStorage, as two dicts."""
+    return page.evaluate("""() => [sessionStorage, localStorage].map((storage) =>
+        Object.fromEntries(Object.keys(storage).map((name) => [name, storage.getItem(name)])))""")
 
 
 def endpoint_id_in_row(row):

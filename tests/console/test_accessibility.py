@@ -81,6 +81,15 @@ def test_sign_in_page(page, axe_source):
     check(page, axe_source, "signin")
 
 
+def test_sign_in_page_after_the_session_ended(page, axe_source, api):
+    key = api.new_key("viewer")
+    sign_in(page, key)
+    api.call("DELETE", f"/auth/keys/{key['id']}")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Products").click()
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended")
+    check(page, axe_source, "signin-session-ended")
+
+
 @pytest.mark.parametrize("name, route", [
     ("dashboard", "#/dashboard"),
     ("orders", "#/orders"),
@@ -118,5 +127,5 @@ def test_a_new_webhook_secret_shown_once(page, axe_source, admin_key, api, webho
 
 
 def test_viewer_dashboard(page, axe_source, api):
-    sign_in(page, api.new_key("viewer")["api_key"])
+    sign_in(page, api.new_key("viewer"))
     check(page, axe_source, "viewer-dashboard")

@@ -1,19 +1,23 @@
-"""The operator console in a real browser: sign-in, roles, dashboard, order workflow,
-product editing with conflict detection, keys, webhooks, safety (text-only rendering,
-CSP, key storage) and keyboard-only use.
+"""The operator console in a real browser: sign-in (a key's id and the key exchanged for
+an access token; the session's end at the token's expiry or its key's revocation), roles,
+dashboard, order workflow, product editing with conflict detection, keys, webhooks, safety
+(text-only rendering, CSP, what the tab stores) and keyboard-only use.
 
 Every test arranges its data through the API with unique names, acts in the page, and
 checks the outcome through the API where the issue asks for it.
 """
 
+import base64
 import json
 import re
 import time
+import urllib.parse
 
 import pytest
 from playwright.sync_api import expect
 
-from conftest import endpoint_id_in_row, open_console, sign_in, signature_matches, unique
+from conftest import (SERVER_CLOCK_LEEWAY, SHORT_TOKEN_LIFETIME, endpoint_id_in_row, open_console,
+                      sign_in, signature_matches, stored_session, unique)
 
 CSP_DIRECTIVES = [
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
@@ -44,40 +48,197 @@ def test_a_browser_asking_for_the_root_is_sent_to_the_console(api, page, base_ur
     expect(page).to_have_url(f"{base_url}/console/#/signin")
 
 
-def test_a_wrong_key_shows_the_401_message_and_is_not_kept(page):
-    sign_in(page, "not-a-real-key", expect_dashboard=False)
-    expect(page.get_by_role("alert")).to_contain_text("The API key was not accepted")
+@pytest.mark.parametrize("wrong", ["key", "id", "another key's id"])
+def test_a_wrong_id_or_key_shows_the_error_stays_on_sign_in_and_keeps_nothing(page, api, wrong):
+    key, other = api.new_key("viewer"), api.new_key("viewer")
+    attempt = {
+        "key": {"id": key["id"], "api_key": key["api_key"] + "x"},
+        "id": {"id": key["id"] + 1_000_000, "api_key": key["api_key"]},
+        "another key's id": {"id": other["id"], "api_key": key["api_key"]},
+    }[wrong]
+    sign_in(page, attempt, expect_dashboard=False)
+
+    expect(page.get_by_role("alert")).to_contain_text("The key id or the API key was not accepted")
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
-    assert page.evaluate("sessionStorage.length") == 0
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_count(0)
+    assert stored_session(page) == [{}, {}]
 
 
-def test_admin_signs_in_sees_identity_and_budget_and_the_key_stays_in_session_storage(
+def test_an_id_that_is_not_a_number_is_refused_before_anything_is_sent(page, api):
+    key = api.new_key("viewer")
+    token_requests = []
+    page.on("request", lambda request: "/auth/token" in request.url and token_requests.append(request))
+    sign_in(page, {"id": "first", "api_key": key["api_key"]}, expect_dashboard=False)
+
+    expect(page.get_by_role("alert")).to_contain_text("Enter the key's id: a whole number")
+    expect(page.get_by_label("Key id")).to_be_focused()
+    assert token_requests == []
+
+
+def test_signing_in_exchanges_id_and_key_once_for_a_token_and_keeps_only_the_token(
         page, context, admin_key, api):
-    owner = api.call("GET", "/auth/me", key=admin_key)["owner"]
+    api_requests = []
+    page.on("request", lambda request: "/api/v1/" in request.url and api_requests.append(request))
     sign_in(page, admin_key)
 
-    expect(page.locator("#identity")).to_contain_text(owner)
+    expect(page.locator("#identity")).to_contain_text(admin_key["owner"])
     expect(page.locator("#identity")).to_contain_text("admin")
+    expect(page.locator("#identity")).to_contain_text(re.compile(r"Session ends \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"))
     expect(page.locator("#budget")).to_contain_text(re.compile(r"\d+ requests left"))
     expect(page.get_by_role("link", name="API keys")).to_be_visible()
 
-    assert admin_key in page.evaluate("Object.values(sessionStorage)")
-    assert page.evaluate("localStorage.length") == 0
-    assert context.cookies() == []
-    assert admin_key not in page.url
-    assert admin_key not in page.evaluate("document.documentElement.outerHTML")
+    # One exchange, with HTTP Basic credentials (id and key form-urlencoded, RFC 6749
+    # §2.3.1); every other call carries the token, none the key.
+    exchanges = [request for request in api_requests if request.url.endswith("/api/v1/auth/token")]
+    assert len(exchanges) == 1
+    assert basic_credentials(exchanges[0]) == (str(admin_key["id"]), admin_key["api_key"])
+    assert exchanges[0].post_data == "grant_type=client_credentials"
+    others = [request for request in api_requests if request not in exchanges]
+    assert others
+    for request in others:
+        assert request.headers.get("authorization", "").startswith("Bearer "), request.url
+        assert "x-api-key" not in request.headers, request.url
 
+    # The tab holds the token and its expiry, nothing else, and never the key.
+    session, local = stored_session(page)
+    assert local == {}
+    assert context.cookies() == []
+    assert admin_key["api_key"] not in json.dumps(session)
+    token = session.pop("inventory-console.access-token")
+    expires_at = int(session.pop("inventory-console.token-expires-at"))
+    assert session == {}
+    assert 0 < expires_at / 1000 - time.time() <= 3600
+    assert api.with_token(token).json()["owner"] == admin_key["owner"]
+    assert admin_key["api_key"] not in page.url
+    assert admin_key["api_key"] not in page.evaluate("document.documentElement.outerHTML")
+    assert admin_key["api_key"] not in page.evaluate(
+        "[...document.querySelectorAll('input')].map((input) => input.value)")
+
+    # A reload keeps the session (the token is still there); signing out forgets it.
+    page.reload()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
-    assert page.evaluate("sessionStorage.length") == 0
+    assert stored_session(page) == [{}, {}]
     expect(page.get_by_role("link", name="API keys")).to_have_count(0)
+
+
+def test_the_id_and_key_are_form_urlencoded_inside_the_basic_credentials(page):
+    # RFC 6749 §2.3.1: a key may hold any character, ":" and "%" included.
+    exchanges = []
+    page.route("**/api/v1/auth/token", lambda route: (exchanges.append(route.request), route.fulfill(
+        status=401, content_type="application/json", headers={"WWW-Authenticate": 'Basic realm="test"'},
+        body='{"error": "invalid_client", "error_description": "Refused for the test"}')))
+    sign_in(page, {"id": 12, "api_key": "a:b+c%d é~"}, expect_dashboard=False)
+
+    expect(page.get_by_role("alert")).to_contain_text("Refused for the test")
+    encoded = base64.b64encode(b"12:a%3Ab%2Bc%25d+%C3%A9%7E").decode()
+    assert exchanges[0].headers["authorization"] == f"Basic {encoded}"
+    assert stored_session(page) == [{}, {}]
+
+
+def test_the_sign_in_says_the_bootstrap_key_has_id_0_and_the_run_s_admin_key_signs_in(
+        page, api, bootstrap_key):
+    # run.sh's key is the bootstrap key (id 0); a shared server's may be a minted one.
+    me = api.call("GET", "/auth/me")
+    open_console(page, "#/signin")
+    expect(page.get_by_text("The bootstrap key (the server's admin_api_key) signs in with id 0.")).to_be_visible()
+
+    sign_in(page, {"id": me["id"], "api_key": bootstrap_key})
+    expect(page.locator("#identity")).to_contain_text(me["owner"])
+
+
+def test_the_console_signs_out_when_its_token_expires(page, api):
+    # The page's clock is the test's, so the token's full lifetime passes in an instant;
+    # the server's clock is not, so what reacts is the console itself.
+    key = api.new_key("viewer")
+    page.clock.install()
+    sign_in(page, key)
+    lifetime_ms = page.evaluate(
+        "Number(sessionStorage.getItem('inventory-console.token-expires-at')) - Date.now()")
+
+    page.clock.fast_forward(lifetime_ms - 2_000)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    expect(page.locator("#identity")).to_contain_text(key["owner"])
+
+    page.clock.fast_forward(2_000)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended: its access token expired")
+    expect(page.locator("#identity")).to_be_empty()
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_count(0)
+    assert stored_session(page) == [{}, {}]
+
+
+def test_a_real_token_expiry_signs_out_on_time_and_the_server_refuses_the_token(
+        short_token_page, short_token_server):
+    page, api = short_token_page, short_token_server.api
+    key = api.new_key("admin")
+    started = time.monotonic()
+    sign_in(page, key)
+    token = stored_session(page)[0]["inventory-console.access-token"]
+    assert api.with_token(token).status == 200
+
+    # Nobody touches the page: the console signs itself out when the token expires.
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended: its access token expired",
+                                                      timeout=(SHORT_TOKEN_LIFETIME + 5) * 1000)
+    assert time.monotonic() - started >= SHORT_TOKEN_LIFETIME
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    assert stored_session(page) == [{}, {}]
+
+    # The server refuses the token too, once its clock leeway is over.
+    refused = wait_for_refusal(api, token)
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+    assert refused.json()["code"] == "UNAUTHORIZED"
+
+
+def test_a_console_whose_timer_did_not_fire_signs_out_when_the_server_refuses_its_expired_token(
+        short_token_page, short_token_server):
+    # A tab asleep in the background may miss its timer: the page's clock stands still
+    # here, so the console believes its token valid while the server's time runs out.
+    page, api = short_token_page, short_token_server.api
+    key = api.new_key("admin")
+    page.clock.install()
+    sign_in(page, key)
+    page.clock.pause_at(page.evaluate("Date.now()") / 1000 + 0.5)
+    token = stored_session(page)[0]["inventory-console.access-token"]
+    wait_for_refusal(api, token)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Orders").click()
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended: the API no longer accepts")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(page.get_by_role("heading", level=1, name="Orders")).to_have_count(0)
+    assert stored_session(page) == [{}, {}]
+
+
+@pytest.mark.parametrize("next_action", ["navigating", "confirming an order"])
+def test_revoking_the_signed_in_key_signs_the_console_out_at_its_next_action(page, api, next_action):
+    key = api.new_key("admin")
+    order = api.order(api.product()["id"])
+    sign_in(page, key)
+    if next_action == "confirming an order":
+        open_console(page, f"#/orders/{order['id']}")
+        expect(page.get_by_role("button", name="Confirm order")).to_be_visible()
+
+    api.call("DELETE", f"/auth/keys/{key['id']}")
+    if next_action == "navigating":
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Products").click()
+    else:
+        page.get_by_role("button", name="Confirm order").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("Your session has ended: the API no longer accepts")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
+    expect(page.locator("main h1")).to_have_count(1)
+    expect(page.locator("#identity")).to_be_empty()
+    expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_count(0)
+    assert stored_session(page) == [{}, {}]
+    assert api.call("GET", f"/orders/{order['id']}")["status"] == "pending"
 
 
 def test_a_viewer_is_not_offered_admin_controls(page, api):
     viewer = api.new_key("viewer")
     product = api.product(name=unique("Viewer visible"))
     own_order = api.order(product["id"], key=viewer["api_key"])
-    sign_in(page, viewer["api_key"])
+    sign_in(page, viewer)
 
     expect(page.locator("#identity")).to_contain_text("viewer")
     expect(page.get_by_role("link", name="API keys")).to_have_count(0)
@@ -274,7 +435,9 @@ def test_keys_are_minted_shown_once_and_revoked(page, api, admin_key):
     page.get_by_role("button", name="Create key").click()
 
     secret = page.get_by_label("New API key").input_value()
-    assert api.call("GET", "/auth/me", key=secret)["owner"] == owner
+    minted = api.call("GET", "/auth/me", key=secret)
+    assert minted["owner"] == owner
+    expect(page.get_by_text(f"created with id {minted['id']}.")).to_be_visible()
     expect(page.get_by_role("button", name="Copy key")).to_be_visible()
 
     row = page.get_by_role("row").filter(has_text=owner)
@@ -416,8 +579,11 @@ def test_keyboard_only_from_sign_in_to_confirming_an_order(page, api, admin_key)
 
     page.goto("/console/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
-    tab_to(page, lambda: page.evaluate("document.activeElement.name") == "api-key")
-    keyboard.type(admin_key)
+    tab_to(page, lambda: page.evaluate("document.activeElement.name") == "client-id")
+    keyboard.type(str(admin_key["id"]))
+    keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "api-key"
+    keyboard.type(admin_key["api_key"])
     keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
 
@@ -461,6 +627,27 @@ def test_a_page_that_loads_late_neither_replaces_the_next_page_nor_takes_its_foc
     release(held)
     page.wait_for_timeout(300)
     expect(page.get_by_role("heading", level=1)).to_have_text("Orders")
+
+
+def basic_credentials(request):
+    """The (id, secret) of a request's HTTP Basic credentials, form-decoded."""
+    scheme, encoded = request.headers["authorization"].split(" ", 1)
+    assert scheme == "Basic"
+    client_id, secret = base64.b64decode(encoded).decode().split(":", 1)
+    return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+
+
+def wait_for_refusal(api, token):
+    """The server's 401 for `token`, once its lifetime and the clock leeway have passed."""
+    deadline = time.monotonic() + SHORT_TOKEN_LIFETIME + SERVER_CLOCK_LEEWAY + 10
+    while True:
+        response = api.with_token(token)
+        if response.status != 200:
+            assert response.status == 401, (response.status, response.body)
+            return response
+        if time.monotonic() > deadline:
+            raise AssertionError("the server still accepts the expired token")
+        time.sleep(0.25)
 
 
 def wait_for_delivery(api, endpoint_id, condition, timeout=20):

@@ -4,12 +4,18 @@
  *
  * Hash routes keep the whole console on one URL the server serves as a file, and keep
  * the browser's back button working. A route's query (`#/orders?status=pending`) holds
- * only filters and paging cursors, never the key.
+ * only filters and paging cursors, never a key or token.
+ *
+ * When the session ends on its own (its token expired, or the API refused it), the page
+ * is taken down at once and the sign-in form shown with the reason (`requireSignIn`).
  */
 
 import { ApiError, get, onRateLimit } from './api.js';
 import { append, button, el, message, replace } from './dom.js';
-import { apiKey, currentIdentity, isAdmin, setIdentity, signOut } from './session.js';
+import { formatTime } from './format.js';
+import {
+  EXPIRED, accessToken, currentIdentity, expiresAt, hasExpired, isAdmin, onSessionEnd, setIdentity, signOut,
+} from './session.js';
 import * as dashboard from './views/dashboard.js';
 import * as keys from './views/keys.js';
 import * as order from './views/order.js';
@@ -61,10 +67,17 @@ export function navigate(hash) {
   }
 }
 
-/** Sends the operator to sign in again, with `reason` shown there. */
+/**
+ * Sends the operator to sign in again, with `reason` shown there. The page shown is
+ * removed at once, so nothing of it stays on screen or acts after the session ended; a
+ * view still loading finds itself detached (see `currentPage`).
+ */
 export function requireSignIn(reason) {
   signOut();
   renderFrame();
+  currentPage = null;
+  replace(main);
+  main.removeAttribute('aria-busy');
   if (reason) flash(reason, 'error', '#/signin');
   navigate('#/signin');
 }
@@ -85,7 +98,11 @@ async function route() {
       el('p', {}, 'There is no such page. ', el('a', { href: '#/dashboard', text: 'Go to the dashboard' })));
     return;
   }
-  if (!match.entry.public && !apiKey()) {
+  if (!match.entry.public && hasExpired()) {
+    requireSignIn(EXPIRED);
+    return;
+  }
+  if (!match.entry.public && !accessToken()) {
     navigate('#/signin');
     return;
   }
@@ -94,7 +111,8 @@ async function route() {
       setIdentity((await get('/auth/me')).data);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
-        requireSignIn(error.message);
+        // A session that ended has signed the console out already, and said why.
+        if (error.code !== 'SESSION_ENDED') requireSignIn(error.message);
       } else {
         renderPage(el('h1', { tabindex: '-1', text: 'Cannot load the console' }), message('error', error.message),
           button('Try again', route));
@@ -118,7 +136,7 @@ async function route() {
   } catch (error) {
     if (page !== currentPage) return;
     if (error instanceof ApiError && error.status === 401) {
-      requireSignIn(error.message);
+      if (error.code !== 'SESSION_ENDED') requireSignIn(error.message);
       return;
     }
     append(page, [message('error', error instanceof ApiError ? error.message : `Something went wrong: ${error}`)]);
@@ -144,7 +162,7 @@ function renderPage(...children) {
 /** Navigation and identity for the signed-in key (empty when signed out). */
 function renderFrame() {
   const me = currentIdentity();
-  if (!apiKey() || !me) {
+  if (!accessToken() || !me) {
     replace(nav);
     replace(identityBox);
     return;
@@ -155,11 +173,12 @@ function renderFrame() {
   replace(identityBox,
     el('span', { class: 'who' }, 'Signed in as ', el('strong', { text: me.owner }), ' ',
       el('span', { class: `role role-${me.role}`, text: me.role })),
+    el('span', { class: 'session-end', text: `Session ends ${formatTime(expiresAt(), { seconds: true })}` }),
     el('span', { class: 'budget', id: 'budget', 'aria-live': 'off' }, budgetText()),
     button('Sign out', () => {
       signOut();
       renderFrame();
-      flash('Signed out. This tab no longer holds the key.', 'success', '#/signin');
+      flash('Signed out. This tab no longer holds the access token.', 'success', '#/signin');
       navigate('#/signin');
     }, { class: 'secondary' }));
 }
@@ -181,6 +200,8 @@ function markCurrentLink(path) {
     }
   }
 }
+
+onSessionEnd((reason) => requireSignIn(reason));
 
 onRateLimit((latest) => {
   budget = latest;

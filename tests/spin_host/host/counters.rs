@@ -11,6 +11,7 @@ pub struct ComponentCounters {
     postgres_connections_opened: AtomicU64,
     sqlite_statements: AtomicU64,
     sqlite_commits: AtomicU64,
+    postgres_statements: AtomicU64,
 }
 
 impl ComponentCounters {
@@ -40,6 +41,11 @@ impl ComponentCounters {
         }
     }
 
+    /// Records a `spin:postgres` `query` or `execute` (sync or async: a host call).
+    pub fn count_postgres_statement(&self) {
+        self.postgres_statements.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Instances created so far.
     pub fn instances_created(&self) -> u64 {
         self.instances_created.load(Ordering::Relaxed)
@@ -58,6 +64,11 @@ impl ComponentCounters {
     /// SQLite statements executed so far (host calls), over all instances.
     pub fn sqlite_statements(&self) -> u64 {
         self.sqlite_statements.load(Ordering::Relaxed)
+    }
+
+    /// PostgreSQL statements run so far (host calls), over all instances.
+    pub fn postgres_statements(&self) -> u64 {
+        self.postgres_statements.load(Ordering::Relaxed)
     }
 
     /// SQLite COMMITs executed so far, over all instances.

@@ -217,6 +217,15 @@ impl RunningHost {
             .sum()
     }
 
+    /// `spin:postgres` statements run so far (every `query` and `execute` is one host
+    /// call), summed over every instance of every component.
+    #[allow(dead_code)]
+    pub fn postgres_statements(&self) -> u64 {
+        (self.counters.values())
+            .map(|counters| counters.postgres_statements())
+            .sum()
+    }
+
     /// `spin:postgres` connections opened so far (successful `open` calls, each a client
     /// taken from the pool as in Spin), summed over every instance of every component.
     #[allow(dead_code)]

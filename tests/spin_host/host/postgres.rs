@@ -201,7 +201,10 @@ impl PostgresInstance {
         Ok(connection)
     }
 
+    /// The client a statement runs on: every `query` and `execute`, sync or async, takes
+    /// it here, so this is where statements are counted.
     fn client(&self, handle: &Resource<Connection>) -> Result<PooledClient, Error> {
+        self.counters.count_postgres_statement();
         self.connections
             .get(handle.rep())
             .cloned()

@@ -1,6 +1,7 @@
 /**
  * API keys (admins only): the list, minting a key (its secret is shown once, with a copy
- * button, and never again: the API keeps only a hash), and revoking.
+ * button, and never again: the API keeps only a hash; its id, which signing in asks
+ * for, is said with it), and revoking.
  */
 
 import { del, get, post } from '../api.js';
@@ -41,7 +42,8 @@ export async function render(main) {
 function secretBox(key) {
   const secret = el('input', { type: 'text', readonly: true, class: 'mono', value: key.api_key, id: 'new-key-secret' });
   return message('success',
-    el('p', {}, `Key ${key.prefix}… for `, el('strong', { text: key.owner }), ` (${key.role}) created. Copy it now: it will not be shown again.`),
+    el('p', {}, `Key ${key.prefix}… for `, el('strong', { text: key.owner }), ` (${key.role}) created with id ${key.id}. Copy it now: it will not be shown again. ` +
+      `It signs in (here, or for an access token) with id ${key.id}.`),
     field('New API key', secret), copyControls(secret, 'Copy key'));
 }
 
@@ -67,7 +69,7 @@ async function loadList(section) {
       key.revoked_at ? formatTime(key.revoked_at) : '', action];
   });
   replace(section, title, feedback,
-    rows.length === 0 ? el('p', { text: 'No keys yet (only the bootstrap key).' })
+    rows.length === 0 ? el('p', { text: 'No keys yet (only the bootstrap key, id 0).' })
       : table('Keys, oldest first', ['Id', 'Owner', 'Role', 'Prefix', 'Created', 'Revoked', 'Action'], rows),
     next ? el('p', { class: 'hint', text: 'Showing the first 200 keys.' }) : null);
 }
