@@ -82,7 +82,7 @@ async fn serve(
             endpoint: Endpoint::Public(handler),
             ..
         }) => {
-            return handler(request)
+            return handler(request, request_id)
                 .await
                 .unwrap_or_else(|error| error.into_response(request_id));
         }

@@ -18,16 +18,17 @@ use crate::routes::{Context, keys, orders, products, reports, service, tokens, w
 
 /// What a handler returns: its answer, once the future completes.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> + 'a>>;
-/// A handler for a route anyone may call.
-pub type PublicHandler = for<'a> fn(&'a ApiRequest) -> HandlerFuture<'a>;
+/// A handler for a route anyone may call: the request and its id (for the error
+/// responses a handler builds itself).
+pub type PublicHandler = for<'a> fn(&'a ApiRequest, &'a str) -> HandlerFuture<'a>;
 /// A handler for a route that needs an authenticated principal.
 pub type Handler = for<'a> fn(&'a Context<'a>) -> HandlerFuture<'a>;
 
-/// `Public(handler)` for an `async fn(&ApiRequest)`: a table of async functions needs
+/// `Public(handler)` for an `async fn(&ApiRequest, &str)`: a table of async functions needs
 /// one function-pointer type, so each is wrapped in a closure that boxes its future.
 macro_rules! public {
     ($handler:path) => {
-        Endpoint::Public(|request| Box::pin($handler(request)))
+        Endpoint::Public(|request, request_id| Box::pin($handler(request, request_id)))
     };
 }
 

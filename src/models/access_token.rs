@@ -205,9 +205,7 @@ impl<'a> UnverifiedToken<'a> {
             return Err(Rejection::Malformed);
         }
         let (signing_input, signature) = token.rsplit_once('.').ok_or(Rejection::Malformed)?;
-        let (header, payload) = signing_input
-            .split_once('.')
-            .ok_or(Rejection::Malformed)?;
+        let (header, payload) = signing_input.split_once('.').ok_or(Rejection::Malformed)?;
         let header: Header = serde_json::from_slice(&canonical_base64_url(header)?)
             .map_err(|_| Rejection::Malformed)?;
         if header.alg != ALGORITHM {
@@ -371,10 +369,17 @@ mod tests {
                 Rejection::Type,
             ),
             (
-                forged(&with_header("kid", json!("0000000000000000")), &payload, &key),
+                forged(
+                    &with_header("kid", json!("0000000000000000")),
+                    &payload,
+                    &key,
+                ),
                 Rejection::UnknownKey,
             ),
-            (forged(&header_of(&other), &payload, &other), Rejection::UnknownKey),
+            (
+                forged(&header_of(&other), &payload, &other),
+                Rejection::UnknownKey,
+            ),
             (forged(&header, &payload, &other), Rejection::Signature),
             (
                 forged(&header, &with("iss", json!("someone-else")), &key),
@@ -389,15 +394,27 @@ mod tests {
                 Rejection::Audience,
             ),
             (
-                forged(&header, &with("exp", json!(NOW - CLOCK_LEEWAY_SECONDS)), &key),
+                forged(
+                    &header,
+                    &with("exp", json!(NOW - CLOCK_LEEWAY_SECONDS)),
+                    &key,
+                ),
                 Rejection::Expired,
             ),
             (
-                forged(&header, &with("nbf", json!(NOW + CLOCK_LEEWAY_SECONDS + 1)), &key),
+                forged(
+                    &header,
+                    &with("nbf", json!(NOW + CLOCK_LEEWAY_SECONDS + 1)),
+                    &key,
+                ),
                 Rejection::NotYetValid,
             ),
             (
-                forged(&header, &with("iat", json!(NOW + CLOCK_LEEWAY_SECONDS + 1)), &key),
+                forged(
+                    &header,
+                    &with("iat", json!(NOW + CLOCK_LEEWAY_SECONDS + 1)),
+                    &key,
+                ),
                 Rejection::IssuedInTheFuture,
             ),
         ];

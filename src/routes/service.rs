@@ -14,7 +14,7 @@ const OPENAPI_YAML_DEFLATED: &[u8] =
 
 /// `GET /health`: 200 when the database answers (migrations included), else 503 —
 /// whatever the database's trouble is, the service is not healthy. The cause is logged.
-pub async fn health(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn health(_request: &ApiRequest, _request_id: &str) -> Result<ApiResponse, ApiError> {
     let outcome = async { Db::open().await?.ping().await }.await;
     match outcome {
         Ok(()) => Ok(ApiResponse::json(200, &json!({ "status": "ok" }))),
@@ -26,7 +26,7 @@ pub async fn health(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
 }
 
 /// `GET /api/v1/openapi.yaml`: the `swagger.yaml` compiled into this build.
-pub async fn openapi(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn openapi(_request: &ApiRequest, _request_id: &str) -> Result<ApiResponse, ApiError> {
     let document = miniz_oxide::inflate::decompress_to_vec(OPENAPI_YAML_DEFLATED)
         .map_err(|error| anyhow::anyhow!("inflating the OpenAPI document: {error:?}"))?;
     Ok(ApiResponse::with_body(200, "application/yaml", document))
@@ -34,7 +34,7 @@ pub async fn openapi(_request: &ApiRequest) -> Result<ApiResponse, ApiError> {
 
 /// `GET /`: a browser (asking for HTML) is sent to the operator console, which a second
 /// component serves under `/console/`; API clients get the usual 404.
-pub async fn root(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn root(request: &ApiRequest, _request_id: &str) -> Result<ApiResponse, ApiError> {
     let wants_html = request
         .header("accept")
         .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/html"));

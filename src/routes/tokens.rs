@@ -20,13 +20,13 @@ use crate::store::counters::Counters;
 const CLIENT_CREDENTIALS: &str = "client_credentials";
 
 /// `POST /api/v1/auth/token` → 200 `{access_token, token_type, expires_in, scope}`.
-pub async fn issue(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
+pub async fn issue(request: &ApiRequest, request_id: &str) -> Result<ApiResponse, ApiError> {
     let now = Timestamp::now();
     let token_request = decode_token_request(request)?;
     let config = Config;
     let db = Db::open().await?;
     let counters = Counters::open().await?;
-    let issued = match tokens::issue(&db, config, token_request, now).await {
+    let issued = match tokens::issue(&db, &counters, config, token_request, now).await {
         Ok(issued) => issued,
         Err(IssueError::InvalidClient) => {
             let refusal = oauth(
@@ -40,7 +40,10 @@ pub async fn issue(request: &ApiRequest) -> Result<ApiResponse, ApiError> {
     // Getting a token is a request of the key's, and counts against its limit.
     let quota = rate_limit::enforce(&counters, &issued.principal, config, now).await?;
     if !quota.allowed {
-        return Err(rate_limit::rejection(&quota));
+        // A 429 for a key over its limit reports the limit, as everywhere else.
+        return Ok(rate_limit::rejection(&quota)
+            .into_response(request_id)
+            .with_headers(rate_limit::headers(&quota)));
     }
     let body = json!({
         "access_token": issued.access_token,

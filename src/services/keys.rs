@@ -13,9 +13,9 @@ use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
 use crate::models::time::Timestamp;
 use crate::store::Db;
+use crate::store::StoreError;
 use crate::store::api_keys::{self, NewKeyRow};
 use crate::store::counters::CounterStore;
-use crate::store::StoreError;
 
 /// Secrets start with this marker so they are recognisable in configs and secret scanners.
 const SECRET_MARKER: &str = "ik_";

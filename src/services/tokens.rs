@@ -7,15 +7,24 @@
 //! get tokens too (`client_id` `0`, the id `/auth/me` reports for it); since it has no
 //! row to revoke, its tokens are checked against the current `admin_api_key` instead, so
 //! rotating that variable ends them at once.
+//!
+//! Revocation markers live in the key-value store, which may lose its data (the in-memory
+//! store on a restart, a flushed Redis). So the store also holds the time from which it
+//! vouches for tokens: the first instance that finds it empty records "now" (less the
+//! clock leeway), and tokens issued before that are refused, since a marker that would
+//! refuse them may have been lost. Their holders simply ask for a new token.
 
 use crate::config::Config;
 use crate::error::{ApiError, OAuthErrorCode};
-use crate::models::access_token::{Claims, UnverifiedToken};
+use std::cell::Cell;
+
+use crate::models::access_token::{CLOCK_LEEWAY_SECONDS, Claims, UnverifiedToken};
 use crate::models::api_key::key_ref;
 use crate::models::principal::{BOOTSTRAP_KEY_ID, Principal, Role};
 use crate::models::time::Timestamp;
 use crate::services::keys;
 use crate::store::Db;
+use crate::store::StoreError;
 use crate::store::counters::CounterStore;
 
 /// What the client asks for: its credentials (an API key's id and the key) and,
@@ -65,6 +74,7 @@ impl From<anyhow::Error> for IssueError {
 /// Authenticates the client and signs a token for it.
 pub async fn issue(
     db: &Db,
+    counters: &impl CounterStore,
     config: Config,
     request: TokenRequest,
     now: Timestamp,
@@ -92,8 +102,10 @@ pub async fn issue(
         }
     };
     let lifetime = config.token_lifetime_seconds().await?;
-    let claims =
-        Claims::for_principal(&principal, role, now.unix_seconds(), i64::from(lifetime));
+    // The store must vouch for the token from its first second (see the module
+    // documentation): a store found empty starts vouching before this token is signed.
+    vouched_from(counters, now).map_err(ApiError::from)?;
+    let claims = Claims::for_principal(&principal, role, now.unix_seconds(), i64::from(lifetime));
     Ok(IssuedToken {
         access_token: claims.sign(&signing_key),
         expires_in: lifetime,
@@ -122,10 +134,13 @@ pub async fn authenticate(
             .filter(|previous| previous.id() == unverified.key_id()),
     };
     let key = key.ok_or(ApiError::InvalidToken)?;
-    let principal = unverified
+    let claims = unverified
         .verify(&key, now.unix_seconds())
-        .and_then(|claims| claims.principal())
         .map_err(|_| ApiError::InvalidToken)?;
+    let principal = claims.principal().map_err(|_| ApiError::InvalidToken)?;
+    if claims.iat < vouched_from(counters, now)? {
+        return Err(ApiError::InvalidToken);
+    }
     if principal.key_id == BOOTSTRAP_KEY_ID {
         let current = config.bootstrap_key_hash().await?;
         if current.map(|hash| key_ref(&hash)).as_deref() != Some(principal.key_ref.as_str()) {
@@ -137,3 +152,31 @@ pub async fn authenticate(
     Ok(principal)
 }
 
+/// The key-value entry holding the time (Unix seconds) from which the store vouches for
+/// tokens: it has every revocation marker since.
+const VOUCHED_FROM_KEY: &str = "tokens:vouched-from";
+
+thread_local! {
+    // Read once per instance: the entry changes only when the store loses its data, and
+    // an instance lives at most 128 requests (ARCHITECTURE.md, "What survives a request").
+    static VOUCHED_FROM: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
+/// The earliest issue time (`iat`) of a token the store vouches for; records one, `now`
+/// less the clock leeway, when the store has none. Two instances finding the store empty
+/// at once both write about the same time, and the leeway keeps either's tokens valid.
+fn vouched_from(counters: &impl CounterStore, now: Timestamp) -> Result<i64, StoreError> {
+    if let Some(since) = VOUCHED_FROM.get() {
+        return Ok(since);
+    }
+    let since = match counters.get(VOUCHED_FROM_KEY)? {
+        Some(since) => since,
+        None => {
+            let since = now.unix_seconds() - CLOCK_LEEWAY_SECONDS;
+            counters.set(VOUCHED_FROM_KEY, since)?;
+            since
+        }
+    };
+    VOUCHED_FROM.set(Some(since));
+    Ok(since)
+}

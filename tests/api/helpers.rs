@@ -118,7 +118,12 @@ async fn start_app(variables: &[(&str, &str)], mint_admin_key: bool) -> TestApp 
             let signing_key = std::env::var("APP_TOKEN_SIGNING_KEY")
                 .ok()
                 .filter(|key| !key.is_empty());
-            (url.trim_end_matches('/').to_string(), key, signing_key, None)
+            (
+                url.trim_end_matches('/').to_string(),
+                key,
+                signing_key,
+                None,
+            )
         }
         Err(_) => {
             let bootstrap_key = format!("bootstrap-{}", unique_suffix());

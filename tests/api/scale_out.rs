@@ -321,15 +321,24 @@ async fn revoking_a_key_through_one_instance_fails_its_tokens_on_the_other_at_on
     let token_through = async |index: usize, key: &str, id: i64| {
         let builder = cluster
             .client
-            .post(format!("{}/api/v1/auth/token", cluster.instances[index].base_url))
+            .post(format!(
+                "{}/api/v1/auth/token",
+                cluster.instances[index].base_url
+            ))
             .basic_auth(id.to_string(), Some(key))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body("grant_type=client_credentials");
         let body = expect_json(TwoInstances::send(builder).await, 200).await;
-        body["access_token"].as_str().expect("access_token").to_owned()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     };
     // Tokens issued by either instance work on both.
-    let tokens = [token_through(0, &key, id).await, token_through(1, &key, id).await];
+    let tokens = [
+        token_through(0, &key, id).await,
+        token_through(1, &key, id).await,
+    ];
     let bystander = token_through(1, &other_key, other_id).await;
     for token in &tokens {
         for index in 0..2 {
@@ -343,7 +352,7 @@ async fn revoking_a_key_through_one_instance_fails_its_tokens_on_the_other_at_on
         TwoInstances::send(cluster.request(0, Method::DELETE, &path, &cluster.admin_key)).await;
     assert_eq!(response.status().as_u16(), 204);
     let marker = format!("revoked-key:{}", key_ref(&key));
-    assert_eq!(cluster.redis.keys(&marker).await, [marker.clone()]);
+    assert_eq!(cluster.redis.keys(&marker).await, [marker]);
     // From the next request on, on both instances, whichever issued them.
     for token in &tokens {
         for index in [1, 0] {

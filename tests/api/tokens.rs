@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::helpers::{
-    TEST_TOKEN_SIGNING_KEY, TestApp, expect_error, expect_json, expect_status, product_body,
+    TEST_TOKEN_SIGNING_KEY, expect_error, expect_json, expect_status, product_body,
     rate_limit_field, rate_limit_reset_seconds, send, spawn_app, spawn_app_with, unique_word,
 };
 use crate::host_process::HostProcess;
@@ -25,10 +25,9 @@ const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 fn base64_url(bytes: &[u8]) -> String {
     let mut text = String::new();
     for chunk in bytes.chunks(3) {
-        let group = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |group, (index, byte)| group | u32::from(*byte) << (16 - 8 * index));
+        let group = chunk.iter().enumerate().fold(0u32, |group, (index, byte)| {
+            group | u32::from(*byte) << (16 - 8 * index)
+        });
         for index in 0..=chunk.len() {
             text.push(URL_SAFE[(group >> (18 - 6 * index) & 63) as usize] as char);
         }
@@ -39,10 +38,13 @@ fn base64_url(bytes: &[u8]) -> String {
 fn base64_url_decode(text: &str) -> Vec<u8> {
     let mut bytes = Vec::new();
     for chunk in text.as_bytes().chunks(4) {
-        let group = chunk.iter().enumerate().fold(0u32, |group, (index, symbol)| {
-            let value = URL_SAFE.iter().position(|known| known == symbol).unwrap() as u32;
-            group | value << (18 - 6 * index)
-        });
+        let group = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |group, (index, symbol)| {
+                let value = URL_SAFE.iter().position(|known| known == symbol).unwrap() as u32;
+                group | value << (18 - 6 * index)
+            });
         for index in 0..chunk.len() - 1 {
             bytes.push((group >> (16 - 8 * index)) as u8);
         }
@@ -95,7 +97,11 @@ async fn expect_invalid_token(response: reqwest::Response, what: &str) {
 async fn expect_oauth_error(response: reqwest::Response, status: u16, error: &str) -> Value {
     let body = expect_json(response, status).await;
     assert_eq!(body["error"], error, "{body}");
-    assert!(body["error_description"].as_str().is_some_and(|text| !text.is_empty()));
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty())
+    );
     assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
     body
 }
@@ -113,10 +119,14 @@ async fn a_key_gets_a_token_by_basic_or_form_credentials_and_it_works_where_the_
         )
         .await;
     assert_eq!(
-        response.headers()["cache-control"], "no-store",
+        response.headers()["cache-control"],
+        "no-store",
         "RFC 6749 §5.1: a token is never cached"
     );
-    assert!(rate_limit_field(&response, "r").is_some(), "the key's quota is reported");
+    assert!(
+        rate_limit_field(&response, "r").is_some(),
+        "the key's quota is reported"
+    );
     let body = expect_json(response, 200).await;
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["scope"], "viewer");
@@ -129,7 +139,10 @@ async fn a_key_gets_a_token_by_basic_or_form_credentials_and_it_works_where_the_
     assert_eq!(header["alg"], "HS256");
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(payload["sub"], viewer.id.to_string());
-    assert_eq!(payload["exp"].as_i64().unwrap() - payload["iat"].as_i64().unwrap(), expires_in);
+    assert_eq!(
+        payload["exp"].as_i64().unwrap() - payload["iat"].as_i64().unwrap(),
+        expires_in
+    );
     assert!(
         !token.contains(&viewer.secret) && !payload.to_string().contains(&viewer.secret[3..]),
         "the token carries nothing of the key"
@@ -141,7 +154,10 @@ async fn a_key_gets_a_token_by_basic_or_form_credentials_and_it_works_where_the_
         viewer.id, viewer.secret
     );
     let by_form = expect_json(app.token_request(&form, None).await, 200).await;
-    assert_eq!(decode(by_form["access_token"].as_str().unwrap()).1["sub"], payload["sub"]);
+    assert_eq!(
+        decode(by_form["access_token"].as_str().unwrap()).1["sub"],
+        payload["sub"]
+    );
 
     // The token is the key: same identity, role and ownership.
     let me = expect_json(app.get("/api/v1/auth/me", &token).await, 200).await;
@@ -152,7 +168,13 @@ async fn a_key_gets_a_token_by_basic_or_form_credentials_and_it_works_where_the_
     let order = expect_json(app.place_order(&token, &[(product, 2)]).await, 201).await;
     let path = format!("/api/v1/orders/{}", order["id"].as_str().unwrap());
     expect_status(app.get(&path, &viewer.secret).await, 200).await;
-    expect_error(app.post_json("/api/v1/products", &token, &product_body("x", "y", 1.0, 1)).await, 403, "FORBIDDEN").await;
+    expect_error(
+        app.post_json("/api/v1/products", &token, &product_body("x", "y", 1.0, 1))
+            .await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
     let other = app.create_key("viewer").await;
     expect_error(app.get(&path, &other.secret).await, 404, "NOT_FOUND").await;
 }
@@ -175,12 +197,26 @@ async fn the_token_endpoint_refuses_in_rfc_6749_terms_and_issues_nothing() {
     )
     .await;
     expect_oauth_error(as_json, 400, "invalid_request").await;
-    expect_oauth_error(app.token_request("scope=viewer", basic).await, 400, "invalid_request")
-        .await;
+    expect_oauth_error(
+        app.token_request("scope=viewer", basic).await,
+        400,
+        "invalid_request",
+    )
+    .await;
     let repeated = format!("{grant}&{grant}");
-    expect_oauth_error(app.token_request(&repeated, basic).await, 400, "invalid_request").await;
+    expect_oauth_error(
+        app.token_request(&repeated, basic).await,
+        400,
+        "invalid_request",
+    )
+    .await;
     let both = format!("{grant}&client_id={id}&client_secret={}", viewer.secret);
-    expect_oauth_error(app.token_request(&both, basic).await, 400, "invalid_request").await;
+    expect_oauth_error(
+        app.token_request(&both, basic).await,
+        400,
+        "invalid_request",
+    )
+    .await;
     let garbled = send(
         app.request(Method::POST, "/api/v1/auth/token", None)
             .header("Content-Type", "application/x-www-form-urlencoded")
@@ -192,8 +228,12 @@ async fn the_token_endpoint_refuses_in_rfc_6749_terms_and_issues_nothing() {
 
     // unsupported_grant_type and invalid_scope.
     let password = "grant_type=password&username=a&password=b";
-    expect_oauth_error(app.token_request(password, basic).await, 400, "unsupported_grant_type")
-        .await;
+    expect_oauth_error(
+        app.token_request(password, basic).await,
+        400,
+        "unsupported_grant_type",
+    )
+    .await;
     for scope in ["admin", "root", "admin%20viewer"] {
         let form = format!("{grant}&scope={scope}");
         expect_oauth_error(app.token_request(&form, basic).await, 400, "invalid_scope").await;
@@ -206,12 +246,18 @@ async fn the_token_endpoint_refuses_in_rfc_6749_terms_and_issues_nothing() {
     for (what, credentials) in [
         ("no credentials", None),
         ("wrong key", Some((id.as_str(), wrong_secret.as_str()))),
-        ("another key's id", Some((admin_id.as_str(), viewer.secret.as_str()))),
+        (
+            "another key's id",
+            Some((admin_id.as_str(), viewer.secret.as_str())),
+        ),
         ("id not a number", Some(("me", viewer.secret.as_str()))),
     ] {
         let response = app.token_request(grant, credentials).await;
         assert_eq!(
-            response.headers().get("www-authenticate").map(|v| v.to_str().unwrap()),
+            response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap()),
             Some("Basic realm=\"inventory-api\""),
             "{what}"
         );
@@ -233,16 +279,40 @@ async fn a_revoked_key_gets_no_token_and_its_live_tokens_fail_at_once() {
     let bystander_token = app.token_for(bystander.id, &bystander.secret, None).await;
     expect_status(app.get("/api/v1/products", &token).await, 200).await;
 
-    expect_status(app.delete(&format!("/api/v1/auth/keys/{}", key.id), &app.admin_key).await, 204).await;
-    expect_invalid_token(app.get("/api/v1/products", &token).await, "token of a revoked key").await;
+    expect_status(
+        app.delete(&format!("/api/v1/auth/keys/{}", key.id), &app.admin_key)
+            .await,
+        204,
+    )
+    .await;
+    expect_invalid_token(
+        app.get("/api/v1/products", &token).await,
+        "token of a revoked key",
+    )
+    .await;
     let tag = unique_word();
-    let refused = app.post_json("/api/v1/products", &token, &product_body(&tag, "Revoked", 1.0, 1)).await;
+    let refused = app
+        .post_json(
+            "/api/v1/products",
+            &token,
+            &product_body(&tag, "Revoked", 1.0, 1),
+        )
+        .await;
     expect_invalid_token(refused, "a write with a revoked key's token").await;
     let search = format!("/api/v1/products?search={tag}");
     let found = expect_json(app.get(&search, &app.admin_key).await, 200).await;
-    assert_eq!(found.as_array().unwrap().len(), 0, "the refused write changed nothing");
+    assert_eq!(
+        found.as_array().unwrap().len(),
+        0,
+        "the refused write changed nothing"
+    );
 
-    let response = app.token_request("grant_type=client_credentials", Some((&key.id.to_string(), &key.secret))).await;
+    let response = app
+        .token_request(
+            "grant_type=client_credentials",
+            Some((&key.id.to_string(), &key.secret)),
+        )
+        .await;
     expect_oauth_error(response, 401, "invalid_client").await;
     // Only that key's tokens: another key's token still works.
     expect_status(app.get("/api/v1/products", &bystander_token).await, 200).await;
@@ -257,7 +327,10 @@ async fn a_viewer_scope_narrows_an_admin_key_to_a_viewers_rights() {
     assert_eq!(decode(&narrowed).1["scope"], "viewer");
 
     let me = expect_json(app.get("/api/v1/auth/me", &narrowed).await, 200).await;
-    assert_eq!((me["id"].as_i64(), me["role"].as_str()), (Some(admin.id), Some("viewer")));
+    assert_eq!(
+        (me["id"].as_i64(), me["role"].as_str()),
+        (Some(admin.id), Some("viewer"))
+    );
     expect_status(app.get("/api/v1/products", &narrowed).await, 200).await;
     let tag = unique_word();
     let body = product_body(&tag, "Narrowed", 1.0, 1);
@@ -269,7 +342,12 @@ async fn a_viewer_scope_narrows_an_admin_key_to_a_viewers_rights() {
         let response = send(app.request(method, path, Some(&narrowed))).await;
         expect_error(response, 403, "FORBIDDEN").await;
     }
-    expect_error(app.post_json("/api/v1/products", &narrowed, &body).await, 403, "FORBIDDEN").await;
+    expect_error(
+        app.post_json("/api/v1/products", &narrowed, &body).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
     // The same key's admin-scoped token may do it.
     expect_status(app.post_json("/api/v1/products", &full, &body).await, 201).await;
 }
@@ -309,8 +387,26 @@ async fn a_token_spends_its_keys_rate_limit() {
     expect_status(second, 200).await;
     expect_status(app.get("/api/v1/products", &token).await, 200).await;
     expect_status(app.get("/api/v1/products", &key.secret).await, 200).await;
-    expect_error(app.get("/api/v1/products", &token).await, 429, "RATE_LIMITED").await;
-    expect_error(app.get("/api/v1/products", &key.secret).await, 429, "RATE_LIMITED").await;
+    expect_error(
+        app.get("/api/v1/products", &token).await,
+        429,
+        "RATE_LIMITED",
+    )
+    .await;
+    expect_error(
+        app.get("/api/v1/products", &key.secret).await,
+        429,
+        "RATE_LIMITED",
+    )
+    .await;
+    // The token endpoint's 429 reports the key's limit like every other.
+    let form = "grant_type=client_credentials";
+    let refused = app
+        .token_request(form, Some((&key.id.to_string(), &key.secret)))
+        .await;
+    assert_eq!(rate_limit_field(&refused, "q"), Some(4));
+    assert_eq!(rate_limit_field(&refused, "r"), Some(0));
+    expect_error(refused, 429, "RATE_LIMITED").await;
 }
 
 #[tokio::test]
@@ -329,7 +425,12 @@ async fn failed_token_authentications_count_against_the_address_guard() {
     expect_oauth_error(app.token_request(grant, wrong).await, 401, "invalid_client").await;
     expect_invalid_token(app.get("/api/v1/products", &tampered).await, "tampered").await;
     // Past three failures the address is throttled, on either path.
-    expect_error(app.get("/api/v1/products", &tampered).await, 429, "RATE_LIMITED").await;
+    expect_error(
+        app.get("/api/v1/products", &tampered).await,
+        429,
+        "RATE_LIMITED",
+    )
+    .await;
     expect_error(app.token_request(grant, wrong).await, 429, "RATE_LIMITED").await;
     // Valid credentials are never locked out by the guard.
     expect_status(app.get("/api/v1/products", &token).await, 200).await;
@@ -351,7 +452,12 @@ async fn hostile_tokens_are_refused_on_every_endpoint_and_change_nothing() {
     let revoked = app.create_key("admin").await;
     let token = app.token_for(admin.id, &admin.secret, None).await;
     let revoked_token = app.token_for(revoked.id, &revoked.secret, None).await;
-    expect_status(app.delete(&format!("/api/v1/auth/keys/{}", revoked.id), &app.admin_key).await, 204).await;
+    expect_status(
+        app.delete(&format!("/api/v1/auth/keys/{}", revoked.id), &app.admin_key)
+            .await,
+        204,
+    )
+    .await;
 
     let (header, payload) = decode(&token);
     let now = now_seconds();
@@ -385,14 +491,20 @@ async fn hostile_tokens_are_refused_on_every_endpoint_and_change_nothing() {
         ("not yet valid", with("nbf", json!(now + 3600))),
         ("wrong audience", with("aud", json!("another-api"))),
         ("wrong issuer", with("iss", json!("someone-else"))),
-        ("a role it was not granted", with("scope", json!("superuser"))),
+        (
+            "a role it was not granted",
+            with("scope", json!("superuser")),
+        ),
         ("wrong kid", with_header("kid", json!("0123456789abcdef"))),
         ("alg none, unsigned", unsigned),
         ("alg none, signed", with_header("alg", json!("none"))),
         ("alg HS512", with_header("alg", json!("HS512"))),
         ("another type", with_header("typ", json!("JWT"))),
         ("payload changed, signature kept", tampered),
-        ("signed with another key", sign(&header, &payload, &other_key)),
+        (
+            "signed with another key",
+            sign(&header, &payload, &other_key),
+        ),
         ("a revoked key's", revoked_token),
         ("garbage", "eyJ.nope.nope".to_owned()),
     ];
@@ -419,7 +531,12 @@ async fn hostile_tokens_are_refused_on_every_endpoint_and_change_nothing() {
     }
     // Nothing of it happened.
     assert_eq!(app.stock_of(product).await, 10);
-    let found = expect_json(app.get(&format!("/api/v1/products?search={tag}"), &app.admin_key).await, 200).await;
+    let found = expect_json(
+        app.get(&format!("/api/v1/products?search={tag}"), &app.admin_key)
+            .await,
+        200,
+    )
+    .await;
     assert_eq!(found.as_array().unwrap().len(), 0);
 
     // The control: the same forging with nothing changed is accepted, so each refusal
@@ -443,16 +560,34 @@ async fn the_bootstrap_key_gets_a_token_as_client_0() {
     let app = spawn_app().await;
     let token = app.token_for(0, &app.bootstrap_key, None).await;
     let me = expect_json(app.get("/api/v1/auth/me", &token).await, 200).await;
-    assert_eq!((me["id"].as_i64(), me["role"].as_str()), (Some(0), Some("admin")));
-    let created = app.post_json("/api/v1/auth/keys", &token, &json!({ "owner": "via-token", "role": "viewer" })).await;
+    assert_eq!(
+        (me["id"].as_i64(), me["role"].as_str()),
+        (Some(0), Some("admin"))
+    );
+    let created = app
+        .post_json(
+            "/api/v1/auth/keys",
+            &token,
+            &json!({ "owner": "via-token", "role": "viewer" }),
+        )
+        .await;
     expect_status(created, 201).await;
     // Under any other id the bootstrap key is no client.
-    let response = app.token_request("grant_type=client_credentials", Some(("1", &app.bootstrap_key))).await;
+    let response = app
+        .token_request(
+            "grant_type=client_credentials",
+            Some(("1", &app.bootstrap_key)),
+        )
+        .await;
     expect_oauth_error(response, 401, "invalid_client").await;
 }
 
 /// A host process on its own state directory with these variables added.
-fn host_with(state_dir: &std::path::Path, bootstrap_key: &str, variables: &[(&str, &str)]) -> HostProcess {
+fn host_with(
+    state_dir: &std::path::Path,
+    bootstrap_key: &str,
+    variables: &[(&str, &str)],
+) -> HostProcess {
     let args: Vec<String> = variables
         .iter()
         .flat_map(|(name, value)| ["--variable".to_owned(), format!("{name}={value}")])
@@ -461,14 +596,22 @@ fn host_with(state_dir: &std::path::Path, bootstrap_key: &str, variables: &[(&st
 }
 
 async fn get_with(base_url: &str, path: &str, token: &str) -> reqwest::Response {
-    send(reqwest::Client::new().get(format!("{base_url}{path}")).bearer_auth(token)).await
+    send(
+        reqwest::Client::new()
+            .get(format!("{base_url}{path}"))
+            .bearer_auth(token),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn a_rotated_signing_key_keeps_its_tokens_valid_until_it_is_removed() {
     // Three hosts stand for one deployment before, during and after a rotation. Each has
     // its own empty database: verifying a token reads none.
-    let state = std::env::temp_dir().join(format!("inventory-api-rotation-{}", crate::helpers::unique_suffix()));
+    let state = std::env::temp_dir().join(format!(
+        "inventory-api-rotation-{}",
+        crate::helpers::unique_suffix()
+    ));
     let dirs: Vec<_> = (0..3).map(|index| state.join(index.to_string())).collect();
     for dir in &dirs {
         std::fs::create_dir_all(dir).unwrap();
@@ -477,7 +620,14 @@ async fn a_rotated_signing_key_keeps_its_tokens_valid_until_it_is_removed() {
     let old_key = TEST_TOKEN_SIGNING_KEY;
     let new_key = "the-next-token-signing-key-0123456789abcdef";
     let before = host_with(&dirs[0], &bootstrap, &[]);
-    let during = host_with(&dirs[1], &bootstrap, &[("token_signing_key", new_key), ("token_previous_signing_key", old_key)]);
+    let during = host_with(
+        &dirs[1],
+        &bootstrap,
+        &[
+            ("token_signing_key", new_key),
+            ("token_previous_signing_key", old_key),
+        ],
+    );
     let after = host_with(&dirs[2], &bootstrap, &[("token_signing_key", new_key)]);
 
     let client = reqwest::Client::new();
@@ -490,7 +640,10 @@ async fn a_rotated_signing_key_keeps_its_tokens_valid_until_it_is_removed() {
                 .body("grant_type=client_credentials"),
         )
         .await;
-        expect_json(response, 200).await["access_token"].as_str().unwrap().to_owned()
+        expect_json(response, 200).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let old_token = token_from(&before).await;
     let new_token = token_from(&during).await;
@@ -517,7 +670,10 @@ async fn a_rotated_signing_key_keeps_its_tokens_valid_until_it_is_removed() {
 
 #[tokio::test]
 async fn rotating_the_bootstrap_key_ends_its_tokens() {
-    let state = std::env::temp_dir().join(format!("inventory-api-bootstrap-{}", crate::helpers::unique_suffix()));
+    let state = std::env::temp_dir().join(format!(
+        "inventory-api-bootstrap-{}",
+        crate::helpers::unique_suffix()
+    ));
     std::fs::create_dir_all(&state).unwrap();
     let first = format!("bootstrap-{}", crate::helpers::unique_suffix());
     let host = host_with(&state, &first, &[]);
@@ -530,12 +686,27 @@ async fn rotating_the_bootstrap_key_ends_its_tokens() {
             .body("grant_type=client_credentials"),
     )
     .await;
-    let token = expect_json(response, 200).await["access_token"].as_str().unwrap().to_owned();
-    expect_status(get_with(&host.base_url, "/api/v1/auth/me", &token).await, 200).await;
+    let token = expect_json(response, 200).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    expect_status(
+        get_with(&host.base_url, "/api/v1/auth/me", &token).await,
+        200,
+    )
+    .await;
     drop(host);
     // The same deployment with admin_api_key rotated.
-    let rotated = host_with(&state, &format!("bootstrap-{}", crate::helpers::unique_suffix()), &[]);
-    expect_invalid_token(get_with(&rotated.base_url, "/api/v1/auth/me", &token).await, "old bootstrap key's token").await;
+    let rotated = host_with(
+        &state,
+        &format!("bootstrap-{}", crate::helpers::unique_suffix()),
+        &[],
+    );
+    expect_invalid_token(
+        get_with(&rotated.base_url, "/api/v1/auth/me", &token).await,
+        "old bootstrap key's token",
+    )
+    .await;
     drop(rotated);
     let _ = std::fs::remove_dir_all(&state);
 }
@@ -548,7 +719,12 @@ async fn without_a_signing_key_no_tokens_are_issued_and_keys_still_work() {
         return;
     }
     let key = app.create_key("viewer").await;
-    let response = app.token_request("grant_type=client_credentials", Some((&key.id.to_string(), &key.secret))).await;
+    let response = app
+        .token_request(
+            "grant_type=client_credentials",
+            Some((&key.id.to_string(), &key.secret)),
+        )
+        .await;
     expect_oauth_error(response, 400, "unsupported_grant_type").await;
     let forged = sign(
         &json!({ "alg": "HS256", "typ": "at+jwt", "kid": "0000000000000000" }),
@@ -584,5 +760,87 @@ async fn a_get_with_a_token_makes_one_database_statement_fewer_than_with_a_key()
         expect_status(app.get(&path, credential).await, 200).await;
         costs.push(statements() - before);
     }
-    assert_eq!(costs, [2, 1], "statements for GET product with a key, then with a token");
+    assert_eq!(
+        costs,
+        [2, 1],
+        "statements for GET product with a key, then with a token"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_that_loses_the_revocation_markers_refuses_the_tokens_issued_before_it() {
+    // The counters (and markers) of these hosts live in memory, as in runtime-config.toml:
+    // a restart loses them.
+    let state = std::env::temp_dir().join(format!(
+        "inventory-api-amnesia-{}",
+        crate::helpers::unique_suffix()
+    ));
+    std::fs::create_dir_all(&state).unwrap();
+    let bootstrap = format!("bootstrap-{}", crate::helpers::unique_suffix());
+    let client = reqwest::Client::new();
+    let first = host_with(&state, &bootstrap, &[]);
+    let key_for = async |base_url: &str| {
+        let response = send(
+            client
+                .post(format!("{base_url}/api/v1/auth/keys"))
+                .header("X-API-Key", &bootstrap)
+                .json(&json!({ "owner": "amnesia", "role": "viewer" })),
+        )
+        .await;
+        let body = expect_json(response, 201).await;
+        (
+            body["id"].as_i64().unwrap(),
+            body["api_key"].as_str().unwrap().to_owned(),
+        )
+    };
+    let token_for = async |base_url: &str, id: i64, secret: &str| {
+        let response = send(
+            client
+                .post(format!("{base_url}/api/v1/auth/token"))
+                .basic_auth(id, Some(secret))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body("grant_type=client_credentials"),
+        )
+        .await;
+        expect_json(response, 200).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (revoked_id, revoked_secret) = key_for(&first.base_url).await;
+    let (kept_id, kept_secret) = key_for(&first.base_url).await;
+    let revoked_token = token_for(&first.base_url, revoked_id, &revoked_secret).await;
+    let kept_token = token_for(&first.base_url, kept_id, &kept_secret).await;
+    let revoke = client
+        .delete(format!("{}/api/v1/auth/keys/{revoked_id}", first.base_url))
+        .header("X-API-Key", &bootstrap);
+    expect_status(send(revoke).await, 204).await;
+    expect_invalid_token(
+        get_with(&first.base_url, "/api/v1/auth/me", &revoked_token).await,
+        "revoked",
+    )
+    .await;
+    // Past the clock leeway, the instance restarts with an empty key-value store.
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    drop(first);
+    let second = host_with(&state, &bootstrap, &[]);
+    expect_invalid_token(
+        get_with(&second.base_url, "/api/v1/auth/me", &revoked_token).await,
+        "a revoked key's token after its marker was lost",
+    )
+    .await;
+    // The price: every token from before the loss is refused; its key gets a new one.
+    expect_invalid_token(
+        get_with(&second.base_url, "/api/v1/auth/me", &kept_token).await,
+        "pre-restart token",
+    )
+    .await;
+    let fresh = token_for(&second.base_url, kept_id, &kept_secret).await;
+    expect_status(
+        get_with(&second.base_url, "/api/v1/auth/me", &fresh).await,
+        200,
+    )
+    .await;
+    drop(second);
+    let _ = std::fs::remove_dir_all(&state);
 }

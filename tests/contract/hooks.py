@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from datetime import datetime, timedelta, timezone
@@ -39,6 +40,10 @@ import schemathesis
 # fast and is retried on the short schedule host.sh sets.
 _LOOPBACK_URL = re.compile(r"^http://127\.0\.0\.1:9/[!\"$-~]{0,2000}$")
 _WEBHOOK_WRITES = ("POST /api/v1/webhooks", "PATCH /api/v1/webhooks/{id}")
+
+# The client credentials of the token endpoint's positive cases: the bootstrap admin key
+# (id 0), which schemathesis.sh exports from host.sh.
+_TOKEN_CLIENT = ("0", os.environ.get("ADMIN_KEY", ""))
 
 # Cursors the API issued (in `Link: <...>; rel="next"`), by list: path and the other
 # query parameters (limit aside, which does not change the list).
@@ -146,6 +151,14 @@ def before_call(context, case, kwargs):
         if isinstance(url, str) and not _LOOPBACK_URL.match(url):
             digest = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
             case.body["url"] = f"http://127.0.0.1:9/hook/{digest}"
+
+    # Access tokens: "`client_id` is the key's `id` ... and `client_secret` is the key
+    # itself" (issueAccessToken): a client is a key the service knows. Generated
+    # credentials become the bootstrap key's, so the token is issued; a case without them
+    # (the client would use HTTP Basic) stays as drawn and is answered 401.
+    if operation == "POST /api/v1/auth/token" and isinstance(case.body, dict):
+        if "client_id" in case.body or "client_secret" in case.body:
+            case.body["client_id"], case.body["client_secret"] = _TOKEN_CLIENT
 
     # Lists: the cursor is "an opaque token taken from the previous page's `Link`"; "a
     # token this API did not issue for this kind of list is 400" (Cursor). A generated

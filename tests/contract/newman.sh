@@ -4,9 +4,10 @@
 #
 # Needs the debug `spin_host` example and the release component that `cargo test` builds.
 # Installs newman (pinned, tests/contract/install.sh) under target/, starts the host on a
-# free 127.0.0.1 port with a fresh state directory and a random bootstrap admin key, runs
-# the collection with the environment pointed at it, stops the host and exits non-zero
-# on any failure.
+# free 127.0.0.1 port with a fresh state directory, a random bootstrap admin key and a
+# random token signing key (the collection gets access tokens and runs its orders folder
+# on one), runs the collection with the environment pointed at it, stops the host and
+# exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
