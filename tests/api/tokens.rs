@@ -604,6 +604,22 @@ async fn get_with(base_url: &str, path: &str, token: &str) -> reqwest::Response 
     .await
 }
 
+/// An access token from the host at `base_url` for the key `id` with `secret`.
+async fn token_from(base_url: &str, id: i64, secret: &str) -> String {
+    let response = send(
+        reqwest::Client::new()
+            .post(format!("{base_url}/api/v1/auth/token"))
+            .basic_auth(id, Some(secret))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials"),
+    )
+    .await;
+    expect_json(response, 200).await["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
 #[tokio::test]
 async fn a_rotated_signing_key_keeps_its_tokens_valid_until_it_is_removed() {
     // Three hosts stand for one deployment before, during and after a rotation. Each has
@@ -630,23 +646,8 @@ async fn a_rotated_signing_key_keeps_its_tokens_valid_until_it_is_removed() {
     );
     let after = host_with(&dirs[2], &bootstrap, &[("token_signing_key", new_key)]);
 
-    let client = reqwest::Client::new();
-    let token_from = async |host: &HostProcess| {
-        let response = send(
-            client
-                .post(format!("{}/api/v1/auth/token", host.base_url))
-                .basic_auth("0", Some(&bootstrap))
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body("grant_type=client_credentials"),
-        )
-        .await;
-        expect_json(response, 200).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    let old_token = token_from(&before).await;
-    let new_token = token_from(&during).await;
+    let old_token = token_from(&before.base_url, 0, &bootstrap).await;
+    let new_token = token_from(&during.base_url, 0, &bootstrap).await;
     assert_ne!(decode(&old_token).0["kid"], decode(&new_token).0["kid"]);
 
     for (host, token, accepted) in [
@@ -677,19 +678,7 @@ async fn rotating_the_bootstrap_key_ends_its_tokens() {
     std::fs::create_dir_all(&state).unwrap();
     let first = format!("bootstrap-{}", crate::helpers::unique_suffix());
     let host = host_with(&state, &first, &[]);
-    let client = reqwest::Client::new();
-    let response = send(
-        client
-            .post(format!("{}/api/v1/auth/token", host.base_url))
-            .basic_auth("0", Some(&first))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials"),
-    )
-    .await;
-    let token = expect_json(response, 200).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = token_from(&host.base_url, 0, &first).await;
     expect_status(
         get_with(&host.base_url, "/api/v1/auth/me", &token).await,
         200,
@@ -793,24 +782,10 @@ async fn a_restart_that_loses_the_revocation_markers_refuses_the_tokens_issued_b
             body["api_key"].as_str().unwrap().to_owned(),
         )
     };
-    let token_for = async |base_url: &str, id: i64, secret: &str| {
-        let response = send(
-            client
-                .post(format!("{base_url}/api/v1/auth/token"))
-                .basic_auth(id, Some(secret))
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body("grant_type=client_credentials"),
-        )
-        .await;
-        expect_json(response, 200).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
     let (revoked_id, revoked_secret) = key_for(&first.base_url).await;
     let (kept_id, kept_secret) = key_for(&first.base_url).await;
-    let revoked_token = token_for(&first.base_url, revoked_id, &revoked_secret).await;
-    let kept_token = token_for(&first.base_url, kept_id, &kept_secret).await;
+    let revoked_token = token_from(&first.base_url, revoked_id, &revoked_secret).await;
+    let kept_token = token_from(&first.base_url, kept_id, &kept_secret).await;
     let revoke = client
         .delete(format!("{}/api/v1/auth/keys/{revoked_id}", first.base_url))
         .header("X-API-Key", &bootstrap);
@@ -835,7 +810,7 @@ async fn a_restart_that_loses_the_revocation_markers_refuses_the_tokens_issued_b
         "pre-restart token",
     )
     .await;
-    let fresh = token_for(&second.base_url, kept_id, &kept_secret).await;
+    let fresh = token_from(&second.base_url, kept_id, &kept_secret).await;
     expect_status(
         get_with(&second.base_url, "/api/v1/auth/me", &fresh).await,
         200,
