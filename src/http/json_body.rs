@@ -192,11 +192,7 @@ pub fn ensure_json_media_type(request: &ApiRequest) -> Result<(), ApiError> {
     if request.body.is_empty() {
         return Ok(());
     }
-    let media_type = request
-        .header("content-type")
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase());
-    match media_type.as_deref() {
+    match request.media_type().as_deref() {
         Some("application/json") => Ok(()),
         _ => Err(ApiError::UnsupportedMediaType),
     }

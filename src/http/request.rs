@@ -42,6 +42,22 @@ impl ApiRequest {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The body's media type from `Content-Type`, lower-case, without parameters.
+    pub fn media_type(&self) -> Option<String> {
+        self.header("content-type")
+            .and_then(|value| value.split(';').next())
+            .map(|value| value.trim().to_ascii_lowercase())
+    }
+
+    /// The credentials of an `Authorization` header of `scheme` (matched without regard
+    /// to case, RFC 9110 §11.1); `None` when absent or of another scheme.
+    pub fn authorization(&self, scheme: &str) -> Option<&str> {
+        let (sent_scheme, credentials) = self.header("authorization")?.trim().split_once(' ')?;
+        sent_scheme
+            .eq_ignore_ascii_case(scheme)
+            .then_some(credentials.trim())
+    }
+
     /// The client's IP address as Spin reports it (`spin-client-addr`), without the port.
     pub fn client_ip(&self) -> String {
         let address = self.last_header("spin-client-addr").unwrap_or("unknown");

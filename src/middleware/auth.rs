@@ -74,13 +74,7 @@ fn credential(request: &ApiRequest) -> Result<Credential<'_>, ApiError> {
         .header("x-api-key")
         .map(str::trim)
         .filter(|key| !key.is_empty());
-    let bearer = request.header("authorization").and_then(|value| {
-        let (scheme, token) = value.trim().split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then_some(token.trim())
-    });
-    match (api_key, bearer) {
+    match (api_key, request.authorization("bearer")) {
         (Some(_), Some(_)) => Err(ApiError::validation(
             "Authorization",
             "send either X-API-Key or a bearer token, not both",

@@ -69,11 +69,7 @@ fn oauth(code: OAuthErrorCode, description: &str) -> ApiError {
 /// `invalid_request`, before any credential is looked at.
 fn decode_token_request(request: &ApiRequest) -> Result<TokenRequest, ApiError> {
     let invalid = |description: &str| oauth(OAuthErrorCode::InvalidRequest, description);
-    let media_type = request
-        .header("content-type")
-        .and_then(|value| value.split(';').next())
-        .map(|value| value.trim().to_ascii_lowercase());
-    if media_type.as_deref() != Some("application/x-www-form-urlencoded") {
+    if request.media_type().as_deref() != Some("application/x-www-form-urlencoded") {
         return Err(invalid(
             "The body must be application/x-www-form-urlencoded",
         ));
@@ -134,22 +130,16 @@ fn decode_token_request(request: &ApiRequest) -> Result<TokenRequest, ApiError> 
 
 /// `Authorization: Basic base64(form-encoded id ":" form-encoded secret)`, if sent.
 fn basic_credentials(request: &ApiRequest) -> Result<Option<(String, String)>, ApiError> {
-    let Some(value) = request.header("authorization") else {
+    let Some(encoded) = request.authorization("basic") else {
         return Ok(None);
     };
-    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
-        return Ok(None);
-    };
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Ok(None);
-    }
     let malformed = || {
         oauth(
             OAuthErrorCode::InvalidRequest,
             "The Basic credentials are not base64 of client_id:client_secret",
         )
     };
-    let decoded = base64_decode(encoded.trim()).ok_or_else(malformed)?;
+    let decoded = base64_decode(encoded).ok_or_else(malformed)?;
     let text = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
     Ok(Some((percent_decode(id), percent_decode(secret))))

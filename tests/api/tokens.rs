@@ -478,7 +478,8 @@ async fn hostile_tokens_are_refused_on_every_endpoint_and_change_nothing() {
     };
     let (signing_input, signature) = token.rsplit_once('.').unwrap();
     let mut tampered_payload = payload.clone();
-    tampered_payload["sub"] = json!(app_bootstrap_id());
+    // The bootstrap key's id: a changed `sub` must not make anyone it.
+    tampered_payload["sub"] = json!("0");
     let tampered = format!(
         "{}.{}.{signature}",
         signing_input.split('.').next().unwrap(),
@@ -546,11 +547,6 @@ async fn hostile_tokens_are_refused_on_every_endpoint_and_change_nothing() {
     assert_eq!(me["id"], admin.id);
     let fresh = with("exp", json!(now + 60));
     expect_status(app.get("/api/v1/auth/me", &fresh).await, 200).await;
-}
-
-/// The bootstrap key's id in tokens (`sub`): a forged `sub` must not make anyone it.
-fn app_bootstrap_id() -> &'static str {
-    "0"
 }
 
 // --- The bootstrap key, rotation, instances -------------------------------------------------
@@ -738,16 +734,18 @@ async fn a_get_with_a_token_makes_one_database_statement_fewer_than_with_a_key()
     let product = app.stocked_product(1.0, 1).await;
     let path = format!("/api/v1/products/{product}");
     let statements = || host.sqlite_statements() + host.postgres_statements();
-    // Warm: every connection of the instance has checked its schema.
-    for _ in 0..3 {
-        expect_status(app.get(&path, &key.secret).await, 200).await;
-        expect_status(app.get(&path, &token).await, 200).await;
-    }
+    // A request on a new instance (the host drops one after 1 s idle, which a loaded
+    // machine reaches between two requests) also checks its connection's schema, so
+    // each credential's cost is its cheapest of several requests: the warm one.
     let mut costs = Vec::new();
     for credential in [&key.secret, &token] {
-        let before = statements();
-        expect_status(app.get(&path, credential).await, 200).await;
-        costs.push(statements() - before);
+        let mut cheapest = u64::MAX;
+        for _ in 0..5 {
+            let before = statements();
+            expect_status(app.get(&path, credential).await, 200).await;
+            cheapest = cheapest.min(statements() - before);
+        }
+        costs.push(cheapest);
     }
     assert_eq!(
         costs,
