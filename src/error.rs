@@ -77,6 +77,8 @@ pub enum ApiError {
     ProductUnavailable(Vec<i64>),
     /// 409 `INVALID_STATUS_TRANSITION`: the workflow does not allow this change.
     InvalidStatusTransition { from: String, to: String },
+    /// 409 `RESERVATION_NOT_ACTIVE`: the hold was released, converted or expired.
+    ReservationNotActive { id: String, status: &'static str },
     /// 422 `IDEMPOTENCY_KEY_REUSED`: the key was used with a different request body.
     IdempotencyKeyReused,
     /// 412 `PRECONDITION_FAILED`: `If-Match` names a version that is no longer current.
@@ -122,7 +124,8 @@ impl ApiError {
             Self::Conflict(_)
             | Self::InsufficientStock(_)
             | Self::ProductUnavailable(_)
-            | Self::InvalidStatusTransition { .. } => 409,
+            | Self::InvalidStatusTransition { .. }
+            | Self::ReservationNotActive { .. } => 409,
             Self::IdempotencyKeyReused => 422,
             Self::PreconditionFailed => 412,
             Self::PayloadTooLarge { .. } => 413,
@@ -147,6 +150,7 @@ impl ApiError {
             Self::InsufficientStock(_) => "INSUFFICIENT_STOCK",
             Self::ProductUnavailable(_) => "PRODUCT_UNAVAILABLE",
             Self::InvalidStatusTransition { .. } => "INVALID_STATUS_TRANSITION",
+            Self::ReservationNotActive { .. } => "RESERVATION_NOT_ACTIVE",
             Self::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             Self::PreconditionFailed => "PRECONDITION_FAILED",
             Self::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
@@ -175,6 +179,9 @@ impl ApiError {
             Self::InsufficientStock(_) => "Not enough stock; nothing was changed".into(),
             Self::ProductUnavailable(_) => {
                 "The order names products that are no longer available".into()
+            }
+            Self::ReservationNotActive { id, status } => {
+                format!("Reservation {id} is {status}, no longer active; nothing was changed")
             }
             Self::InvalidStatusTransition { from, to } => {
                 format!("An order cannot go from {from} to {to}")
@@ -209,6 +216,9 @@ impl ApiError {
                     .map(|id| json!({ "product_id": id }))
                     .collect::<Vec<_>>()
             )),
+            Self::ReservationNotActive { id, status } => {
+                Some(json!({ "reservation_id": id, "status": status }))
+            }
             _ => None,
         }
     }

@@ -14,7 +14,9 @@ use std::pin::Pin;
 
 use crate::error::ApiError;
 use crate::http::{ApiRequest, ApiResponse};
-use crate::routes::{Context, keys, orders, products, reports, service, tokens, webhooks};
+use crate::routes::{
+    Context, keys, orders, products, reports, reservations, service, tokens, webhooks,
+};
 
 /// What a handler returns: its answer, once the future completes.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<ApiResponse, ApiError>> + 'a>>;
@@ -73,6 +75,10 @@ pub const ROUTES: &[(&str, &str, Endpoint)] = &[
     ("GET",    "/api/v1/orders/:id",                   authenticated!(orders::get)),
     ("PATCH",  "/api/v1/orders/:id/status",            authenticated!(orders::change_status)),
     ("POST",   "/api/v1/orders/:id/cancel",            authenticated!(orders::cancel)),
+    ("POST",   "/api/v1/reservations",                 authenticated!(reservations::create)),
+    ("GET",    "/api/v1/reservations",                 authenticated!(reservations::list)),
+    ("GET",    "/api/v1/reservations/:id",             authenticated!(reservations::get)),
+    ("DELETE", "/api/v1/reservations/:id",             authenticated!(reservations::release)),
     ("GET",    "/api/v1/reports/low-stock",            authenticated!(reports::low_stock)),
     ("GET",    "/api/v1/reports/sales-summary",        authenticated!(reports::sales_summary)),
     ("GET",    "/api/v1/reports/top-products",         authenticated!(reports::top_products)),

@@ -89,6 +89,11 @@ impl JsonObject {
             .transpose()
     }
 
+    /// Whether the body has the field (with any value, `null` included), not yet taken.
+    pub fn has(&self, name: &str) -> bool {
+        self.fields.contains_key(name)
+    }
+
     /// Refuses a field that may not be written here, with the reason.
     pub fn forbid(&mut self, name: &str, reason: &str) -> Result<(), ApiError> {
         match self.fields.contains_key(name) {

@@ -21,11 +21,19 @@ pub enum EventType {
     ProductUpdated,
     /// A product was soft-deleted.
     ProductDeleted,
+    /// Stock was held for a checkout.
+    ReservationCreated,
+    /// A hold was released by its client.
+    ReservationReleased,
+    /// A hold became an order.
+    ReservationConverted,
+    /// A hold ran out (recorded by the scheduler's sweep; it stopped counting at once).
+    ReservationExpired,
 }
 
 impl EventType {
     /// Every type, in the order the API documents them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 11] = [
         Self::OrderCreated,
         Self::OrderStatusChanged,
         Self::OrderCancelled,
@@ -33,6 +41,10 @@ impl EventType {
         Self::ProductCreated,
         Self::ProductUpdated,
         Self::ProductDeleted,
+        Self::ReservationCreated,
+        Self::ReservationReleased,
+        Self::ReservationConverted,
+        Self::ReservationExpired,
     ];
 
     /// The type's name in the API (`order.created`).
@@ -45,6 +57,10 @@ impl EventType {
             Self::ProductCreated => "product.created",
             Self::ProductUpdated => "product.updated",
             Self::ProductDeleted => "product.deleted",
+            Self::ReservationCreated => "reservation.created",
+            Self::ReservationReleased => "reservation.released",
+            Self::ReservationConverted => "reservation.converted",
+            Self::ReservationExpired => "reservation.expired",
         }
     }
 

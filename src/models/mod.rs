@@ -14,6 +14,7 @@ pub mod precondition;
 pub mod principal;
 pub mod product;
 pub mod report;
+pub mod reservation;
 pub mod search;
 pub mod stock;
 pub mod text;

@@ -152,7 +152,7 @@ pub struct Product {
     pub id: i64,
     /// The writable fields.
     pub fields: ProductFields,
-    /// Units in stock; changes only through adjustments and orders.
+    /// Units on hand; changes only through adjustments and orders.
     pub stock_quantity: i64,
     /// Increases on every change; the ETag is derived from it.
     pub version: i64,
@@ -162,9 +162,16 @@ pub struct Product {
     pub updated_at: String,
     /// Soft-deletion time, if deleted.
     pub deleted_at: Option<String>,
+    /// Units of `stock_quantity` that live holds set aside when the product was read.
+    pub reserved_quantity: i64,
 }
 
 impl Product {
+    /// Units that can be ordered or held: on hand minus held.
+    pub fn available_quantity(&self) -> i64 {
+        self.stock_quantity - self.reserved_quantity
+    }
+
     /// The strong entity tag of this version of the product.
     pub fn etag(&self) -> String {
         format!("\"{}-{}\"", self.id, self.version)
@@ -182,6 +189,8 @@ struct ProductBody<'a> {
     price: Value,
     price_cents: i64,
     stock_quantity: i64,
+    reserved_quantity: i64,
+    available_quantity: i64,
     low_stock_threshold: i64,
     version: i64,
     created_at: &'a str,
@@ -200,6 +209,8 @@ impl Serialize for Product {
             price: self.fields.price.as_json_number(),
             price_cents: self.fields.price.cents(),
             stock_quantity: self.stock_quantity,
+            reserved_quantity: self.reserved_quantity,
+            available_quantity: self.available_quantity(),
             low_stock_threshold: self.fields.low_stock_threshold,
             version: self.version,
             created_at: &self.created_at,

@@ -5,6 +5,7 @@ pub mod keys;
 pub mod orders;
 pub mod products;
 pub mod reports;
+pub mod reservations;
 pub mod service;
 pub mod tokens;
 pub mod webhooks;

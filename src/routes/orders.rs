@@ -6,11 +6,13 @@ use crate::models::order::{
     IdempotencyKey, OrderStatus, merge_lines, parse_customer_name, parse_email, parse_lines,
 };
 use crate::models::principal::Action;
+use crate::models::reservation::ReservationId;
 use crate::routes::{Context, cursor_id, page_request, page_response};
-use crate::services::orders::{self, Idempotency, OrderRequest};
+use crate::services::orders::{self, Idempotency, OrderRequest, OrderSource};
 
-/// `POST /api/v1/orders` → 201 with the order; with `Idempotency-Key`, a retry replays
-/// the first response with `Idempotent-Replayed: true`.
+/// `POST /api/v1/orders` `{customer_name, customer_email, items | reservation_id}` → 201
+/// with the order; with `Idempotency-Key`, a retry replays the first response with
+/// `Idempotent-Replayed: true`.
 pub async fn create(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::UseOrders)?;
     let idempotency_key = context
@@ -20,12 +22,26 @@ pub async fn create(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
         .transpose()
         .map_err(|message| ApiError::validation("Idempotency-Key", message))?;
     let mut body = JsonObject::from_request(context.request)?;
-    let request = OrderRequest {
-        customer_name: body.required("customer_name", parse_customer_name)?,
-        customer_email: body.required("customer_email", parse_email)?,
-        lines: merge_lines(&body.required_nested("items", parse_lines)?),
+    let customer_name = body.required("customer_name", parse_customer_name)?;
+    let customer_email = body.required("customer_email", parse_email)?;
+    // An order is made either of lines or of a hold's lines, never both.
+    let source = if body.has("reservation_id") {
+        if body.has("items") {
+            return Err(ApiError::validation(
+                "reservation_id",
+                "cannot be combined with items: an order from a hold gets the hold's lines",
+            ));
+        }
+        OrderSource::Reservation(body.required("reservation_id", ReservationId::parse_json)?)
+    } else {
+        OrderSource::Lines(merge_lines(&body.required_nested("items", parse_lines)?))
     };
     body.finish()?;
+    let request = OrderRequest {
+        customer_name,
+        customer_email,
+        source,
+    };
     let idempotency = idempotency_key.map(|key| Idempotency::new(key, &request));
 
     let placement = orders::place(

@@ -49,6 +49,7 @@ pub async fn list(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
             limit,
             cursor,
         },
+        context.now,
     )
     .await?;
     Ok(page_response(context.request, page))
@@ -57,7 +58,7 @@ pub async fn list(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
 /// `GET /api/v1/products/{id}` → the product with its `ETag`.
 pub async fn get(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ReadCatalog)?;
-    let product = catalog::get(context.db, product_id(context)?).await?;
+    let product = catalog::get(context.db, product_id(context)?, context.now).await?;
     Ok(ApiResponse::json(200, &product).with_header("ETag", product.etag()))
 }
 
@@ -105,7 +106,8 @@ pub async fn restore(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     Ok(ApiResponse::json(200, &product).with_header("ETag", product.etag()))
 }
 
-/// `PATCH /api/v1/products/{id}/stock` `{adjust, reason?}` → the new stock level.
+/// `PATCH /api/v1/products/{id}/stock` `{adjust, reason?}` → the new stock levels (on
+/// hand, held, available).
 pub async fn adjust_stock(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     let principal = context.authorize(Action::ManageCatalog)?;
     let id = product_id(context)?;
@@ -113,7 +115,7 @@ pub async fn adjust_stock(context: &Context<'_>) -> Result<ApiResponse, ApiError
     let delta = body.required("adjust", StockDelta::parse)?;
     let reason = body.optional("reason", parse_reason)?;
     body.finish()?;
-    let stock_quantity = stock::adjust(
+    let product = stock::adjust(
         context.db,
         principal,
         id,
@@ -124,7 +126,12 @@ pub async fn adjust_stock(context: &Context<'_>) -> Result<ApiResponse, ApiError
     .await?;
     Ok(ApiResponse::json(
         200,
-        &json!({ "product_id": id, "stock_quantity": stock_quantity }),
+        &json!({
+            "product_id": id,
+            "stock_quantity": product.stock_quantity,
+            "reserved_quantity": product.reserved_quantity,
+            "available_quantity": product.available_quantity(),
+        }),
     ))
 }
 
@@ -133,7 +140,7 @@ pub async fn stock_movements(context: &Context<'_>) -> Result<ApiResponse, ApiEr
     context.authorize(Action::ManageCatalog)?;
     let id = product_id(context)?;
     let (limit, cursor) = page_request(&context.query())?;
-    let page = stock::movements(context.db, id, cursor_id(cursor)?, limit).await?;
+    let page = stock::movements(context.db, id, cursor_id(cursor)?, limit, context.now).await?;
     Ok(page_response(context.request, page))
 }
 

@@ -24,7 +24,8 @@ pub async fn low_stock(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
                 .into(),
         )
     })?;
-    let page = reports::low_stock(context.db, threshold, cursor.as_ref(), limit).await?;
+    let page =
+        reports::low_stock(context.db, threshold, cursor.as_ref(), limit, context.now).await?;
     Ok(page_response(context.request, page))
 }
 

@@ -1,5 +1,7 @@
 //! `/api/v1/webhooks/...` (endpoints and their deliveries) and `/api/v1/events`.
 
+use serde::Serialize;
+
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::{ApiResponse, JsonObject};
@@ -7,8 +9,8 @@ use crate::models::event::EventType;
 use crate::models::principal::Action;
 use crate::models::webhook::{DeliveryStatus, Subscription, WebhookUrl, parse_description};
 use crate::routes::{Context, cursor_id, page_request, page_response};
-use crate::services::events;
-use crate::services::webhooks::{self, EndpointPatch, NewEndpoint};
+use crate::services::webhooks::{self, EndpointPatch, NewEndpoint, RunSummary};
+use crate::services::{events, reservations};
 
 /// `GET /api/v1/events?type=` → events, newest first.
 pub async fn list_events(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
@@ -117,11 +119,30 @@ pub async fn retry_delivery(context: &Context<'_>) -> Result<ApiResponse, ApiErr
     Ok(ApiResponse::json(202, &delivery))
 }
 
-/// `POST /api/v1/webhooks/deliveries/run` → `{attempted, succeeded, failed}`.
+/// What a scheduler's run did.
+#[derive(Serialize)]
+struct SchedulerRun {
+    /// The deliveries attempted.
+    #[serde(flatten)]
+    deliveries: RunSummary,
+    /// Holds found expired and marked so (each with its `reservation.expired` event).
+    reservations_expired: usize,
+}
+
+/// `POST /api/v1/webhooks/deliveries/run` → `{attempted, succeeded, failed,
+/// reservations_expired}`: the scheduler's run. It first sweeps expired holds, so their
+/// `reservation.expired` events are delivered in the same run.
 pub async fn run_deliveries(context: &Context<'_>) -> Result<ApiResponse, ApiError> {
     context.authorize(Action::ManageWebhooks)?;
-    let summary = webhooks::run_due(context.db).await?;
-    Ok(ApiResponse::json(200, &summary))
+    let reservations_expired = reservations::sweep_expired(context.db, context.now).await?;
+    let deliveries = webhooks::run_due(context.db).await?;
+    Ok(ApiResponse::json(
+        200,
+        &SchedulerRun {
+            deliveries,
+            reservations_expired,
+        },
+    ))
 }
 
 fn endpoint_id(context: &Context<'_>) -> Result<i64, ApiError> {

@@ -70,23 +70,25 @@ pub async fn create(
     .await
 }
 
-/// An active product; soft-deleted and missing products are both 404.
-pub async fn get(db: &Db, id: i64) -> Result<Product, ApiError> {
-    products::find(db, id)
+/// An active product, with its units held at `now`; soft-deleted and missing products
+/// are both 404.
+pub async fn get(db: &Db, id: i64, now: Timestamp) -> Result<Product, ApiError> {
+    products::find(db, id, now)
         .await?
         .filter(|product| product.deleted_at.is_none())
         .ok_or_else(not_found)
 }
 
 /// One page of active products: in id order, or by relevance when searching.
-pub async fn list(db: &Db, query: ProductQuery) -> Result<Page<Product>, ApiError> {
+pub async fn list(db: &Db, query: ProductQuery, now: Timestamp) -> Result<Page<Product>, ApiError> {
     let invalid_cursor = |message| ApiError::validation("cursor", message);
     let Some(search) = query.search else {
         let after_id = match &query.cursor {
             Some(cursor) => cursor.id().map_err(invalid_cursor)?,
             None => 0,
         };
-        let rows = products::list(db, &query.filter, after_id, query.limit.fetch_count()).await?;
+        let rows =
+            products::list(db, &query.filter, after_id, query.limit.fetch_count(), now).await?;
         return Ok(Page::from_rows(rows, query.limit, |product| {
             vec![product.id.into()]
         }));
@@ -106,8 +108,15 @@ pub async fn list(db: &Db, query: ProductQuery) -> Result<Page<Product>, ApiErro
         .transpose()
         .map_err(invalid_cursor)?
         .unwrap_or(0);
-    let rows =
-        products::search(db, &search, &query.filter, skip, query.limit.fetch_count()).await?;
+    let rows = products::search(
+        db,
+        &search,
+        &query.filter,
+        skip,
+        query.limit.fetch_count(),
+        now,
+    )
+    .await?;
     Ok(Page::from_ranked_rows(rows, query.limit, skip))
 }
 
@@ -121,9 +130,9 @@ pub async fn update(
     if_match: Option<&IfMatch>,
     now: Timestamp,
 ) -> Result<Product, ApiError> {
-    let now = now.to_string();
+    let now_text = now.to_string();
     db.transaction(async |db| {
-        let current = get(db, id).await?;
+        let current = get(db, id, now).await?;
         check_precondition(&current, if_match)?;
         let fields = match &update {
             ProductUpdate::Replace(fields) => fields.clone(),
@@ -133,11 +142,11 @@ pub async fn update(
             // Nothing changes, so neither does the version: other clients' ETags stay valid.
             return Ok(current);
         }
-        let updated = products::update_fields(db, id, &fields, Some(current.version), &now)
+        let updated = products::update_fields(db, id, &fields, Some(current.version), now)
             .await
             .map_err(|error| sku_conflict(error, &fields))?
             .ok_or_else(|| changed_in_transaction(id))?;
-        events::record(db, EventType::ProductUpdated, &updated, &now).await?;
+        events::record(db, EventType::ProductUpdated, &updated, &now_text).await?;
         Ok(updated)
     })
     .await
@@ -151,14 +160,14 @@ pub async fn delete(
     if_match: Option<&IfMatch>,
     now: Timestamp,
 ) -> Result<(), ApiError> {
-    let now = now.to_string();
+    let now_text = now.to_string();
     db.transaction(async |db| {
-        let current = get(db, id).await?;
+        let current = get(db, id, now).await?;
         check_precondition(&current, if_match)?;
-        let deleted = products::set_deleted(db, id, Some(&now), Some(current.version), &now)
+        let deleted = products::set_deleted(db, id, Some(&now_text), Some(current.version), now)
             .await?
             .ok_or_else(|| changed_in_transaction(id))?;
-        events::record(db, EventType::ProductDeleted, &deleted, &now).await?;
+        events::record(db, EventType::ProductDeleted, &deleted, &now_text).await?;
         Ok(())
     })
     .await
@@ -167,16 +176,16 @@ pub async fn delete(
 /// Restores a soft-deleted product (a `product.updated` event). Restoring an active
 /// product changes nothing.
 pub async fn restore(db: &Db, id: i64, now: Timestamp) -> Result<Product, ApiError> {
-    let now = now.to_string();
+    let now_text = now.to_string();
     db.transaction(async |db| {
-        let current = products::find(db, id).await?.ok_or_else(not_found)?;
+        let current = products::find(db, id, now).await?.ok_or_else(not_found)?;
         if current.deleted_at.is_none() {
             return Ok(current);
         }
-        let restored = products::set_deleted(db, id, None, Some(current.version), &now)
+        let restored = products::set_deleted(db, id, None, Some(current.version), now)
             .await?
             .ok_or_else(|| changed_in_transaction(id))?;
-        events::record(db, EventType::ProductUpdated, &restored, &now).await?;
+        events::record(db, EventType::ProductUpdated, &restored, &now_text).await?;
         Ok(restored)
     })
     .await

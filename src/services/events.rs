@@ -53,17 +53,18 @@ pub fn new_event_id() -> String {
     format!("evt_{}", hex(&wasi::random::random::get_random_bytes(16)))
 }
 
-/// Records `stock.low` when a product's stock went from at or above its threshold to
-/// below it: once per crossing, however the stock moved (an order, an adjustment).
+/// Records `stock.low` when a product's available stock (on hand minus held) went from
+/// at or above its threshold to below it: once per crossing, however it moved (an
+/// order, an adjustment, a hold).
 pub async fn record_if_stock_crossed_low(
     db: &Db,
     product: &Product,
-    stock_before: i64,
+    available_before: i64,
     now: &str,
 ) -> Result<(), StoreError> {
     if crossed_below(
-        stock_before,
-        product.stock_quantity,
+        available_before,
+        product.available_quantity(),
         product.fields.low_stock_threshold,
     ) {
         record(db, EventType::StockLow, product, now).await?;

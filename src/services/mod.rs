@@ -6,6 +6,7 @@ pub mod keys;
 pub mod orders;
 pub mod rate_limit;
 pub mod reports;
+pub mod reservations;
 pub mod stock;
 pub mod tokens;
 pub mod webhooks;

@@ -20,14 +20,16 @@ use crate::models::order::{
 use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
 use crate::models::product::MAX_STOCK;
+use crate::models::reservation::{Reservation, ReservationId, ReservationStatus};
 use crate::models::stock::MovementKind;
 use crate::models::time::Timestamp;
 use crate::services::events;
+use crate::services::reservations as reservations_service;
 use crate::store::events::NewEvent;
 use crate::store::idempotency::{self, StoredResponse};
 use crate::store::movements::{self, ProductMovement};
 use crate::store::orders::{self, NewOrder, OrderListFilter, OrderableProduct, TakenStock};
-use crate::store::{Db, StoreError, products};
+use crate::store::{Db, StoreError, products, reservations};
 
 /// Idempotency records live at least this long (24 hours).
 const IDEMPOTENCY_RETENTION_MILLIS: i64 = 24 * 60 * 60 * 1000;
@@ -38,8 +40,17 @@ pub struct OrderRequest {
     pub customer_name: String,
     /// The customer's e-mail address.
     pub customer_email: String,
-    /// The lines, duplicates already merged, in product id order.
-    pub lines: Vec<OrderLine>,
+    /// What the order is made of.
+    pub source: OrderSource,
+}
+
+/// Where an order's lines come from.
+pub enum OrderSource {
+    /// Lines given with the order (duplicates merged, in product id order), taken from
+    /// available stock.
+    Lines(Vec<OrderLine>),
+    /// An active hold, whose units were set aside: converted with no stock check.
+    Reservation(ReservationId),
 }
 
 /// The `Idempotency-Key` of a request and the hash of the request it came with.
@@ -55,16 +66,24 @@ impl Idempotency {
     /// key order or escapes, and lines split or merged all describe the same order, so a
     /// retry written differently still counts as the same request.
     pub fn new(key: IdempotencyKey, request: &OrderRequest) -> Self {
-        let lines: Vec<[i64; 2]> = request
-            .lines
-            .iter()
-            .map(|line| [line.product_id, line.quantity])
-            .collect();
-        let canonical = serde_json::json!({
-            "customer_name": request.customer_name,
-            "customer_email": request.customer_email,
-            "lines": lines,
-        });
+        let canonical = match &request.source {
+            OrderSource::Lines(lines) => {
+                let lines: Vec<[i64; 2]> = lines
+                    .iter()
+                    .map(|line| [line.product_id, line.quantity])
+                    .collect();
+                serde_json::json!({
+                    "customer_name": request.customer_name,
+                    "customer_email": request.customer_email,
+                    "lines": lines,
+                })
+            }
+            OrderSource::Reservation(id) => serde_json::json!({
+                "customer_name": request.customer_name,
+                "customer_email": request.customer_email,
+                "reservation_id": id.as_str(),
+            }),
+        };
         Self {
             key,
             request_hash: hex(&Sha256::digest(canonical.to_string().as_bytes())),
@@ -106,22 +125,37 @@ pub async fn place(
     let live_record = async |db: &Db, idempotency: &Idempotency| {
         idempotency::find(db, principal.key_id, idempotency.key.as_str(), &not_before).await
     };
+    let refuse = async |db: &Db, error: ApiError| -> Abandoned {
+        if let Some(idempotency) = idempotency {
+            match live_record(db, idempotency).await {
+                Ok(Some(stored)) => return Abandoned::ForReplay(stored),
+                Ok(None) => {}
+                Err(error) => return error.into(),
+            }
+        }
+        Abandoned::Refused(error)
+    };
     let outcome = db
         .transaction(async |db| {
-            let taken = orders::take_stock(db, &request.lines, &now_text).await?;
-            if taken.len() != request.lines.len() {
-                if let Some(idempotency) = idempotency
-                    && let Some(stored) = live_record(db, idempotency).await?
-                {
-                    return Err(Abandoned::ForReplay(stored));
-                }
-                return Err(Abandoned::Refused(
-                    refusal(db, &request.lines, &taken).await?,
-                ));
-            }
-            let taken = taken_in_line_order(&request.lines, &taken);
-            let items = snapshot_items(&request.lines, &taken);
             let order_id = new_order_id();
+            let (lines, taken, converted) = match &request.source {
+                OrderSource::Lines(lines) => {
+                    let taken = orders::take_stock(db, lines, now).await?;
+                    if taken.len() != lines.len() {
+                        let ids: Vec<i64> = taken.iter().map(|taken| taken.product_id).collect();
+                        return Err(refuse(db, refusal(db, lines, &ids, now).await?).await);
+                    }
+                    let taken = taken_in_line_order(lines, taken);
+                    (lines.clone(), taken, None)
+                }
+                OrderSource::Reservation(id) => {
+                    match convert(db, principal, id.as_str(), &order_id, now).await {
+                        Ok((lines, taken, reservation)) => (lines, taken, Some(reservation)),
+                        Err(error) => return Err(refuse(db, error).await),
+                    }
+                }
+            };
+            let items = snapshot_items(&lines, &taken);
             let total = Money::from_cents(items.iter().map(|item| item.line_total.cents()).sum());
             // Everything in the order is known here: its answer (exactly what `find` would
             // return) is built in memory instead of re-read while holding the write lock,
@@ -135,18 +169,29 @@ pub async fn place(
                 &now_text,
             )
             .map_err(anyhow::Error::from)?;
-            for (line, taken) in request.lines.iter().zip(&taken) {
-                let stock_before = taken.stock_after + line.quantity;
-                if events::crossed_below(stock_before, taken.stock_after, taken.low_stock_threshold)
-                {
-                    let product = products::find(db, taken.product_id)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("a product taken from vanished"))?;
-                    events::record(db, EventType::StockLow, &product, &now_text).await?;
+            // A converted hold's units were already set aside, so converting leaves the
+            // available stock as it was; an order from lines takes them from it.
+            if converted.is_none() {
+                for (line, taken) in lines.iter().zip(&taken) {
+                    let available_after = taken.stock_after - taken.reserved;
+                    if events::crossed_below(
+                        available_after + line.quantity,
+                        available_after,
+                        taken.low_stock_threshold,
+                    ) {
+                        let product = products::find(db, taken.product_id, now)
+                            .await?
+                            .ok_or_else(|| anyhow::anyhow!("a product taken from vanished"))?;
+                        events::record(db, EventType::StockLow, &product, &now_text).await?;
+                    }
                 }
+            }
+            if let Some(reservation) = &converted {
+                events::record(db, EventType::ReservationConverted, reservation, &now_text).await?;
             }
             let stock_after: Vec<i64> = taken.iter().map(|taken| taken.stock_after).collect();
             let event_id = events::new_event_id();
+            let units = items.iter().map(|item| item.quantity).sum();
             orders::insert(
                 db,
                 &NewOrder {
@@ -155,7 +200,7 @@ pub async fn place(
                     customer_name: &request.customer_name,
                     customer_email: &request.customer_email,
                     total,
-                    units: items.iter().map(|item| item.quantity).sum(),
+                    units,
                     created_at: &now_text,
                 },
                 &items,
@@ -377,21 +422,66 @@ async fn transition(
     .await
 }
 
-/// The taken stock of each line, in line order (every line was taken).
-fn taken_in_line_order<'a>(lines: &[OrderLine], taken: &'a [TakenStock]) -> Vec<&'a TakenStock> {
-    lines
+/// Converts the active hold `id` into the order `order_id`: marks it converted (of
+/// concurrent conversions exactly one finds it active) and takes its units from on-hand
+/// stock with no availability check. Returns the order's lines and taken stock in line
+/// order, and the hold as converted. Not the caller's hold: 404; not active: 409
+/// `RESERVATION_NOT_ACTIVE`; a product deleted since it was held: 409
+/// `PRODUCT_UNAVAILABLE` (the rollback leaves the hold active).
+async fn convert(
+    db: &Db,
+    principal: &Principal,
+    id: &str,
+    order_id: &str,
+    now: Timestamp,
+) -> Result<(Vec<OrderLine>, Vec<TakenStock>, Reservation), ApiError> {
+    let mut reservation = reservations_service::get(db, principal, id, now).await?;
+    let converted = reservation.status == ReservationStatus::Active
+        && reservations::end(
+            db,
+            reservation.seq,
+            ReservationStatus::Converted,
+            Some(order_id),
+            now,
+        )
+        .await?;
+    if !converted {
+        return Err(reservations_service::not_active(db, principal, id, now).await);
+    }
+    let lines: Vec<OrderLine> = reservation
+        .items
         .iter()
-        .filter_map(|line| {
-            taken
-                .iter()
-                .find(|taken| taken.product_id == line.product_id)
+        .map(|item| OrderLine {
+            product_id: item.product_id,
+            quantity: item.quantity,
         })
-        .collect()
+        .collect();
+    let taken = reservations::take_held_units(db, reservation.seq, now).await?;
+    if taken.len() != lines.len() {
+        let unavailable = lines
+            .iter()
+            .filter(|line| !taken.iter().any(|t| t.product_id == line.product_id))
+            .map(|line| line.product_id)
+            .collect();
+        return Err(ApiError::ProductUnavailable(unavailable));
+    }
+    reservation.status = ReservationStatus::Converted;
+    reservation.order_id = Some(order_id.to_string());
+    reservation.updated_at = now.to_string();
+    let taken = taken_in_line_order(&lines, taken);
+    Ok((lines, taken, reservation))
+}
+
+/// The taken stock of each line, in line order (every line was taken).
+fn taken_in_line_order(lines: &[OrderLine], mut taken: Vec<TakenStock>) -> Vec<TakenStock> {
+    let position = |product_id: i64| lines.iter().position(|line| line.product_id == product_id);
+    taken.sort_by_key(|taken| position(taken.product_id));
+    taken
 }
 
 /// The order's lines, priced with the snapshot taken with the stock (`taken` is in line
 /// order).
-fn snapshot_items(lines: &[OrderLine], taken: &[&TakenStock]) -> Vec<OrderItem> {
+fn snapshot_items(lines: &[OrderLine], taken: &[TakenStock]) -> Vec<OrderItem> {
     lines
         .iter()
         .zip(taken)
@@ -406,21 +496,23 @@ fn snapshot_items(lines: &[OrderLine], taken: &[&TakenStock]) -> Vec<OrderItem> 
         .collect()
 }
 
-/// Why some lines could not be taken: unknown products are 404, deleted ones 409
-/// `PRODUCT_UNAVAILABLE`, and short lines 409 `INSUFFICIENT_STOCK` naming each short
-/// product. Only untaken lines are examined: the stock of the others already moved in
-/// this transaction, which the caller rolls back.
-async fn refusal(db: &Db, lines: &[OrderLine], taken: &[TakenStock]) -> Result<ApiError, ApiError> {
+/// Why some lines could not be taken (or held): unknown products are 404, deleted ones
+/// 409 `PRODUCT_UNAVAILABLE`, and short lines 409 `INSUFFICIENT_STOCK` naming each
+/// product short of available stock at `now`. Only the lines of products not in `taken`
+/// are examined: the stock of the others already moved in this transaction, which the
+/// caller rolls back.
+pub async fn refusal(
+    db: &Db,
+    lines: &[OrderLine],
+    taken: &[i64],
+    now: Timestamp,
+) -> Result<ApiError, ApiError> {
     let untaken: Vec<&OrderLine> = lines
         .iter()
-        .filter(|line| {
-            !taken
-                .iter()
-                .any(|taken| taken.product_id == line.product_id)
-        })
+        .filter(|line| !taken.contains(&line.product_id))
         .collect();
     let product_ids: Vec<i64> = untaken.iter().map(|line| line.product_id).collect();
-    let products = orders::find_products(db, &product_ids).await?;
+    let products = orders::find_products(db, &product_ids, now).await?;
     let product = |id: i64| products.iter().find(|product| product.id == id);
 
     if let Some(missing) = product_ids.iter().find(|id| product(**id).is_none()) {
@@ -437,11 +529,13 @@ async fn refusal(db: &Db, lines: &[OrderLine], taken: &[TakenStock]) -> Result<A
     let shortfalls: Vec<Shortfall> = untaken
         .iter()
         .filter_map(|line| {
-            let OrderableProduct { stock_quantity, .. } = product(line.product_id)?;
-            (*stock_quantity < line.quantity).then_some(Shortfall {
+            let OrderableProduct {
+                available_quantity, ..
+            } = product(line.product_id)?;
+            (*available_quantity < line.quantity).then_some(Shortfall {
                 product_id: line.product_id,
                 requested: line.quantity,
-                available: *stock_quantity,
+                available: *available_quantity,
             })
         })
         .collect();

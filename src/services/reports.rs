@@ -9,22 +9,25 @@ use crate::models::product::Product;
 use crate::models::report::{
     ProductSales, SUMMARY_TOP_LIMIT, SalesSummary, SeriesPoint, SeriesWindow, TopProductsBy, Window,
 };
+use crate::models::time::Timestamp;
 use crate::store::{Db, products, reports};
 
-/// One page of active products below their threshold (or `threshold`), lowest first.
+/// One page of active products whose available stock at `now` is below their threshold
+/// (or `threshold`), lowest first.
 pub async fn low_stock(
     db: &Db,
     threshold: Option<i64>,
     cursor: Option<&Cursor>,
     limit: PageLimit,
+    now: Timestamp,
 ) -> Result<Page<Product>, ApiError> {
     let after = cursor
         .map(Cursor::pair)
         .transpose()
         .map_err(|message| ApiError::validation("cursor", message))?;
-    let rows = products::low_stock(db, threshold, after, limit.fetch_count()).await?;
+    let rows = products::low_stock(db, threshold, after, limit.fetch_count(), now).await?;
     Ok(Page::from_rows(rows, limit, |product| {
-        vec![product.stock_quantity.into(), product.id.into()]
+        vec![product.available_quantity().into(), product.id.into()]
     }))
 }
 

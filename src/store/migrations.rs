@@ -60,6 +60,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_order_bookkeeping_written_by_triggers",
         sql: include_str!("../../migrations/0008_order_bookkeeping_written_by_triggers.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_stock_reservations",
+        sql: include_str!("../../migrations/0009_stock_reservations.sql"),
+    },
 ];
 
 /// PostgreSQL's schema starts where SQLite's stands after its migration 6, in one file;
@@ -74,6 +79,11 @@ const POSTGRES_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "0002_events_and_webhooks",
         sql: include_str!("../../migrations/postgres/0002_events_and_webhooks.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_stock_reservations",
+        sql: include_str!("../../migrations/postgres/0003_stock_reservations.sql"),
     },
 ];
 

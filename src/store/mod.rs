@@ -13,6 +13,7 @@ pub mod orders;
 mod pool;
 pub mod products;
 pub mod reports;
+pub mod reservations;
 mod turns;
 pub mod webhooks;
 

@@ -7,17 +7,19 @@ use super::{Dialect, Sql, Value};
 use serde_json::json;
 
 use super::events::{NewEvent, event_and_deliveries_ctes, note_deliveries, type_pattern};
+use super::products::{held_units, millis};
 use super::{Db, Row, Rows, StoreError, json_parameter, optional_integer};
 use crate::models::money::Money;
 use crate::models::order::{Order, OrderItem, OrderLine, OrderStatus, StatusChange};
+use crate::models::time::Timestamp;
 
 /// Whether a product could serve an order line: its stock and availability.
 #[derive(Debug, Clone)]
 pub struct OrderableProduct {
     /// The product id.
     pub id: i64,
-    /// Units in stock now.
-    pub stock_quantity: i64,
+    /// Units available now: on hand minus held.
+    pub available_quantity: i64,
     /// Whether it is soft-deleted.
     pub deleted: bool,
 }
@@ -53,26 +55,62 @@ pub struct OrderListFilter {
 }
 
 const FIND_PRODUCTS: Sql = Sql::per_dialect(
-    "SELECT id, stock_quantity, deleted_at
-    FROM products WHERE id IN (SELECT value FROM json_each(?1))",
-    "SELECT id, stock_quantity, deleted_at
+    concat!(
+        "SELECT id, stock_quantity - ",
+        held_units!("?2"),
+        ", deleted_at
+    FROM products WHERE id IN (SELECT value FROM json_each(?1))"
+    ),
+    concat!(
+        "SELECT id, stock_quantity - ",
+        held_units!("?2"),
+        ", deleted_at
     FROM products
-    WHERE id IN (SELECT CAST(value AS bigint) FROM jsonb_array_elements_text(CAST(?1 AS jsonb)))",
+    WHERE id IN (SELECT CAST(value AS bigint) FROM jsonb_array_elements_text(CAST(?1 AS jsonb)))"
+    ),
 );
 
+/// What `TAKE_STOCK` and its kin return per product taken from, in `TakenStock`'s order.
+macro_rules! taken_columns {
+    ($($held:tt)*) => {
+        concat!(
+            "RETURNING products.id, products.stock_quantity, products.sku, products.name,
+              products.price_cents, products.low_stock_threshold, ",
+            $($held)*
+        )
+    };
+}
+pub(crate) use taken_columns;
+
 // The guards make overselling impossible: a line whose product is missing, deleted or
-// short updates no row. The returned SKU, name and price are the order's snapshot.
+// short of AVAILABLE stock (on hand minus the units of holds live at ?3, Unix ms)
+// updates no row. The returned SKU, name and price are the order's snapshot.
+//
+// SQLite runs one writer at a time, so the held units this reads are current. On
+// PostgreSQL a statement reads the snapshot it started with, also after it waited for a
+// row lock: re-checking the locked row sees that row's newest version, but a sum over
+// `reservation_items` in its guard would still be the old snapshot's, and could miss a
+// hold committed while it waited. So PostgreSQL's statement takes only lines whose
+// product has no live hold (`held_until_ms` in the past: a column of the row itself,
+// which every hold raises, so the re-check sees it), and `TAKE_HELD_STOCK` takes the
+// others in a second statement, whose snapshot begins after this one locked every
+// line's product. A hold takes the same row locks, so none can slip in between.
 const TAKE_STOCK: Sql = Sql::per_dialect(
-    "UPDATE products
+    concat!(
+        "UPDATE products
     SET stock_quantity = stock_quantity - line.quantity, version = version + 1, updated_at = ?2
     FROM (SELECT json_extract(value, '$.product_id') AS product_id,
                  json_extract(value, '$.quantity') AS quantity
           FROM json_each(?1)) AS line
     WHERE products.id = line.product_id AND products.deleted_at IS NULL
-      AND products.stock_quantity >= line.quantity
-    RETURNING products.id, products.stock_quantity, products.sku, products.name,
-              products.price_cents, products.low_stock_threshold",
-    "WITH line AS (
+      AND products.stock_quantity - ",
+        held_units!("?3"),
+        " >= line.quantity
+    ",
+        taken_columns!(held_units!("?3"))
+    ),
+    concat!(
+        "WITH line AS (
         SELECT (value->>'product_id')::bigint AS product_id,
                (value->>'quantity')::bigint AS quantity
         FROM jsonb_array_elements(CAST(?1 AS jsonb))),
@@ -83,10 +121,30 @@ const TAKE_STOCK: Sql = Sql::per_dialect(
     SET stock_quantity = stock_quantity - line.quantity, version = version + 1, updated_at = ?2
     FROM line
     WHERE products.id = line.product_id AND products.id IN (SELECT id FROM locked)
-      AND products.deleted_at IS NULL AND products.stock_quantity >= line.quantity
-    RETURNING products.id, products.stock_quantity, products.sku, products.name,
-              products.price_cents, products.low_stock_threshold",
+      AND products.deleted_at IS NULL AND products.held_until_ms <= ?3
+      AND products.stock_quantity >= line.quantity
+    ",
+        taken_columns!("0")
+    ),
 );
+
+// PostgreSQL's second step (above): the lines `TAKE_STOCK` left, whose products it
+// already locked.
+const TAKE_HELD_STOCK: Sql = Sql::postgres_only(concat!(
+    "WITH line AS (
+        SELECT (value->>'product_id')::bigint AS product_id,
+               (value->>'quantity')::bigint AS quantity
+        FROM jsonb_array_elements(CAST(?1 AS jsonb)))
+    UPDATE products
+    SET stock_quantity = stock_quantity - line.quantity, version = version + 1, updated_at = ?2
+    FROM line
+    WHERE products.id = line.product_id AND products.deleted_at IS NULL
+      AND products.stock_quantity - ",
+    held_units!("?3"),
+    " >= line.quantity
+    ",
+    taken_columns!(held_units!("?3"))
+));
 
 const RETURN_STOCK: Sql = Sql::per_dialect(
     "UPDATE products
@@ -273,19 +331,24 @@ const HISTORY_OF_ORDERS: Sql = Sql::per_dialect(
     ORDER BY order_seq, id",
 );
 
-/// The stock and availability of the products named by `product_ids` (missing ids are left out).
+/// The available stock at `now` and the state of the products named by `product_ids`
+/// (missing ids are left out).
 pub async fn find_products(
     db: &Db,
     product_ids: &[i64],
+    now: Timestamp,
 ) -> Result<Vec<OrderableProduct>, StoreError> {
     let result = db
-        .execute(&FIND_PRODUCTS, &[json_parameter(&product_ids)?])
+        .execute(
+            &FIND_PRODUCTS,
+            &[json_parameter(&product_ids)?, millis(now)],
+        )
         .await?;
     Row::all(&result)
         .map(|row| {
             Ok(OrderableProduct {
                 id: row.integer(0)?,
-                stock_quantity: row.integer(1)?,
+                available_quantity: row.integer(1)?,
                 deleted: row.optional_text(2)?.is_some(),
             })
         })
@@ -297,7 +360,7 @@ pub async fn find_products(
 pub struct TakenStock {
     /// The product id.
     pub product_id: i64,
-    /// Units left after the order took its share.
+    /// Units on hand after the order took its share.
     pub stock_after: i64,
     /// Its SKU now.
     pub sku: String,
@@ -307,37 +370,60 @@ pub struct TakenStock {
     pub price: Money,
     /// Its low-stock threshold (`stock.low` events).
     pub low_stock_threshold: i64,
+    /// Units live holds set aside (after the order, which may have been one of them).
+    pub reserved: i64,
 }
 
-/// Takes every line's quantity from stock, for each line whose product exists, is
-/// active and has enough; the others are left untouched (and the caller rolls back).
+impl TakenStock {
+    /// Decodes a row of `taken_columns!`.
+    pub(super) fn decode(row: &Row) -> Result<Self, StoreError> {
+        Ok(Self {
+            product_id: row.integer(0)?,
+            stock_after: row.integer(1)?,
+            sku: row.text(2)?,
+            name: row.text(3)?,
+            price: Money::from_cents(row.integer(4)?),
+            low_stock_threshold: row.integer(5)?,
+            reserved: row.integer(6)?,
+        })
+    }
+}
+
+/// Takes every line's quantity from available stock at `now`, for each line whose
+/// product exists, is active and has enough; the others are left untouched (and the
+/// caller rolls back).
 pub async fn take_stock(
     db: &Db,
     lines: &[OrderLine],
-    now: &str,
+    now: Timestamp,
 ) -> Result<Vec<TakenStock>, StoreError> {
-    let lines: Vec<_> = lines
-        .iter()
-        .map(|line| json!({ "product_id": line.product_id, "quantity": line.quantity }))
-        .collect();
-    let result = db
-        .execute(
-            &TAKE_STOCK,
-            &[json_parameter(&lines)?, Value::Text(now.into())],
-        )
-        .await?;
-    Row::all(&result)
-        .map(|row| {
-            Ok(TakenStock {
-                product_id: row.integer(0)?,
-                stock_after: row.integer(1)?,
-                sku: row.text(2)?,
-                name: row.text(3)?,
-                price: Money::from_cents(row.integer(4)?),
-                low_stock_threshold: row.integer(5)?,
-            })
-        })
-        .collect()
+    let parameters = |lines: &[OrderLine]| -> Result<[Value; 3], StoreError> {
+        let lines: Vec<_> = lines
+            .iter()
+            .map(|line| json!({ "product_id": line.product_id, "quantity": line.quantity }))
+            .collect();
+        Ok([
+            json_parameter(&lines)?,
+            Value::Text(now.to_string()),
+            millis(now),
+        ])
+    };
+    let result = db.execute(&TAKE_STOCK, &parameters(lines)?).await?;
+    let mut taken: Vec<TakenStock> = Row::all(&result)
+        .map(|row| TakenStock::decode(&row))
+        .collect::<Result<_, _>>()?;
+    if taken.len() < lines.len() && db.dialect() == Dialect::Postgres {
+        let left: Vec<OrderLine> = lines
+            .iter()
+            .filter(|line| !taken.iter().any(|t| t.product_id == line.product_id))
+            .copied()
+            .collect();
+        let result = db.execute(&TAKE_HELD_STOCK, &parameters(&left)?).await?;
+        for row in Row::all(&result) {
+            taken.push(TakenStock::decode(&row)?);
+        }
+    }
+    Ok(taken)
 }
 
 /// Gives an order's quantities back to stock; returns (product id, stock after).

@@ -6,12 +6,38 @@ use super::{Db, Row, Rows, StoreError, optional_integer};
 use crate::models::money::Money;
 use crate::models::product::{Product, ProductFields, ProductName, Sku};
 use crate::models::search::{ProductFilter, SearchQuery};
+use crate::models::time::Timestamp;
 
-/// The columns `decode_product` reads, in order.
+/// The units of the product in the row `products` that holds live at `$now` (a
+/// parameter: Unix milliseconds) set aside. Only a product whose `held_until_ms` lies
+/// ahead can have any (migration 0009), so the sum over the covering index
+/// `reservation_items_live`, which reads only live lines, runs only for those.
+macro_rules! held_units {
+    ($now:literal) => {
+        concat!(
+            "(CASE WHEN products.held_until_ms > ",
+            $now,
+            " THEN (SELECT CAST(coalesce(sum(reservation_items.quantity), 0) AS bigint)
+                    FROM reservation_items
+                    WHERE reservation_items.product_id = products.id
+                      AND reservation_items.held_until_ms > ",
+            $now,
+            ") ELSE 0 END)"
+        )
+    };
+}
+pub(crate) use held_units;
+
+/// The columns `decode_product` reads, in order; the last is the units held now (an
+/// SQL expression, usually `held_units!`).
 macro_rules! product_columns {
-    () => {
-        "id, sku, name, description, category, price_cents, stock_quantity, \
-         low_stock_threshold, version, created_at, updated_at, deleted_at"
+    ($($held:tt)*) => {
+        concat!(
+            "id, sku, name, description, category, price_cents, stock_quantity, \
+             low_stock_threshold, version, created_at, updated_at, deleted_at, ",
+            $($held)*,
+            " AS reserved"
+        )
     };
 }
 
@@ -20,7 +46,7 @@ const INSERT_PRODUCT: Sql = Sql::portable(concat!(
          low_stock_threshold, created_at, updated_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
      RETURNING ",
-    product_columns!()
+    product_columns!("0")
 ));
 
 // The full-text index is written here, in the same transaction as the product row, and
@@ -94,8 +120,8 @@ const UNINDEX_FOR_SEARCH: Sql = Sql::per_dialect(
 
 const FIND_PRODUCT: Sql = Sql::portable(concat!(
     "SELECT ",
-    product_columns!(),
-    " FROM products WHERE id = ?"
+    product_columns!(held_units!("?2")),
+    " FROM products WHERE id = ?1"
 ));
 
 // The filters use the `(?N IS NULL OR …)` form so that one constant statement serves
@@ -104,26 +130,30 @@ const FIND_PRODUCT: Sql = Sql::portable(concat!(
 const LIST_PRODUCTS: Sql = Sql::per_dialect(
     concat!(
         "SELECT ",
-        product_columns!(),
+        product_columns!(held_units!("?7")),
         " FROM products
      WHERE deleted_at IS NULL
        AND (?1 IS NULL OR category = ?1 COLLATE NOCASE)
        AND (?2 IS NULL OR price_cents >= ?2)
        AND (?3 IS NULL OR price_cents <= ?3)
-       AND (?4 IS NULL OR (stock_quantity > 0) = ?4)
+       AND (?4 IS NULL OR (stock_quantity > ",
+        held_units!("?7"),
+        ") = ?4)
        AND id > ?5
      ORDER BY id
      LIMIT ?6"
     ),
     concat!(
         "SELECT ",
-        product_columns!(),
+        product_columns!(held_units!("?7")),
         " FROM products
          WHERE deleted_at IS NULL
            AND (CAST(?1 AS text) IS NULL OR lower(category) = lower(?1))
            AND (CAST(?2 AS bigint) IS NULL OR price_cents >= ?2)
            AND (CAST(?3 AS bigint) IS NULL OR price_cents <= ?3)
-           AND (CAST(?4 AS bigint) IS NULL OR (stock_quantity > 0) = (?4 <> 0))
+           AND (CAST(?4 AS bigint) IS NULL OR (stock_quantity > ",
+        held_units!("?7"),
+        ") = (?4 <> 0))
            AND id > ?5
          ORDER BY id
          LIMIT ?6"
@@ -140,7 +170,7 @@ const LIST_PRODUCTS: Sql = Sql::per_dialect(
 const SEARCH_ACTIVE_PRODUCTS: Sql = Sql::per_dialect(
     concat!(
         "SELECT ",
-        product_columns!(),
+        product_columns!(held_units!("?4")),
         " FROM (SELECT match_id, match_rank
            FROM (SELECT rowid AS match_id,
                         bm25(products_fts, 10.0, 10.0, 5.0, 1.0, 2.0) AS match_rank
@@ -153,7 +183,7 @@ const SEARCH_ACTIVE_PRODUCTS: Sql = Sql::per_dialect(
     ),
     concat!(
         "SELECT ",
-        product_columns!(),
+        product_columns!(held_units!("?4")),
         " FROM (SELECT product_id AS match_id, ",
         postgres_rank!(),
         " AS match_rank
@@ -171,7 +201,7 @@ const SEARCH_ACTIVE_PRODUCTS: Sql = Sql::per_dialect(
 const SEARCH_PRODUCTS: Sql = Sql::per_dialect(
     concat!(
         "SELECT ",
-        product_columns!(),
+        product_columns!(held_units!("?8")),
         " FROM products
      JOIN (SELECT rowid AS match_id, bm25(products_fts, 10.0, 10.0, 5.0, 1.0, 2.0) AS match_rank
            FROM products_fts WHERE products_fts MATCH ?1) ON id = match_id
@@ -179,13 +209,15 @@ const SEARCH_PRODUCTS: Sql = Sql::per_dialect(
        AND (?2 IS NULL OR category = ?2 COLLATE NOCASE)
        AND (?3 IS NULL OR price_cents >= ?3)
        AND (?4 IS NULL OR price_cents <= ?4)
-       AND (?5 IS NULL OR (stock_quantity > 0) = ?5)
+       AND (?5 IS NULL OR (stock_quantity > ",
+        held_units!("?8"),
+        ") = ?5)
      ORDER BY match_rank, id
      LIMIT ?7 OFFSET ?6"
     ),
     concat!(
         "SELECT ",
-        product_columns!(),
+        product_columns!(held_units!("?8")),
         " FROM products
          JOIN (SELECT product_id AS match_id, ",
         postgres_rank!(),
@@ -196,22 +228,26 @@ const SEARCH_PRODUCTS: Sql = Sql::per_dialect(
            AND (CAST(?2 AS text) IS NULL OR lower(category) = lower(?2))
            AND (CAST(?3 AS bigint) IS NULL OR price_cents >= ?3)
            AND (CAST(?4 AS bigint) IS NULL OR price_cents <= ?4)
-           AND (CAST(?5 AS bigint) IS NULL OR (stock_quantity > 0) = (?5 <> 0))
+           AND (CAST(?5 AS bigint) IS NULL OR (stock_quantity > ",
+        held_units!("?8"),
+        ") = (?5 <> 0))
          ORDER BY match_rank DESC, id
          LIMIT ?7 OFFSET ?6"
     ),
 );
 
-// Lowest stock first; the keyset (stock_quantity, id) follows the partial index
-// products_active_stock.
+// Lowest available stock first (on hand minus live holds), keyset (available, id). The
+// available figure is computed per active product, so this reads them all: a report,
+// not a hot path.
 const LOW_STOCK: Sql = Sql::portable(concat!(
-    "SELECT ",
-    product_columns!(),
-    " FROM products
-     WHERE deleted_at IS NULL
-       AND stock_quantity < coalesce(?1, low_stock_threshold)
-       AND (CAST(?2 AS bigint) IS NULL OR stock_quantity > ?2 OR (stock_quantity = ?2 AND id > ?3))
-     ORDER BY stock_quantity, id
+    "SELECT * FROM (
+        SELECT ",
+    product_columns!(held_units!("?5")),
+    " FROM products WHERE deleted_at IS NULL) AS product
+     WHERE stock_quantity - reserved < coalesce(?1, low_stock_threshold)
+       AND (CAST(?2 AS bigint) IS NULL OR stock_quantity - reserved > ?2
+            OR (stock_quantity - reserved = ?2 AND id > ?3))
+     ORDER BY stock_quantity - reserved, id
      LIMIT ?4"
 ));
 
@@ -221,7 +257,7 @@ const UPDATE_FIELDS: Sql = Sql::portable(concat!(
          low_stock_threshold = ?6, version = version + 1, updated_at = ?7
      WHERE id = ?8 AND deleted_at IS NULL AND (CAST(?9 AS bigint) IS NULL OR version = ?9)
      RETURNING ",
-    product_columns!()
+    product_columns!(held_units!("?10"))
 ));
 
 const SET_DELETED: Sql = Sql::portable(concat!(
@@ -230,17 +266,26 @@ const SET_DELETED: Sql = Sql::portable(concat!(
      WHERE id = ?3 AND (deleted_at IS NULL) = (CAST(?1 AS text) IS NOT NULL)
        AND (CAST(?4 AS bigint) IS NULL OR version = ?4)
      RETURNING ",
-    product_columns!()
+    product_columns!(held_units!("?5"))
 ));
 
+// On-hand stock may not drop below what live holds set aside. On PostgreSQL the holds
+// the guard sums must be current: a decrease first takes the product's row lock
+// (`LOCK_FOR_ADJUSTMENT`), which every hold on it also takes, and this statement then
+// reads a snapshot from after that lock.
 const ADJUST_STOCK: Sql = Sql::portable(concat!(
     "UPDATE products
      SET stock_quantity = stock_quantity + ?1, version = version + 1, updated_at = ?2
      WHERE id = ?3 AND deleted_at IS NULL
-       AND stock_quantity + ?1 >= 0 AND stock_quantity + ?1 <= ?4
+       AND stock_quantity + ?1 >= ",
+    held_units!("?5"),
+    " AND stock_quantity + ?1 <= ?4
      RETURNING ",
-    product_columns!()
+    product_columns!(held_units!("?5"))
 ));
+
+const LOCK_FOR_ADJUSTMENT: Sql =
+    Sql::postgres_only("SELECT id FROM products WHERE id = ?1 FOR UPDATE");
 
 /// Inserts a product with its initial stock; a duplicate SKU is `UniqueViolation`.
 pub async fn insert(
@@ -259,9 +304,12 @@ pub async fn insert(
     Ok(product)
 }
 
-/// The product with this id, deleted or not.
-pub async fn find(db: &Db, id: i64) -> Result<Option<Product>, StoreError> {
-    single_product(db.execute(&FIND_PRODUCT, &[Value::Integer(id)]).await?)
+/// The product with this id, deleted or not, with the units held at `now`.
+pub async fn find(db: &Db, id: i64, now: Timestamp) -> Result<Option<Product>, StoreError> {
+    single_product(
+        db.execute(&FIND_PRODUCT, &[Value::Integer(id), millis(now)])
+            .await?,
+    )
 }
 
 /// Up to `limit` active products matching `filter`, in id order after `after_id`.
@@ -270,10 +318,12 @@ pub async fn list(
     filter: &ProductFilter,
     after_id: i64,
     limit: u32,
+    now: Timestamp,
 ) -> Result<Vec<Product>, StoreError> {
     let mut parameters = filter_parameters(filter);
     parameters.push(Value::Integer(after_id));
     parameters.push(Value::Integer(limit.into()));
+    parameters.push(millis(now));
     let result = db.execute(&LIST_PRODUCTS, &parameters).await?;
     Row::all(&result).map(|row| decode_product(&row)).collect()
 }
@@ -286,6 +336,7 @@ pub async fn search(
     filter: &ProductFilter,
     skip: u32,
     limit: u32,
+    now: Timestamp,
 ) -> Result<Vec<Product>, StoreError> {
     let query_text = match db.dialect() {
         Dialect::Sqlite => query.as_fts(),
@@ -298,26 +349,32 @@ pub async fn search(
         parameters.extend(filter_parameters(filter));
         &SEARCH_PRODUCTS
     };
-    parameters.extend([Value::Integer(skip.into()), Value::Integer(limit.into())]);
+    parameters.extend([
+        Value::Integer(skip.into()),
+        Value::Integer(limit.into()),
+        millis(now),
+    ]);
     let result = db.execute(statement, &parameters).await?;
     Row::all(&result).map(|row| decode_product(&row)).collect()
 }
 
-/// Up to `limit` active products whose stock is below `threshold` (or, without one,
-/// below their own low-stock threshold), lowest stock first, after the (stock, id)
-/// position `after`.
+/// Up to `limit` active products whose available stock at `now` is below `threshold`
+/// (or, without one, below their own low-stock threshold), lowest first, after the
+/// (available, id) position `after`.
 pub async fn low_stock(
     db: &Db,
     threshold: Option<i64>,
     after: Option<(i64, i64)>,
     limit: u32,
+    now: Timestamp,
 ) -> Result<Vec<Product>, StoreError> {
-    let (after_stock, after_id) = after.unzip();
+    let (after_available, after_id) = after.unzip();
     let parameters = [
         optional_integer(threshold),
-        optional_integer(after_stock),
+        optional_integer(after_available),
         optional_integer(after_id),
         Value::Integer(limit.into()),
+        millis(now),
     ];
     let result = db.execute(&LOW_STOCK, &parameters).await?;
     Row::all(&result).map(|row| decode_product(&row)).collect()
@@ -330,13 +387,14 @@ pub async fn update_fields(
     id: i64,
     fields: &ProductFields,
     expected_version: Option<i64>,
-    now: &str,
+    now: Timestamp,
 ) -> Result<Option<Product>, StoreError> {
     let mut parameters = field_parameters(fields);
     parameters.extend([
-        Value::Text(now.into()),
+        Value::Text(now.to_string()),
         Value::Integer(id),
         optional_integer(expected_version),
+        millis(now),
     ]);
     let product = single_product(db.execute(&UPDATE_FIELDS, &parameters).await?)?;
     if let Some(product) = &product {
@@ -366,13 +424,14 @@ pub async fn set_deleted(
     id: i64,
     deleted_at: Option<&str>,
     expected_version: Option<i64>,
-    now: &str,
+    now: Timestamp,
 ) -> Result<Option<Product>, StoreError> {
     let parameters = [
         deleted_at.map_or(Value::Null, |at| Value::Text(at.into())),
-        Value::Text(now.into()),
+        Value::Text(now.to_string()),
         Value::Integer(id),
         optional_integer(expected_version),
+        millis(now),
     ];
     let product = single_product(db.execute(&SET_DELETED, &parameters).await?)?;
     if let Some(product) = &product {
@@ -391,21 +450,32 @@ pub async fn set_deleted(
 }
 
 /// Adds `delta` to an active product's stock when the result stays within
-/// 0..=`max_stock`; returns the product as changed, or `None` when no row qualified.
+/// held..=`max_stock` (held: the units live holds set aside at `now`); returns the
+/// product as changed, or `None` when no row qualified.
 pub async fn adjust_stock(
     db: &Db,
     id: i64,
     delta: i64,
     max_stock: i64,
-    now: &str,
+    now: Timestamp,
 ) -> Result<Option<Product>, StoreError> {
+    if delta < 0 && db.dialect() == Dialect::Postgres {
+        db.execute(&LOCK_FOR_ADJUSTMENT, &[Value::Integer(id)])
+            .await?;
+    }
     let parameters = [
         Value::Integer(delta),
-        Value::Text(now.into()),
+        Value::Text(now.to_string()),
         Value::Integer(id),
         Value::Integer(max_stock),
+        millis(now),
     ];
     single_product(db.execute(&ADJUST_STOCK, &parameters).await?)
+}
+
+/// `now` as the Unix milliseconds that hold expiries are compared with.
+pub(crate) fn millis(now: Timestamp) -> Value {
+    Value::Integer(now.unix_millis())
 }
 
 fn field_parameters(fields: &ProductFields) -> Vec<Value> {
@@ -461,5 +531,6 @@ fn decode_product(row: &Row) -> Result<Product, StoreError> {
         created_at: row.text(9)?,
         updated_at: row.text(10)?,
         deleted_at: row.optional_text(11)?,
+        reserved_quantity: row.integer(12)?,
     })
 }

@@ -42,6 +42,8 @@ async fn creating_a_product_returns_201_with_location_etag_and_every_field() {
     assert_eq!(product["price"], json!(19.99));
     assert_eq!(product["price_cents"], 1999);
     assert_eq!(product["stock_quantity"], 25);
+    assert_eq!(product["reserved_quantity"], 0);
+    assert_eq!(product["available_quantity"], 25);
     assert_eq!(product["low_stock_threshold"], 5);
     assert_eq!(product["version"], 1);
     assert!(is_rfc3339_utc(product["created_at"].as_str().unwrap()));
@@ -49,7 +51,7 @@ async fn creating_a_product_returns_201_with_location_etag_and_every_field() {
     assert_eq!(product["deleted_at"], Value::Null);
     assert_eq!(
         product.as_object().unwrap().len(),
-        13,
+        15,
         "exactly the documented fields"
     );
 

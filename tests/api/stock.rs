@@ -34,7 +34,7 @@ async fn an_adjustment_changes_stock_and_writes_a_ledger_row() {
         .await;
     assert_eq!(
         expect_json(response, 200).await,
-        json!({ "product_id": id, "stock_quantity": 7 })
+        json!({ "product_id": id, "stock_quantity": 7, "reserved_quantity": 0, "available_quantity": 7 })
     );
 
     let movements = app.movements_of(id).await;
@@ -98,7 +98,12 @@ async fn an_adjustment_above_the_maximum_stock_gets_409_and_changes_nothing() {
         .await;
     assert_eq!(
         expect_json(response, 200).await,
-        json!({ "product_id": id, "stock_quantity": 1_000_000_000 })
+        json!({
+            "product_id": id,
+            "stock_quantity": 1_000_000_000,
+            "reserved_quantity": 0,
+            "available_quantity": 1_000_000_000
+        })
     );
 }
 
@@ -116,7 +121,12 @@ async fn a_whole_number_written_with_a_fraction_or_exponent_is_an_integer() {
         .await;
         assert_eq!(
             expect_json(response, 200).await,
-            json!({ "product_id": id, "stock_quantity": expected_stock }),
+            json!({
+                "product_id": id,
+                "stock_quantity": expected_stock,
+                "reserved_quantity": 0,
+                "available_quantity": expected_stock
+            }),
             "{raw}"
         );
     }
