@@ -122,6 +122,14 @@ class Api:
             "items": [{"product_id": product_id, "quantity": quantity}],
         }, key=key)
 
+    def hold(self, lines, key=None):
+        """A stock reservation (an active hold) of `lines`, {product_id: quantity}, made
+        with `key` (default: the admin key): the 201 body."""
+        return self.call("POST", "/reservations", {
+            "items": [{"product_id": product_id, "quantity": quantity}
+                      for product_id, quantity in lines.items()],
+        }, key=key)
+
     def new_key(self, role):
         """A new key of `role`: the 201 body, with the secret in `api_key`."""
         return self.call("POST", "/auth/keys", {"owner": unique(f"console {role}"), "role": role})

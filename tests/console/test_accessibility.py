@@ -28,10 +28,12 @@ def axe_source():
 
 @pytest.fixture(scope="module")
 def sample(api):
-    """A product below its threshold with an order, so every page has content."""
+    """A product below its threshold with an order and an active hold, so every page has
+    content."""
     product = api.product(name=unique("Accessible widget"), stock=6, threshold=5,
                           description="Used by the accessibility check.")
     order = api.order(product["id"], quantity=2)
+    api.hold({product["id"]: 1})
     return {"product": product, "order": order}
 
 
@@ -110,6 +112,8 @@ def test_admin_pages(page, axe_source, admin_key, sample, webhook, name, route):
         expect(page.get_by_role("region", name="Stock below threshold").get_by_role("table")).to_be_visible()
     if name == "webhook":
         expect(page.get_by_role("button", name=re.compile("^Redeliver"))).to_be_visible()
+    if name == "product":
+        expect(page.get_by_role("button", name=re.compile("^Release hold"))).to_be_visible()
     check(page, axe_source, name)
 
 
@@ -129,3 +133,23 @@ def test_a_new_webhook_secret_shown_once(page, axe_source, admin_key, api, webho
 def test_viewer_dashboard(page, axe_source, api):
     sign_in(page, api.new_key("viewer"))
     check(page, axe_source, "viewer-dashboard")
+
+
+def test_viewer_product_page_with_a_hold(page, axe_source, api, sample):
+    viewer = api.new_key("viewer")
+    api.hold({sample["product"]["id"]: 1}, key=viewer["api_key"])
+    sign_in(page, viewer)
+    open_console(page, f"#/products/{sample['product']['id']}")
+    expect(page.get_by_role("button", name=re.compile("^Release hold"))).to_be_visible()
+    check(page, axe_source, "viewer-product")
+
+
+def test_a_released_hold_s_outcome(page, axe_source, api, admin_key):
+    product = api.product(name=unique("Released widget"))
+    hold = api.hold({product["id"]: 1})
+    sign_in(page, admin_key)
+    open_console(page, f"#/products/{product['id']}")
+    page.get_by_role("button", name=f"Release hold {hold['id']}").click()
+    page.get_by_role("button", name="Yes, release").click()
+    expect(page.get_by_role("status").filter(has_text="released")).to_be_focused()
+    check(page, axe_source, "product-hold-released")

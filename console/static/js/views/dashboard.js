@@ -49,12 +49,16 @@ async function panel(section, fill) {
 async function renderLowStock() {
   const { data } = await get('/reports/low-stock');
   if (data.length === 0) return el('p', { text: 'Every product is at or above its threshold.' });
-  return table('Products whose stock is below their threshold, lowest stock first',
-    ['Product', 'SKU', 'Stock', 'Threshold'],
+  // The report compares available stock (on hand less what holds keep), so that is the
+  // figure shown, and the column says so: on hand alone would not explain the listing.
+  // The SKU goes under the name rather than in a column of its own: four columns' minimum
+  // widths add up to more than the card has at 400 px.
+  return table('Products whose available stock is below their threshold, lowest first',
+    ['Product', 'Available', 'Threshold'],
     data.map((product) => [
-      el('a', { href: `#/products/${product.id}`, text: product.name }),
-      product.sku,
-      el('span', { class: product.stock_quantity === 0 ? 'badge badge-danger' : 'badge badge-warning', text: String(product.stock_quantity) }),
+      [el('a', { href: `#/products/${product.id}`, class: 'wrap-anywhere', text: product.name }),
+        el('span', { class: 'subline wrap-anywhere', text: product.sku })],
+      el('span', { class: product.available_quantity === 0 ? 'badge badge-danger' : 'badge badge-warning', text: String(product.available_quantity) }),
       String(product.low_stock_threshold),
     ]));
 }
@@ -107,7 +111,7 @@ async function renderTopProducts() {
     get('/reports/top-products', { ...range, by: 'revenue' }),
   ]);
   const rows = (list) => list.map((item) => [
-    el('a', { href: `#/products/${item.product_id}`, text: item.name }),
+    el('a', { href: `#/products/${item.product_id}`, class: 'wrap-anywhere', text: item.name }),
     String(item.units_sold),
     formatCents(item.revenue_cents),
   ]);

@@ -1,7 +1,9 @@
 /**
  * One product (`#/products/<id>`) or a new one (`#/products/new`).
  *
- * Everyone sees the product. Admins also get: the edit form, saved with `If-Match` set to
+ * Everyone sees the product, its stock on hand, reserved and available, and the active
+ * holds on it (a viewer only their own key's, as the API shows them), each of which can be
+ * released. Admins also get: the edit form, saved with `If-Match` set to
  * the ETag the form was loaded with, so a concurrent change is refused (412) instead of
  * overwritten, and the operator is offered a reload; soft delete and restore; stock
  * adjustment with a reason; and the stock ledger, paged.
@@ -14,6 +16,7 @@ import { isAdmin } from '../session.js';
 import { flash, navigate } from '../app.js';
 
 const LEDGER_PAGE_SIZE = 20;
+const HOLDS_PAGE_SIZE = 50;
 
 export async function render(main, { params: [id] }) {
   if (id === 'new') {
@@ -112,7 +115,17 @@ function renderMissing(main, id, error) {
 }
 
 function renderProduct(main, product, etag) {
-  const stockFigure = el('dd', { text: String(product.stock_quantity) });
+  const figures = {
+    stock_quantity: el('dd', {}),
+    reserved_quantity: el('dd', {}),
+    available_quantity: el('dd', {}),
+  };
+  showFigures(figures, product);
+  // Releasing a hold changes only the figures, so only they are read again: the edit
+  // form, which the operator may be filling in, stays as it is.
+  const refreshFigures = async () => showFigures(figures, (await get(`/products/${product.id}`)).data);
+  const holds = el('section', { class: 'card', 'aria-labelledby': 'holds-title' },
+    el('h2', { id: 'holds-title', text: isAdmin() ? 'Active holds' : 'Your active holds' }));
   replace(main,
     el('p', { class: 'breadcrumb' }, el('a', { href: '#/products', text: 'Products' })),
     el('h1', { tabindex: '-1', text: product.name }),
@@ -120,20 +133,28 @@ function renderProduct(main, product, etag) {
       el('dt', { text: 'SKU' }), el('dd', { text: product.sku }),
       el('dt', { text: 'Category' }), el('dd', { text: product.category ?? '—' }),
       el('dt', { text: 'Price' }), el('dd', { text: formatCents(product.price_cents) }),
-      el('dt', { text: 'Stock' }), stockFigure,
+      el('dt', { text: 'On hand' }), figures.stock_quantity,
+      el('dt', { text: 'Reserved' }), figures.reserved_quantity,
+      el('dt', { text: 'Available' }), figures.available_quantity,
       el('dt', { text: 'Low-stock threshold' }), el('dd', { text: String(product.low_stock_threshold) }),
       el('dt', { text: 'Updated' }), el('dd', { text: formatTime(product.updated_at) })),
-    product.description ? el('p', { class: 'description', text: product.description }) : null);
-  if (!isAdmin()) return;
+    product.description ? el('p', { class: 'description', text: product.description }) : null,
+    holds);
+  if (!isAdmin()) return loadHolds(holds, product, refreshFigures);
 
   const ledger = el('section', { class: 'card wide', 'aria-labelledby': 'ledger-title' },
     el('h2', { id: 'ledger-title', text: 'Stock ledger' }));
   main.append(
     el('div', { class: 'grid' },
       editSection(main, product, etag),
-      el('div', {}, stockSection(product, stockFigure, () => loadLedger(ledger, product.id)), deleteSection(product))),
+      el('div', {}, stockSection(product, figures, () => loadLedger(ledger, product.id)), deleteSection(product))),
     ledger);
-  return loadLedger(ledger, product.id);
+  return Promise.all([loadHolds(holds, product, refreshFigures), loadLedger(ledger, product.id)]);
+}
+
+/** Shows a product's (or a stock adjustment's) on hand, reserved and available figures. */
+function showFigures(figures, stock) {
+  for (const [name, figure] of Object.entries(figures)) figure.textContent = String(stock[name]);
 }
 
 /** The edit form, saved with If-Match: the ETag the form was filled from. */
@@ -165,8 +186,11 @@ function editSection(main, product, etag) {
     el('h2', { id: 'edit-title', text: 'Edit' }), form);
 }
 
-/** Stock adjustment: a signed change and a reason, recorded in the ledger. */
-function stockSection(product, stockFigure, reloadLedger) {
+/**
+ * Stock adjustment: a signed change and a reason, recorded in the ledger. It changes what
+ * is on hand; the API refuses to take it below what holds keep (409).
+ */
+function stockSection(product, figures, reloadLedger) {
   const adjust = el('input', { name: 'adjust', type: 'number', step: '1', required: true });
   const reason = el('input', { name: 'reason', maxlength: '200', autocomplete: 'off' });
   const feedback = el('div', { class: 'feedback' });
@@ -186,10 +210,10 @@ function stockSection(product, stockFigure, reloadLedger) {
       const body = { adjust: change };
       if (reason.value.trim()) body.reason = reason.value.trim();
       const { data } = await patch(`/products/${product.id}/stock`, body);
-      stockFigure.textContent = String(data.stock_quantity);
+      showFigures(figures, data);
       adjust.value = '';
       reason.value = '';
-      replace(feedback, message('success', `Stock is now ${data.stock_quantity}.`));
+      replace(feedback, message('success', `Stock is now ${data.stock_quantity} on hand, ${data.available_quantity} available.`));
       await reloadLedger();
     } catch (error) {
       replace(feedback, message('error', error.message));
@@ -214,6 +238,89 @@ function deleteSection(product) {
     }), { class: 'danger' });
   return el('section', { class: 'card', 'aria-labelledby': 'delete-title' },
     el('h2', { id: 'delete-title', text: 'Delete' }), remove, feedback);
+}
+
+/**
+ * The active holds on the product, newest first, with "Load more" for the next pages.
+ * Each can be released (after an in-page confirmation); whatever the API answers, the
+ * list and the figures are read again, since a refused release (409: the hold expired,
+ * or was released or converted meanwhile) means the list was out of date.
+ */
+async function loadHolds(section, product, refreshFigures) {
+  const title = section.querySelector('h2');
+  const feedback = section.querySelector('.feedback') ?? el('div', { class: 'feedback' });
+  const body = el('tbody');
+  const more = el('div', { class: 'paging' });
+  const list = el('div', {}, el('p', { text: 'Loading…' }));
+  replace(section, title, feedback, list);
+
+  const release = async (reservation) => {
+    let outcome;
+    try {
+      await del(`/reservations/${encodeURIComponent(reservation.id)}`);
+      outcome = message('success', `Hold ${reservation.id} released: its units are available again.`);
+    } catch (error) {
+      outcome = message('error', error.message);
+    }
+    try {
+      await Promise.all([loadHolds(section, product, refreshFigures), refreshFigures()]);
+    } catch (error) {
+      outcome = message('error', outcome.textContent, ' ', error.message);
+    }
+    // The clicked button went with the old list: focus moves to the outcome instead.
+    outcome.setAttribute('tabindex', '-1');
+    replace(feedback, outcome);
+    outcome.focus();
+  };
+
+  const row = (reservation) => {
+    // The API lists only holds with a line for this product (`product_id`).
+    const line = reservation.items.find((item) => item.product_id === product.id);
+    const others = reservation.items.length - 1;
+    const alsoHeld = others > 0 ? `also holds ${others} other product${others === 1 ? '' : 's'}` : null;
+    // Releasing frees every line of the hold, not just this product's: the question says so.
+    const trigger = button('Release', () => confirmInline(trigger,
+      alsoHeld ? `Release this hold? It ${alsoHeld}, released with it.` : 'Release this hold?',
+      'Yes, release', () => {
+        trigger.disabled = true;
+        release(reservation);
+      }),
+    { class: 'danger', 'aria-label': `Release hold ${reservation.id}` });
+    // When it was made goes under the id rather than in a column: five columns do not fit
+    // a phone's width, and the Release button should stay in sight.
+    return el('tr', {},
+      el('td', {}, el('span', { class: 'mono', text: reservation.id }),
+        el('span', { class: 'subline', text: `made ${formatTime(reservation.created_at)}` }),
+        alsoHeld ? el('span', { class: 'subline', text: alsoHeld }) : null),
+      el('td', { text: String(line.quantity) }),
+      el('td', { text: formatTime(reservation.expires_at, { seconds: true }) }),
+      el('td', {}, trigger));
+  };
+
+  const caption = isAdmin() ? 'Holds on this product, newest first'
+    : 'Holds your key made on this product, newest first';
+  const loadPage = async (cursor) => {
+    try {
+      const page = await get('/reservations', {
+        status: 'active', product_id: product.id, cursor, limit: HOLDS_PAGE_SIZE,
+      });
+      if (!cursor && page.data.length === 0) {
+        replace(list, el('p', { text: isAdmin() ? 'No active holds.' : 'You have no active holds on this product.' }));
+        return;
+      }
+      if (!cursor) {
+        replace(list, scrollRegion(caption,
+          el('table', {}, el('caption', { text: caption }),
+            el('thead', {}, el('tr', {}, ['Hold', 'Units', 'Expires', 'Action'].map((text) => el('th', { scope: 'col', text })))),
+            body)), more);
+      }
+      body.append(...page.data.map(row));
+      replace(more, page.next ? button('Load more holds', () => loadPage(page.next)) : null);
+    } catch (error) {
+      replace(cursor ? more : list, message('error', error.message));
+    }
+  };
+  await loadPage('');
 }
 
 /** The ledger's first page, with "Load more" appending the next ones. */

@@ -53,9 +53,10 @@ export async function render(main, { query }) {
     product.sku,
     product.category ?? '',
     formatCents(product.price_cents),
+    // What can still be sold: on hand minus what checkouts hold (the product page shows both).
     el('span', {
-      class: product.stock_quantity < product.low_stock_threshold ? 'badge badge-warning' : '',
-      text: String(product.stock_quantity),
+      class: product.available_quantity < product.low_stock_threshold ? 'badge badge-warning' : '',
+      text: String(product.available_quantity),
     }),
   ]);
   const next = page.next ? new URLSearchParams({ ...active, cursor: page.next }) : null;
@@ -63,7 +64,7 @@ export async function render(main, { query }) {
   replace(results,
     page.data.length === 0
       ? el('p', { text: 'No products match.' })
-      : table('Matching products', ['Name', 'SKU', 'Category', 'Price', 'Stock'], rows),
+      : table('Matching products', ['Name', 'SKU', 'Category', 'Price', 'Available'], rows),
     el('nav', { class: 'paging', 'aria-label': 'Pages' },
       cursor ? el('a', { href: `#/products${first.size ? `?${first}` : ''}`, text: 'First page' }) : null,
       next ? el('a', { href: `#/products?${next}`, text: 'Next page' }) : null));
