@@ -7,10 +7,21 @@ a parameter to the server's state or configuration. A case schemathesis generate
 which the `positive_data_acceptance` check reports as "schema-valid request rejected".
 
 These hooks make positive cases obey those rules, each named below with the sentence
-of swagger.yaml it comes from, and nothing else. Apart from the header encoding below
-(which keeps every value's characters), they never touch a negative case; they never
-change a check and never drop a failure: every check runs as schemathesis ships it, on
-every request.
+of swagger.yaml it comes from, and let positive cases name reservations that exist
+(below); nothing else. Apart from the header encoding below (which keeps every value's
+characters), they never touch a negative case; they never change a check and never
+drop a failure: every check runs as schemathesis ships it, on every request.
+
+Reservation ids (`_issued_reservation`, positive cases). A reservation id is 128 random
+bits: one drawn from the pattern names no reservation, and the answer is a 404 (which
+a positive case may get), so the success paths of `GET`/`DELETE
+/api/v1/reservations/{id}` and of an order from `reservation_id` would be reached only
+by the stateful phase's links. So a positive case that names a reservation the run has
+not seen made gets the id of one it has (from a 201 of `POST /api/v1/reservations`),
+picked by the drawn id, when there is one. The case stays positive (the id still
+matches its pattern); what it then meets (200; 204 or 201; 409 `RESERVATION_NOT_ACTIVE`
+or `PRODUCT_UNAVAILABLE`) is whatever the run did to that reservation and its products
+before.
 
 Header encoding (`_send_as_utf8`, every case). Schemathesis draws header values from
 Latin-1 and `requests` sends them Latin-1 encoded, so a character from U+0080..U+00FF
@@ -48,6 +59,10 @@ _TOKEN_CLIENT = ("0", os.environ.get("ADMIN_KEY", ""))
 # Cursors the API issued (in `Link: <...>; rel="next"`), by list: path and the other
 # query parameters (limit aside, which does not change the list).
 _issued_cursors: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+# Ids of the reservations the run made (201 of `POST /api/v1/reservations`), in order.
+_issued_reservations: list[str] = []
+_RESERVATION_ID = re.compile(r"^res_[0-9a-f]{32}$")
+_RESERVATION_PATH = "/api/v1/reservations/{id}"
 _lock = threading.Lock()
 
 
@@ -102,6 +117,18 @@ def _align_series(query: dict) -> None:
     except OverflowError:
         low = high - width
     query["from"], query["to"] = (instant.isoformat().replace("+00:00", "Z") for instant in (low, high))
+
+
+def _issued_reservation(drawn):
+    """`drawn` when it names a reservation the run made (or is no id at all, or the run
+    made none yet), else the id of one the run made, picked by `drawn`."""
+    if not isinstance(drawn, str) or not _RESERVATION_ID.match(drawn):
+        return drawn
+    with _lock:
+        if not _issued_reservations or drawn in _issued_reservations:
+            return drawn
+        digest = int(hashlib.sha256(drawn.encode()).hexdigest()[:8], 16)
+        return _issued_reservations[digest % len(_issued_reservations)]
 
 
 def _send_as_utf8(headers) -> None:
@@ -160,6 +187,12 @@ def before_call(context, case, kwargs):
         if "client_id" in case.body or "client_secret" in case.body:
             case.body["client_id"], case.body["client_secret"] = _TOKEN_CLIENT
 
+    # Reservation ids: one the run made instead of one drawn (see the module's docstring).
+    if case.path == _RESERVATION_PATH and case.path_parameters:
+        case.path_parameters["id"] = _issued_reservation(case.path_parameters.get("id"))
+    if operation == "POST /api/v1/orders" and isinstance(case.body, dict) and "reservation_id" in case.body:
+        case.body["reservation_id"] = _issued_reservation(case.body["reservation_id"])
+
     # Lists: the cursor is "an opaque token taken from the previous page's `Link`"; "a
     # token this API did not issue for this kind of list is 400" (Cursor). A generated
     # token is replaced by one the API issued for the same list, or else left out.
@@ -193,6 +226,14 @@ def before_call(context, case, kwargs):
 
 @schemathesis.hook
 def after_call(context, case, response):
+    if f"{case.method.upper()} {case.path}" == "POST /api/v1/reservations" and response.status_code == 201:
+        try:
+            made = response.json().get("id")
+        except (ValueError, AttributeError):
+            made = None
+        if isinstance(made, str) and _RESERVATION_ID.match(made):
+            with _lock:
+                _issued_reservations.append(made)
     links = response.headers.get("link") or []
     for link in links:
         target, _, params = link.partition(";")
