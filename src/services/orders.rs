@@ -540,7 +540,9 @@ pub async fn refusal(
         })
         .collect();
     if shortfalls.is_empty() {
-        return Err(anyhow::anyhow!("an order line was refused without a reason").into());
+        // Enough now: on PostgreSQL the stock of a product this transaction did not lock
+        // (a line refused as short) may have risen since the refusing statement read it.
+        return Err(db.rerun_for_newer_data().into());
     }
     Ok(ApiError::InsufficientStock(shortfalls))
 }

@@ -304,6 +304,23 @@ impl Db {
         Ok(())
     }
 
+    /// For `transaction` work that finds a later statement read newer data than an
+    /// earlier one decided on: PostgreSQL's READ COMMITTED reads a new snapshot per
+    /// statement (e.g. stock raised by an adjustment after a guarded UPDATE refused a
+    /// line). The work is run again in a new transaction (a few times, then 503). On
+    /// SQLite the writer sees no other writer, so this is a bug.
+    pub fn rerun_for_newer_data(&self) -> StoreError {
+        match self.dialect() {
+            Dialect::Postgres => {
+                self.aborted_by_server.set(true);
+                StoreError::Busy
+            }
+            Dialect::Sqlite => StoreError::Other(anyhow!(
+                "a transaction read data newer than its own decisions on SQLite"
+            )),
+        }
+    }
+
     /// Runs `work` inside a write transaction, rolling back on every error path, so a
     /// failure mid-request leaves nothing half-written.
     ///

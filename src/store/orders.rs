@@ -92,9 +92,12 @@ pub(crate) use taken_columns;
 // `reservation_items` in its guard would still be the old snapshot's, and could miss a
 // hold committed while it waited. So PostgreSQL's statement takes only lines whose
 // product has no live hold (`held_until_ms` in the past: a column of the row itself,
-// which every hold raises, so the re-check sees it), and `TAKE_HELD_STOCK` takes the
-// others in a second statement, whose snapshot begins after this one locked every
-// line's product. A hold takes the same row locks, so none can slip in between.
+// which every hold raises, so the re-check sees it). A product that has one it only
+// locks (an update that changes nothing: a lock taken by a CTE's `FOR UPDATE` is not
+// sure to be taken, as the planner may never read the CTE), and reports it untaken in
+// the last column; `TAKE_HELD_STOCK` then takes those lines in a second statement,
+// whose snapshot begins after their rows were locked. Every hold takes the same row
+// locks (and a release too), so none can change what it reads.
 const TAKE_STOCK: Sql = Sql::per_dialect(
     concat!(
         "UPDATE products
@@ -107,7 +110,8 @@ const TAKE_STOCK: Sql = Sql::per_dialect(
         held_units!("?3"),
         " >= line.quantity
     ",
-        taken_columns!(held_units!("?3"))
+        taken_columns!(held_units!("?3")),
+        ", 1"
     ),
     concat!(
         "WITH line AS (
@@ -118,18 +122,21 @@ const TAKE_STOCK: Sql = Sql::per_dialect(
         SELECT products.id FROM products JOIN line ON products.id = line.product_id
         ORDER BY products.id FOR UPDATE OF products)
     UPDATE products
-    SET stock_quantity = stock_quantity - line.quantity, version = version + 1, updated_at = ?2
+    SET stock_quantity = stock_quantity
+            - CASE WHEN products.held_until_ms <= ?3 THEN line.quantity ELSE 0 END,
+        version = version + CASE WHEN products.held_until_ms <= ?3 THEN 1 ELSE 0 END,
+        updated_at = CASE WHEN products.held_until_ms <= ?3 THEN ?2 ELSE products.updated_at END
     FROM line
     WHERE products.id = line.product_id AND products.id IN (SELECT id FROM locked)
-      AND products.deleted_at IS NULL AND products.held_until_ms <= ?3
-      AND products.stock_quantity >= line.quantity
+      AND products.deleted_at IS NULL
+      AND (products.held_until_ms > ?3 OR products.stock_quantity >= line.quantity)
     ",
-        taken_columns!("0")
+        taken_columns!("0"),
+        ", CASE WHEN products.held_until_ms <= ?3 THEN 1 ELSE 0 END"
     ),
 );
 
-// PostgreSQL's second step (above): the lines `TAKE_STOCK` left, whose products it
-// already locked.
+// PostgreSQL's second step (above): the lines whose products `TAKE_STOCK` only locked.
 const TAKE_HELD_STOCK: Sql = Sql::postgres_only(concat!(
     "WITH line AS (
         SELECT (value->>'product_id')::bigint AS product_id,
@@ -409,16 +416,20 @@ pub async fn take_stock(
         ])
     };
     let result = db.execute(&TAKE_STOCK, &parameters(lines)?).await?;
-    let mut taken: Vec<TakenStock> = Row::all(&result)
-        .map(|row| TakenStock::decode(&row))
-        .collect::<Result<_, _>>()?;
-    if taken.len() < lines.len() && db.dialect() == Dialect::Postgres {
-        let left: Vec<OrderLine> = lines
-            .iter()
-            .filter(|line| !taken.iter().any(|t| t.product_id == line.product_id))
-            .copied()
-            .collect();
-        let result = db.execute(&TAKE_HELD_STOCK, &parameters(&left)?).await?;
+    let mut taken = Vec::with_capacity(lines.len());
+    let mut locked_only = Vec::new();
+    for row in Row::all(&result) {
+        let product = TakenStock::decode(&row)?;
+        if row.integer(7)? == 1 {
+            taken.push(product);
+        } else if let Some(line) = lines.iter().find(|l| l.product_id == product.product_id) {
+            locked_only.push(*line);
+        }
+    }
+    if !locked_only.is_empty() {
+        let result = db
+            .execute(&TAKE_HELD_STOCK, &parameters(&locked_only)?)
+            .await?;
         for row in Row::all(&result) {
             taken.push(TakenStock::decode(&row)?);
         }

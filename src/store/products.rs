@@ -270,9 +270,11 @@ const SET_DELETED: Sql = Sql::portable(concat!(
 ));
 
 // On-hand stock may not drop below what live holds set aside. On PostgreSQL the holds
-// the guard sums must be current: a decrease first takes the product's row lock
-// (`LOCK_FOR_ADJUSTMENT`), which every hold on it also takes, and this statement then
-// reads a snapshot from after that lock.
+// the guard sums must be current: an adjustment first takes the product's row lock
+// (`LOCK_FOR_ADJUSTMENT`), which every hold, conversion and release on it also takes,
+// and this statement then reads a snapshot from after that lock (without it, an
+// increase that waited for a conversion's lock would see the converted stock but the
+// hold still counted, and be refused).
 const ADJUST_STOCK: Sql = Sql::portable(concat!(
     "UPDATE products
      SET stock_quantity = stock_quantity + ?1, version = version + 1, updated_at = ?2
@@ -459,7 +461,7 @@ pub async fn adjust_stock(
     max_stock: i64,
     now: Timestamp,
 ) -> Result<Option<Product>, StoreError> {
-    if delta < 0 && db.dialect() == Dialect::Postgres {
+    if db.dialect() == Dialect::Postgres {
         db.execute(&LOCK_FOR_ADJUSTMENT, &[Value::Integer(id)])
             .await?;
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::orders::{TakenStock, taken_columns};
 use super::products::{held_units, millis};
-use super::{Db, Row, Rows, Sql, StoreError, Value, json_parameter, optional_integer};
+use super::{Db, Dialect, Row, Rows, Sql, StoreError, Value, json_parameter, optional_integer};
 use crate::models::order::OrderLine;
 use crate::models::reservation::{HeldItem, Reservation, ReservationStatus};
 use crate::models::time::Timestamp;
@@ -190,6 +190,17 @@ const END_HOLD: Sql = Sql::portable(
     "UPDATE reservations SET status = ?2, order_id = ?3, updated_at = ?5
     WHERE seq = ?1 AND status = 'active' AND expires_at_ms > ?4
     RETURNING seq",
+);
+
+// PostgreSQL: a release takes its products' row locks (after the hold's own row, like a
+// conversion), as every other writer of availability does. An order or hold that
+// refused a line for want of available stock then re-reads the same figure when it
+// explains the refusal, which a release committed in between would change.
+const LOCK_HELD_PRODUCTS: Sql = Sql::postgres_only(
+    "SELECT products.id FROM products
+    JOIN reservation_items ON reservation_items.product_id = products.id
+    WHERE reservation_items.reservation_seq = ?1
+    ORDER BY products.id FOR UPDATE OF products",
 );
 
 // A hold that ended stops counting at once: its lines leave the live range.
@@ -395,6 +406,10 @@ pub async fn end(
         .await?;
     if ended.rows.is_empty() {
         return Ok(false);
+    }
+    if outcome == ReservationStatus::Released && db.dialect() == Dialect::Postgres {
+        db.execute(&LOCK_HELD_PRODUCTS, &[Value::Integer(seq)])
+            .await?;
     }
     db.execute(&UNHOLD_ITEMS, &[Value::Integer(seq)]).await?;
     Ok(true)

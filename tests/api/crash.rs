@@ -1,8 +1,9 @@
-//! Crash safety: concurrent orders, cancels and adjustments against a host process that
-//! is killed with SIGKILL mid-load, then restarted on the same state directory. Nothing
-//! acknowledged may be lost, no order may be partial, and every product's stock must
-//! equal both its ledger and its initial stock minus its live orders plus its
-//! adjustments.
+//! Crash safety: concurrent orders, cancels, adjustments, stock holds, their releases
+//! and their conversions into orders against a host process that is killed with SIGKILL
+//! mid-load, then restarted on the same state directory. Nothing acknowledged may be
+//! lost, no order may be partial, no unit may be both held and sold, and every product's
+//! stock must equal both its ledger and its initial stock minus its live orders plus its
+//! adjustments, and its reserved stock the units of its active holds.
 //!
 //! This needs a host process of its own to kill, so it always runs locally (the
 //! `spin_host` example, which `cargo test` builds), even when the rest of the suite
@@ -32,6 +33,12 @@ struct Acknowledged {
     cancelled: BTreeSet<String>,
     /// Reasons of adjustments that returned 200 (each reason is unique).
     adjustments: BTreeSet<String>,
+    /// Hold id → its merged lines (product id → quantity).
+    holds: BTreeMap<String, BTreeMap<i64, i64>>,
+    /// Hold id → the id of the order its conversion returned (201).
+    conversions: BTreeMap<String, String>,
+    /// Holds whose release returned 204.
+    released: BTreeSet<String>,
 }
 
 async fn request(
@@ -48,9 +55,37 @@ async fn request(
     let status = response.status().as_u16();
     // A response cut off by the kill after its status line tells the client nothing it
     // could act on (not even the order's id): like a failed request, it is no
-    // acknowledgement.
-    let body = response.json().await.ok()?;
+    // acknowledgement. A 204 (a release) has no body to wait for.
+    let bytes = response.bytes().await.ok()?;
+    if status == 204 && bytes.is_empty() {
+        return Some((status, Value::Null));
+    }
+    let body = serde_json::from_slice(&bytes).ok()?;
     Some((status, body))
+}
+
+/// A request's lines as product id → quantity, duplicates merged.
+fn merged(lines: &[(i64, i64)]) -> BTreeMap<i64, i64> {
+    let mut merged = BTreeMap::new();
+    for (product, quantity) in lines {
+        *merged.entry(*product).or_insert(0) += quantity;
+    }
+    merged
+}
+
+/// The lines of an order or a hold as the API returns it: product id → quantity.
+fn lines_of(resource: &Value) -> BTreeMap<i64, i64> {
+    resource["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item["product_id"].as_i64().unwrap(),
+                item["quantity"].as_i64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 async fn run_worker(
@@ -62,24 +97,25 @@ async fn run_worker(
 ) {
     let mut step = 0usize;
     let mut own_orders: Vec<String> = Vec::new();
+    let mut own_holds: Vec<String> = Vec::new();
     // Runs until the host dies: then every request fails and the loop ends.
     let mut consecutive_failures = 0;
     while consecutive_failures < 3 {
         step += 1;
         let choice = (worker * 7 + step * 13) % 10;
-        let outcome = if choice < 6 {
-            let lines: Vec<(i64, i64)> = (0..1 + step % 3)
-                .map(|line| {
-                    (
-                        products[(worker + step + line) % products.len()],
-                        1 + (step % 4) as i64,
-                    )
-                })
-                .collect();
-            let items: Vec<Value> = lines
-                .iter()
-                .map(|(product, quantity)| json!({ "product_id": product, "quantity": quantity }))
-                .collect();
+        let lines: Vec<(i64, i64)> = (0..1 + step % 3)
+            .map(|line| {
+                (
+                    products[(worker + step + line) % products.len()],
+                    1 + (step % 4) as i64,
+                )
+            })
+            .collect();
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(product, quantity)| json!({ "product_id": product, "quantity": quantity }))
+            .collect();
+        let outcome = if choice < 4 {
             let body = json!({ "customer_name": "Crash", "customer_email": "crash@example.com", "items": items });
             let response = request(
                 &client,
@@ -90,15 +126,53 @@ async fn run_worker(
             .await;
             if let Some((201, order)) = &response {
                 let id = order["id"].as_str().unwrap_or_default().to_string();
-                let mut merged = BTreeMap::new();
-                for (product, quantity) in &lines {
-                    *merged.entry(*product).or_insert(0) += quantity;
-                }
                 own_orders.push(id.clone());
-                acknowledged.lock().unwrap().orders.insert(id, merged);
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .orders
+                    .insert(id, merged(&lines));
             }
             response
-        } else if choice < 8 && !own_orders.is_empty() {
+        } else if choice < 6 || (choice == 6 && own_holds.is_empty()) {
+            let body = json!({ "items": items, "ttl_seconds": 3600 });
+            let response = request(
+                &client,
+                reqwest::Method::POST,
+                format!("{base_url}/api/v1/reservations"),
+                Some(body),
+            )
+            .await;
+            if let Some((201, hold)) = &response {
+                let id = hold["id"].as_str().unwrap_or_default().to_string();
+                own_holds.push(id.clone());
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .holds
+                    .insert(id, merged(&lines));
+            }
+            response
+        } else if choice == 6 {
+            let hold = own_holds.remove(step % own_holds.len());
+            let body = json!({ "customer_name": "Crash", "customer_email": "crash@example.com", "reservation_id": hold });
+            let response = request(
+                &client,
+                reqwest::Method::POST,
+                format!("{base_url}/api/v1/orders"),
+                Some(body),
+            )
+            .await;
+            if let Some((201, order)) = &response {
+                let id = order["id"].as_str().unwrap_or_default().to_string();
+                own_orders.push(id.clone());
+                let mut acknowledged = acknowledged.lock().unwrap();
+                let lines = acknowledged.holds[&hold].clone();
+                acknowledged.orders.insert(id.clone(), lines);
+                acknowledged.conversions.insert(hold, id);
+            }
+            response
+        } else if choice == 7 && !own_orders.is_empty() {
             let id = own_orders.remove(step % own_orders.len());
             let response = request(
                 &client,
@@ -109,6 +183,19 @@ async fn run_worker(
             .await;
             if let Some((200, _)) = &response {
                 acknowledged.lock().unwrap().cancelled.insert(id);
+            }
+            response
+        } else if choice == 8 && !own_holds.is_empty() {
+            let hold = own_holds.remove(step % own_holds.len());
+            let response = request(
+                &client,
+                reqwest::Method::DELETE,
+                format!("{base_url}/api/v1/reservations/{hold}"),
+                None,
+            )
+            .await;
+            if let Some((204, _)) = &response {
+                acknowledged.lock().unwrap().released.insert(hold);
             }
             response
         } else {
@@ -227,6 +314,12 @@ async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
         "the load ran: {} orders",
         acknowledged.orders.len()
     );
+    assert!(
+        acknowledged.holds.len() > 5 && !acknowledged.conversions.is_empty(),
+        "the load held and converted: {} holds, {} conversions",
+        acknowledged.holds.len(),
+        acknowledged.conversions.len()
+    );
 
     // Every acknowledged order exists, whole, and acknowledged cancels stuck.
     let orders = all_pages(&client, &base_url, "/api/v1/orders?limit=200").await;
@@ -238,23 +331,59 @@ async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
         let order = by_id
             .get(id.as_str())
             .unwrap_or_else(|| panic!("acknowledged order {id} exists"));
-        let stored: BTreeMap<i64, i64> = order["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|item| {
-                (
-                    item["product_id"].as_i64().unwrap(),
-                    item["quantity"].as_i64().unwrap(),
-                )
-            })
-            .collect();
-        assert_eq!(&stored, lines, "order {id} is complete");
+        assert_eq!(&lines_of(order), lines, "order {id} is complete");
         if acknowledged.cancelled.contains(id) {
             assert_eq!(
                 order["status"], "cancelled",
                 "cancel of {id} was acknowledged"
             );
+        }
+    }
+
+    // Every acknowledged hold exists, whole; acknowledged conversions and releases stuck.
+    let holds = all_pages(&client, &base_url, "/api/v1/reservations?limit=200").await;
+    let holds_by_id: BTreeMap<&str, &Value> = holds
+        .iter()
+        .map(|hold| (hold["id"].as_str().unwrap(), hold))
+        .collect();
+    for (id, lines) in &acknowledged.holds {
+        let hold = holds_by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("acknowledged hold {id} exists"));
+        assert_eq!(&lines_of(hold), lines, "hold {id} is complete");
+        if let Some(order_id) = acknowledged.conversions.get(id) {
+            assert_eq!(hold["status"], "converted", "conversion of {id}");
+            assert_eq!(hold["order_id"], order_id.as_str(), "conversion of {id}");
+        }
+        if acknowledged.released.contains(id) {
+            assert_eq!(hold["status"], "released", "release of {id}");
+        }
+    }
+    // Every hold on the server is active, released or converted into an order that
+    // exists with its lines; its active holds are what each product has reserved.
+    let mut held: BTreeMap<i64, i64> = BTreeMap::new();
+    for hold in &holds {
+        let id = hold["id"].as_str().unwrap();
+        match hold["status"].as_str().unwrap() {
+            "active" => {
+                assert_eq!(hold["order_id"], Value::Null, "{hold}");
+                for (product, quantity) in lines_of(hold) {
+                    *held.entry(product).or_default() += quantity;
+                }
+            }
+            "converted" => {
+                let order_id = hold["order_id"].as_str().unwrap();
+                let order = by_id
+                    .get(order_id)
+                    .unwrap_or_else(|| panic!("the order {order_id} of hold {id} exists"));
+                assert_eq!(
+                    lines_of(order),
+                    lines_of(hold),
+                    "hold {id} became its order"
+                );
+            }
+            "released" => assert_eq!(hold["order_id"], Value::Null, "{hold}"),
+            other => panic!("hold {id} is {other}"),
         }
     }
 
@@ -302,10 +431,25 @@ async fn nothing_acknowledged_is_lost_when_the_host_is_killed_mid_load() {
                     .or_default() += movement["delta"].as_i64().unwrap();
             }
         }
-        let stock = get_json(&client, format!("{base_url}/api/v1/products/{product}")).await["stock_quantity"]
-            .as_i64()
-            .unwrap();
+        let current = get_json(&client, format!("{base_url}/api/v1/products/{product}")).await;
+        let quantity = |name: &str| current[name].as_i64().unwrap();
+        let stock = quantity("stock_quantity");
         assert_eq!(stock, ledger, "product {product}: stock equals its ledger");
+        let reserved = quantity("reserved_quantity");
+        assert_eq!(
+            reserved,
+            held.get(product).copied().unwrap_or(0),
+            "product {product}: reserved equals its active holds"
+        );
+        assert_eq!(
+            quantity("available_quantity"),
+            stock - reserved,
+            "{current}"
+        );
+        assert!(
+            stock >= reserved,
+            "product {product}: nothing held and sold"
+        );
         let expected = INITIAL_STOCK - ordered.get(product).copied().unwrap_or(0) + adjustments;
         assert_eq!(
             stock, expected,

@@ -24,6 +24,7 @@ mod orders;
 mod products;
 mod rate_limits;
 mod reports;
+mod reservations;
 mod scale_out;
 mod search;
 mod service;

@@ -244,6 +244,68 @@ async fn two_instances_sell_exactly_the_stock_under_200_concurrent_orders() {
 }
 
 #[tokio::test]
+async fn two_instances_grant_exactly_the_stock_under_200_concurrent_holds() {
+    let cluster = TwoInstances::start().await;
+    let product = cluster.product(50).await;
+    let body = json!({ "items": [{ "product_id": product, "quantity": 1 }], "ttl_seconds": 3600 });
+    let holds = (0..200).map(|index| {
+        TwoInstances::send(
+            cluster
+                .request(
+                    index,
+                    Method::POST,
+                    "/api/v1/reservations",
+                    &cluster.admin_key,
+                )
+                .json(&body),
+        )
+    });
+    let mut statuses = Vec::new();
+    let mut granted = Vec::new();
+    for response in join_all(holds).await {
+        let status = response.status().as_u16();
+        statuses.push(status);
+        let body: Value = response.json().await.expect("a JSON body");
+        match status {
+            201 => granted.push(body["id"].as_str().expect("id").to_owned()),
+            409 => assert_eq!(body["code"], "INSUFFICIENT_STOCK", "{body}"),
+            _ => {}
+        }
+    }
+    assert!(statuses.iter().all(|status| *status < 500), "{statuses:?}");
+    assert_eq!(count(&statuses, 201), 50, "{statuses:?}");
+    assert_eq!(count(&statuses, 409), 150, "{statuses:?}");
+
+    // Both instances see the same: 50 on hand, all of them held, none available.
+    let path = format!("/api/v1/products/{product}");
+    for index in 0..2 {
+        let response =
+            TwoInstances::send(cluster.request(index, Method::GET, &path, &cluster.admin_key))
+                .await;
+        let product = expect_json(response, 200).await;
+        let quantities = [
+            &product["stock_quantity"],
+            &product["reserved_quantity"],
+            &product["available_quantity"],
+        ];
+        assert_eq!(quantities, [&json!(50), &json!(50), &json!(0)], "{product}");
+    }
+    let active = format!("/api/v1/reservations?status=active&product_id={product}&limit=200");
+    let response =
+        TwoInstances::send(cluster.request(1, Method::GET, &active, &cluster.admin_key)).await;
+    let listed = expect_json(response, 200).await;
+    let mut listed: Vec<String> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|hold| hold["id"].as_str().expect("id").to_owned())
+        .collect();
+    listed.sort();
+    granted.sort();
+    assert_eq!(listed, granted, "exactly the granted holds are active");
+}
+
+#[tokio::test]
 async fn a_limit_of_n_admits_exactly_n_of_2n_concurrent_requests_across_instances() {
     let cluster = TwoInstances::start().await;
     cluster.wait_for_room_in_window(30).await;
