@@ -40,9 +40,19 @@ original service when `--original` is given. The table replaces the "## Access t
 section of BENCHMARKS.md.
 
     python3 tests/bench/bench.py --tokens [--original DIR]
+
+With `--reservations`, it measures what stock reservations (README, "Stock reservations")
+cost the hot paths: GET product and one-line orders on servers up at once, each on its own
+local file with the same catalog: no holds; 10,000 expired holds lying around (10 per
+product, unswept); the same plus one live hold on every product (so every read and order
+sums live holds); and, with `--baseline DIR` (a build from before reservations), that
+build with no holds. The table replaces the "## Stock reservations" section.
+
+    python3 tests/bench/bench.py --reservations [--baseline DIR]
 """
 
 import argparse
+import calendar
 import glob
 import http.client
 import json
@@ -96,6 +106,12 @@ READING_HEADING = "## Reading"
 SCALE_OUT_HEADING = "## Scale-out"
 WEBHOOKS_HEADING = "## Webhooks: the hot paths with a subscriber"
 TOKENS_HEADING = "## Access tokens: GET product with a key and with a token"
+RESERVATIONS_HEADING = "## Stock reservations: the hot paths with expired and live holds"
+# (name, wrk scenario, connections): what `--reservations` drives on every server.
+RESERVATION_SCENARIOS = [
+    ("GET /api/v1/products/{id}", "product", 32),
+    ("POST /api/v1/orders (1 line)", "order1", 8),
+]
 # The key the servers of `--tokens` sign access tokens with, and a lifetime longer than
 # the whole comparison (each run still gets a fresh token).
 TOKEN_VARIABLES = [("token_signing_key", "bench-" + "".join(random.choice("0123456789abcdef")
@@ -733,6 +749,9 @@ def main():
     parser.add_argument("--tokens", action="store_true",
                         help="GET product with an API key and with an access token, on a local file and "
                              "on PostgreSQL (see above)")
+    parser.add_argument("--reservations", action="store_true",
+                        help="GET product and one-line orders with no holds, with 10,000 expired holds "
+                             "and with live holds too (see above)")
     parser.add_argument("--key-value", help="Redis for the counters: redis://HOST:PORT")
     parser.add_argument("--sqlite", help="libSQL server for the database: http://HOST:PORT")
     args = parser.parse_args()
@@ -748,6 +767,9 @@ def main():
         return
     if args.tokens:
         tokens(args)
+        return
+    if args.reservations:
+        reservations(args)
         return
 
     scenarios = [row for row in SCENARIOS if not args.scenarios or row[1] in args.scenarios.split(",")]
@@ -1054,10 +1076,104 @@ def tokens(args):
                f"every server up at once on {products} products, each round running every row once. "
                "With a key, a request reads the key's row and then the product; with a token it reads "
                "the product only (the token is verified with the signing key, and its key's "
-               "revocation marker is read from the key-value store the rate limiter counts in).\n\n"
-               f"Machine: {machine_description(server_kind)}.\n\n" + "\n".join(table) + "\n")
+               "revocation marker is read from the key-value store the rate limiter counts in).")
+    publish(args, TOKENS_HEADING, section, server_kind, table)
+
+
+def hold(key, product_id, ttl_seconds):
+    """One hold of one unit of `product_id`; its expiry (RFC 3339)."""
+    status, answer = request_retrying("POST", "/api/v1/reservations",
+                                      {"items": [{"product_id": product_id, "quantity": 1}],
+                                       "ttl_seconds": ttl_seconds}, key)
+    assert status == 201, (status, answer)
+    return answer["expires_at"]
+
+
+def reservations(args):
+    """The hot paths with holds lying around: see `--reservations`."""
+    global SERVER_PORT
+    products, expired_holds = min(args.products, 1000), 10_000
+    setups = [("no holds", None), (f"{expired_holds:,} expired holds", "expired"),
+              (f"{expired_holds:,} expired holds + 1 live hold per product", "live")]
+    if args.baseline:
+        commit = git_description(args.baseline).split(" ")[0]
+        setups.insert(0, (f"before reservations ({commit}), no holds", "baseline"))
+    servers = []
+    try:
+        for setup, holds in setups:
+            server = Server(host=args.host, prebuilt_app=os.path.abspath(args.baseline)
+                            if holds == "baseline" else None)
+            SERVER_PORT = server.port
+            status, minted = request("POST", "/api/v1/auth/keys",
+                                     {"owner": "benchmark", "role": "admin", "rate_limit_per_minute": 1_000_000},
+                                     ADMIN_KEY)
+            assert status == 201, minted
+            key = minted["api_key"]
+            log(f"{setup}: seeding")
+            product_range = seed(products, 0, key)
+            if holds in ("expired", "live"):
+                started = time.time()
+                expiries = parallel(expired_holds, lambda index: hold(
+                    key, product_range[0] + index % products, 30))
+                log(f"  {expired_holds} holds (30 s) in {time.time() - started:.0f} s")
+                servers.append([setup, server, key, product_range, holds, max(expiries)])
+            else:
+                servers.append([setup, server, key, product_range, holds, None])
+        last_expiry = max((entry[5] for entry in servers if entry[5]), default=None)
+        if last_expiry:
+            wait = calendar.timegm(time.strptime(last_expiry[:19], "%Y-%m-%dT%H:%M:%S")) + 2 - time.time()
+            log(f"waiting {max(wait, 0):.0f} s for the holds to expire (nothing sweeps them)")
+            time.sleep(max(wait, 0))
+        for setup, server, key, product_range, holds, _ in servers:
+            SERVER_PORT = server.port
+            if holds == "live":
+                parallel(products, lambda index: hold(key, product_range[0] + index, 3600))
+                log(f"{setup}: {products} live holds added")
+            status, product = request("GET", f"/api/v1/products/{product_range[0]}", key=key)
+            log(f"{setup}: product {product_range[0]} reads reserved {product.get('reserved_quantity')}, "
+                f"available {product.get('available_quantity')}")
+        runs = {}
+        for round_number in range(args.rounds):
+            for name, scenario, connections in RESERVATION_SCENARIOS:
+                for setup, server, key, product_range, _, _ in servers:
+                    log(f"{setup}: {name} at {connections} connections for {args.duration} s "
+                        f"(round {round_number + 1})")
+                    runs.setdefault((name, setup), []).append(
+                        run_wrk(scenario, connections, args.duration, key, product_range, [server]))
+        server_kind = servers[0][1].kind
+    finally:
+        for entry in servers:
+            entry[1].stop()
+
+    medians = {}
+    for label, measured in runs.items():
+        measured.sort(key=lambda figures: figures["rps"])
+        medians[label] = measured[len(measured) // 2]
+    table = ["| request | setup | requests/s | vs no holds | p50 ms | p99 ms | errors | CPU busy |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for (name, setup), figures in medians.items():
+        reference = medians.get((name, "no holds"))
+        versus = f"{figures['rps'] / reference['rps']:.2f}x" if reference else "—"
+        table.append(f"| {name} | {setup} | {figures['rps']:.0f} | {versus} | {figures['p50_us'] / 1000:.2f} | "
+                     f"{figures['p99_us'] / 1000:.2f} | {figures['errors']} | {figures['cpu_busy']:.0f} % |")
+    section = (f"{RESERVATIONS_HEADING}\n\n"
+               "Produced by `python3 tests/bench/bench.py --reservations"
+               + (" --baseline …" if args.baseline else "") + "`: every server up at once, each on its "
+               f"own local SQLite file with the same {products} products, {args.duration} s per run, "
+               f"{args.rounds} rounds (medians shown), each round running every row once. The expired "
+               f"holds are {expired_holds:,} one-unit holds of 30 s, 10 per product, that nothing swept; "
+               "the live holds are one more one-unit hold of an hour on every product, so that every "
+               "GET and order sums the live holds of its product (index range over live lines only); "
+               "orders are one unit of a random product, with no hold.")
+    publish(args, RESERVATIONS_HEADING, section, server_kind, table)
+
+
+def publish(args, heading, section, server_kind, table):
+    """Prints `section` (its heading and text) with the machine and `table`, and puts it
+    in place of the section `heading` of `args.output`."""
+    section += f"\n\nMachine: {machine_description(server_kind)}.\n\n" + "\n".join(table) + "\n"
     print(section)
-    replace_section(args.output, TOKENS_HEADING, section)
+    replace_section(args.output, heading, section)
 
 
 def replace_section(path, heading, section):
