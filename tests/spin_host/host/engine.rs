@@ -89,6 +89,78 @@ fn build_engine() -> anyhow::Result<Engine> {
     Ok(Engine::new(&config).context("failed to create the wasmtime engine")?)
 }
 
+/// The component at `path`, compiled by Cranelift or, when another process already did
+/// that for these exact bytes and this engine, loaded from the machine code it left next
+/// to the component (`<name>.<key>.cwasm`).
+///
+/// Every host process would otherwise compile the component again: the tests start dozens
+/// (two instances, restarts, kill -9), and the debug host's Cranelift takes 20-40 s of
+/// both cores for one compilation. Spin keeps such a cache too (wasmtime's). The key is
+/// the SHA-256 of the component's bytes and the engine's compatibility hash (wasmtime's
+/// version and settings), so a rebuilt component or another engine never loads stale
+/// code, and `Component::deserialize_file` checks the engine again. Its one `unsafe`
+/// promise, that the file holds code this host wrote, holds for a file only this
+/// function writes (complete, or not at all: it is renamed into place), in the build's
+/// own output directory. Any failure falls back to compiling.
+fn compile(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    use sha2::{Digest, Sha256};
+    use std::hash::{Hash, Hasher};
+
+    let bytes =
+        std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let digest = Sha256::digest(&bytes);
+    let key: String = digest[..12]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .chain([format!("-{:016x}", engine_hash.finish())])
+        .collect();
+    let stem = path
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or("component");
+    let cached = path.with_file_name(format!("{stem}.{key}.cwasm"));
+    // SAFETY: see above: only this function writes these files, whole.
+    if let Ok(component) = unsafe { Component::deserialize_file(engine, &cached) } {
+        return Ok(component);
+    }
+    let component = Component::new(engine, &bytes)
+        .with_context(|| format!("failed to compile {}", path.display()))?;
+    if let Ok(code) = component.serialize() {
+        let partial = cached.with_extension(format!("cwasm.{}", std::process::id()));
+        if std::fs::write(&partial, code).is_ok() && std::fs::rename(&partial, &cached).is_ok() {
+            forget_older_code(path, stem, &cached);
+        } else {
+            let _ = std::fs::remove_file(&partial);
+        }
+    }
+    Ok(component)
+}
+
+/// Removes the cached code of earlier builds of the component (other keys), so that a
+/// developer's rebuilds do not pile up in the output directory.
+fn forget_older_code(path: &Path, stem: &str, current: &Path) {
+    let Some(directory) = path.parent() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&format!("{stem}."))
+            && name.ends_with(".cwasm")
+            && entry.path() != current
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// The component at `path`, compiled and linked on first use and shared afterwards.
 ///
 /// The cache is keyed by path for the life of the process: a component rebuilt at the
@@ -112,8 +184,7 @@ pub fn prepared_component(path: &Path) -> anyhow::Result<Arc<PreparedComponent>>
 
 fn prepare(path: &Path) -> anyhow::Result<PreparedComponent> {
     let engine = engine()?;
-    let component = Component::from_file(&engine, path)
-        .with_context(|| format!("failed to compile {}", path.display()))?;
+    let component = compile(&engine, path)?;
     let linker = linker(&engine)?;
     let instance_pre = linker
         .instantiate_pre(&component)
