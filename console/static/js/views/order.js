@@ -75,7 +75,7 @@ function show(main, order, feedback = null) {
     actions,
     table('Lines', ['Product', 'SKU', 'Quantity', 'Unit price', 'Line total'],
       order.items.map((item) => [
-        el('a', { href: `#/products/${item.product_id}`, text: item.name }),
+        el('a', { href: `#/products/${item.product_id}`, class: 'wrap-anywhere', text: item.name }),
         item.sku, String(item.quantity), formatCents(item.unit_price_cents), formatCents(item.line_total_cents),
       ])),
     el('h2', { text: 'History' }),

@@ -49,7 +49,7 @@ export async function render(main, { query }) {
   const active = Object.fromEntries(Object.entries(filters).filter(([, value]) => value));
   const page = await get('/products', { ...active, cursor, limit: PAGE_SIZE });
   const rows = page.data.map((product) => [
-    el('a', { href: `#/products/${product.id}`, text: product.name }),
+    el('a', { href: `#/products/${product.id}`, class: 'wrap-anywhere', text: product.name }),
     product.sku,
     product.category ?? '',
     formatCents(product.price_cents),
