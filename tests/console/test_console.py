@@ -218,6 +218,9 @@ def test_revoking_the_signed_in_key_signs_the_console_out_at_its_next_action(pag
     if next_action == "confirming an order":
         open_console(page, f"#/orders/{order['id']}")
         expect(page.get_by_role("button", name="Confirm order")).to_be_visible()
+    # The page must be idle when the key is revoked: a dashboard request still in flight
+    # would meet the revocation first and sign out before the action under test.
+    expect(page.locator("main[aria-busy]")).to_have_count(0)
 
     api.call("DELETE", f"/auth/keys/{key['id']}")
     if next_action == "navigating":
