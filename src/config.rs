@@ -37,7 +37,7 @@ thread_local! {
 
 /// The longest access-token lifetime `token_lifetime_seconds` may set: tokens are meant
 /// to be short-lived, and a revoked key's tokens are refused anyway.
-const MAX_TOKEN_LIFETIME_SECONDS: u32 = 3600;
+pub const MAX_TOKEN_LIFETIME_SECONDS: u32 = 3600;
 
 impl Config {
     /// SHA-256 (hex) of the bootstrap admin key, or `None` when the variable is empty.

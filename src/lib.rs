@@ -100,6 +100,7 @@ async fn serve(
         let principal = auth::authenticate(request, &db, &counters, config, now).await?;
         *key_id = Some(principal.key_id);
         let granted = rate_limit::enforce(&counters, &principal, config, now).await?;
+        auth::refuse_if_barred(request, &counters, config, now, &granted).await?;
         quota = Some(granted);
         if !granted.allowed {
             return Err(rate_limit::rejection(&granted));

@@ -6,7 +6,8 @@ use crate::error::ApiError;
 use crate::http::ApiRequest;
 use crate::models::principal::Principal;
 use crate::models::time::Timestamp;
-use crate::services::{keys, rate_limit, tokens};
+use crate::services::rate_limit::{self, Quota};
+use crate::services::{keys, tokens};
 use crate::store::Db;
 use crate::store::counters::Counters;
 
@@ -39,6 +40,26 @@ pub async fn authenticate(
             Err(count_failure(request, counters, config, now, refusal).await?)
         }
         other => other,
+    }
+}
+
+/// Refuses a bearer token whose key's rate-limit count came back barred (its key was
+/// revoked: `keys::revoke`), like any invalid token, counting the failure against the
+/// address. An API key's request is let through: the database found its key active
+/// just now, and it decides for keys (a bar written by a revocation that then rolled
+/// back must not lock the key out).
+pub async fn refuse_if_barred(
+    request: &ApiRequest,
+    counters: &Counters,
+    config: Config,
+    now: Timestamp,
+    quota: &Quota,
+) -> Result<(), ApiError> {
+    match credential(request)? {
+        Credential::AccessToken(_) if quota.barred => {
+            Err(count_failure(request, counters, config, now, ApiError::InvalidToken).await?)
+        }
+        _ => Ok(()),
     }
 }
 

@@ -19,7 +19,7 @@ pub async fn enforce(
         Some(own_limit) => own_limit,
         None => config.rate_limit_per_minute().await?,
     };
-    let subject = format!("key:{}", principal.key_ref);
+    let subject = rate_limit::key_subject(&principal.key_ref);
     Ok(rate_limit::take(counters, &subject, limit, now)?)
 }
 

@@ -95,8 +95,8 @@ pub struct Claims {
     pub scope: String,
     /// Who the key was issued to.
     pub key_owner: String,
-    /// The key's reference (`api_key::key_ref`): names its rate-limit counter and its
-    /// revocation marker.
+    /// The key's reference (`api_key::key_ref`): names its rate-limit counters, which
+    /// revocation bars.
     pub key_ref: String,
     /// The key's own per-minute limit, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -32,7 +32,8 @@ pub struct Context<'a> {
     pub principal: &'a Principal,
     /// This request's database connection.
     pub db: &'a Db,
-    /// The instance's handle on the key-value store (revocation markers).
+    /// The instance's handle on the key-value store (rate-limit counters; revocation
+    /// bars them).
     pub counters: &'a Counters,
     /// The time the request arrived; services take time as a parameter.
     pub now: Timestamp,

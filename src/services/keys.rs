@@ -1,17 +1,20 @@
 //! API keys: issuing (random secret, stored only as its SHA-256), listing, revoking, and
 //! authenticating a presented secret.
 //!
-//! Revoking also leaves a marker in the key-value store (the one the rate limiter already
-//! counts in, shared by every instance), so the key's access tokens, which are verified
-//! without the database, fail from the next request on everywhere.
+//! Revoking also bars the key's rate-limit counters in the key-value store (shared by
+//! every instance) for as long as any of its access tokens can live, so those tokens,
+//! which are verified without the database, fail from the next request on everywhere:
+//! the increment that counts a token's request reports the bar.
 
-use crate::config::Config;
+use crate::config::{Config, MAX_TOKEN_LIFETIME_SECONDS};
 use crate::error::ApiError;
+use crate::models::access_token::CLOCK_LEEWAY_SECONDS;
 use crate::models::api_key::{ApiKey, KeyOwner, KeyRateLimit, hash_secret, key_ref};
 use crate::models::encoding::hex;
 use crate::models::page::{Page, PageLimit};
 use crate::models::principal::{Principal, Role};
 use crate::models::time::Timestamp;
+use crate::services::rate_limit;
 use crate::store::Db;
 use crate::store::StoreError;
 use crate::store::api_keys::{self, NewKeyRow};
@@ -84,11 +87,12 @@ pub async fn revoke(
             let Some(key_hash) = api_keys::revoke(db, id, &revoked_at).await? else {
                 return Ok::<_, StoreError>(false);
             };
-            // Before the COMMIT: if the marker cannot be written, the revocation rolls
+            // Before the COMMIT: if the bar cannot be written, the revocation rolls
             // back and the caller retries, rather than a revoked key's tokens living on.
-            // A COMMIT failing after it leaves the tokens refused and the key working
-            // until the retry, the safe way round.
-            mark_revoked(counters, &key_ref(&key_hash), now)?;
+            // A COMMIT failing after it (or a bar written in part) leaves the tokens
+            // refused and the key working until the retry, the safe way round: the
+            // bar refuses tokens only, the database decides for the key itself.
+            bar_tokens(counters, &key_ref(&key_hash), now)?;
             Ok(true)
         })
         .await?;
@@ -99,27 +103,20 @@ pub async fn revoke(
     }
 }
 
-/// Every key-value entry of the revocation markers starts with this.
-const REVOCATION_MARKER_PREFIX: &str = "revoked-key";
-
-fn revocation_marker(key_ref: &str) -> String {
-    format!("{REVOCATION_MARKER_PREFIX}:{key_ref}")
-}
-
-/// Records that the key with this reference is revoked (the value is when, in Unix
-/// seconds). Markers are never removed: one small entry per revoked key.
-fn mark_revoked(
+/// Bars the rate-limit counters of the key with this reference for as long as a token
+/// issued until now may be accepted: the longest lifetime plus the clock leeway. A
+/// revoked key's bars are never removed (one key-value entry per window barred).
+fn bar_tokens(
     counters: &impl CounterStore,
     key_ref: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    counters.set(&revocation_marker(key_ref), now.unix_seconds())
-}
-
-/// Whether the key with this reference was revoked: what an access token's key is
-/// checked by, instead of a database read.
-pub fn is_revoked(counters: &impl CounterStore, key_ref: &str) -> Result<bool, StoreError> {
-    Ok(counters.get(&revocation_marker(key_ref))?.is_some())
+    rate_limit::bar(
+        counters,
+        &rate_limit::key_subject(key_ref),
+        now,
+        i64::from(MAX_TOKEN_LIFETIME_SECONDS) + CLOCK_LEEWAY_SECONDS,
+    )
 }
 
 /// Resolves a presented secret to its principal: the bootstrap key (compared by hash)

@@ -1,5 +1,6 @@
 //! Fixed-window rate limiting, exact under any concurrency and on every Spin key-value
-//! backend (in-memory, file, Redis).
+//! backend (in-memory, file, Redis), and the bar that revocation puts on a key's
+//! counters.
 //!
 //! Every decision rests on ONE atomic `increment` of a counter named by subject and
 //! window: it hands each request a distinct ordinal in its window, and exactly the first
@@ -7,15 +8,24 @@
 //! (Spin's Redis backend reports an applied swap as failed, which counted requests
 //! twice under the previous design).
 //!
+//! **Bars.** `bar` adds `BAR` to a subject's counters of every window from the one
+//! before now to a given time ahead (the longest an access token lives). The same
+//! increment that counts a request then also says whether its subject was barred, so a
+//! revoked key's tokens are refused with no key-value read of their own. The count is
+//! the ordinal modulo `BAR`, so a bar, or two, never changes what the limit allows.
+//!
 //! Spin's key-value stores never expire keys, so old windows are removed by hand: the
 //! request that opens a window (its increment returns 1) reads the subject's marker (the
-//! last window opened), records its own window there and deletes the counters of the
-//! window just before its own, of the window the marker named and of the one before
-//! that. Only window-opening requests write the marker, and none moves it backwards, so
-//! a subject keeps at most its marker, the current window's counter and the previous
-//! one (still counted by an instance whose clock runs a little behind), however long it
-//! stays idle in between. A counter can only be left behind by an opener that stalls for
-//! more than a whole window between reading and writing the marker.
+//! last window opened), records its own window there and deletes the counters that are
+//! two or more windows old: the one two before its own, the one the marker named and the
+//! one before that, where they are that old. Only window-opening requests write the
+//! marker, and none moves it backwards, so a subject keeps at most its marker and the
+//! counters of the current and the previous window, however long it stays idle in
+//! between. The previous window's counter is kept because an instance whose clock runs
+//! a little behind may still count in it: its bar must hold there too. A counter can
+//! only be left behind by an opener that stalls for more than a whole window between
+//! reading and writing the marker; barred windows nobody opens stay (a revoked key's,
+//! about 63 keys).
 
 use crate::models::time::Timestamp;
 use crate::store::StoreError;
@@ -23,6 +33,10 @@ use crate::store::counters::CounterStore;
 
 /// The length of a rate-limit window, in seconds.
 pub const WINDOW_SECONDS: i64 = 60;
+
+/// What `bar` adds to a counter: far above any count a window can reach (a trillion
+/// requests), and small enough that millions of bars fit in an `i64`.
+const BAR: i64 = 1 << 40;
 
 /// The verdict for one request, with what the `RateLimit` headers report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +49,8 @@ pub struct Quota {
     pub remaining: u32,
     /// Seconds until the window resets (1..=60).
     pub reset_seconds: u64,
+    /// Whether the subject's counter carries a bar (`bar`): its key was revoked.
+    pub barred: bool,
 }
 
 /// Counts one request for `subject` against `limit` requests per window.
@@ -46,16 +62,36 @@ pub fn take(
 ) -> Result<Quota, StoreError> {
     let window = now.unix_seconds().div_euclid(WINDOW_SECONDS);
     let reset_seconds = ((window + 1) * WINDOW_SECONDS - now.unix_seconds()) as u64;
-    let ordinal = counters.increment(&window_key(subject, window))?;
-    if ordinal == 1 {
+    let counted = counters.increment(&window_key(subject, window), 1)?;
+    if counted == 1 {
         retire_earlier_windows(counters, subject, window)?;
     }
+    let ordinal = counted.rem_euclid(BAR);
     Ok(Quota {
         allowed: ordinal <= i64::from(limit),
         limit,
         remaining: (i64::from(limit) - ordinal).clamp(0, i64::from(limit)) as u32,
         reset_seconds,
+        barred: counted >= BAR,
     })
+}
+
+/// Bars `subject` in every window a clock may be in from now until `seconds_ahead`
+/// from now: from the window before the current one (an instance whose clock runs
+/// behind) to the one after the last (one whose clock runs ahead). Each `take` for the
+/// subject in those windows then reports `barred`.
+pub fn bar(
+    counters: &impl CounterStore,
+    subject: &str,
+    now: Timestamp,
+    seconds_ahead: i64,
+) -> Result<(), StoreError> {
+    let first = now.unix_seconds().div_euclid(WINDOW_SECONDS) - 1;
+    let last = (now.unix_seconds() + seconds_ahead).div_euclid(WINDOW_SECONDS) + 1;
+    for window in first..=last {
+        counters.increment(&window_key(subject, window), BAR)?;
+    }
+    Ok(())
 }
 
 /// Run by the request that opened `window`: records it in the subject's marker and
@@ -73,19 +109,26 @@ fn retire_earlier_windows(
         return Ok(());
     }
     counters.set(&marker, window)?;
-    // The window before ours is over; so are the one the marker named and the one
-    // before that, where an instance whose clock runs behind may have counted after its
-    // opener had already cleaned up.
-    let mut earlier = vec![window - 1];
+    // The window two before ours is over even for a clock running behind; so are the one
+    // the marker named and the one before that, where such a clock may have counted after
+    // its opener had already cleaned up, once they are that old. The window just before
+    // ours is left to the next opener: a clock behind ours may still count there.
+    let mut earlier = vec![window - 2];
     if let Some(last_opened) = last_opened {
         earlier.extend([last_opened, last_opened - 1]);
     }
+    earlier.retain(|&earlier_window| earlier_window <= window - 2);
     earlier.sort_unstable();
     earlier.dedup();
     for earlier_window in earlier {
         counters.delete(&window_key(subject, earlier_window))?;
     }
     Ok(())
+}
+
+/// The subject an API key's requests (and its access tokens') count under.
+pub fn key_subject(key_ref: &str) -> String {
+    format!("key:{key_ref}")
 }
 
 /// Every key this module writes starts with this, so the counters are recognisable in a
@@ -115,10 +158,10 @@ mod tests {
     }
 
     impl CounterStore for MemoryStore {
-        fn increment(&self, key: &str) -> Result<i64, StoreError> {
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
             let mut values = self.values.borrow_mut();
             let value = values.entry(key.to_owned()).or_insert(0);
-            *value += 1;
+            *value += delta;
             Ok(*value)
         }
 
@@ -198,6 +241,112 @@ mod tests {
                 "after a gap of {gap_windows} windows"
             );
         }
+    }
+
+    #[test]
+    fn a_bar_holds_until_its_time_on_clocks_a_window_apart_and_leaves_the_count_exact() {
+        const AHEAD: i64 = 3610;
+        let store = MemoryStore::default();
+        let revoked_at = START + 20;
+        bar(&store, "s", at_second(revoked_at), AHEAD).unwrap();
+        // Clocks up to 59 s behind or ahead of the revoking one, every 7 s of real time.
+        // (No window inside the bar is opened: its first increment already finds the
+        // bar, so nothing there is cleaned up.)
+        let offsets = [-59, -31, 0, 31, 59];
+        let mut real = revoked_at;
+        while real <= revoked_at + AHEAD - 59 {
+            for offset in offsets {
+                let quota = take(&store, "s", 1000, at_second(real + offset)).unwrap();
+                assert!(quota.barred, "{offset:+} s at {} s", real - revoked_at);
+                assert!(quota.allowed);
+            }
+            real += 7;
+        }
+        // Past the bar (and the clocks' spread), the subject counts like any other.
+        let after = revoked_at + AHEAD + 2 * WINDOW_SECONDS;
+        let quota = take(&store, "s", 1000, at_second(after)).unwrap();
+        assert!(!quota.barred);
+        // Under a bar (two, even) the limit is exactly what it was.
+        bar(&store, "s", at_second(after), 60).unwrap();
+        bar(&store, "s", at_second(after), 60).unwrap();
+        let verdicts: Vec<Quota> = (0..3)
+            .map(|_| take(&store, "s", 2, at_second(after)).unwrap())
+            .collect();
+        assert_eq!(
+            verdicts
+                .iter()
+                .map(|quota| quota.allowed)
+                .collect::<Vec<_>>(),
+            [true, false, false],
+            "the first take of this window was before the bars"
+        );
+        assert!(verdicts.iter().all(|quota| quota.barred));
+        assert_eq!(verdicts[0].remaining, 0);
+    }
+
+    /// A store that runs `interleaved` once, right after the first `get`: between a window
+    /// opener's increment and its cleanup.
+    struct Interleaving<'a> {
+        store: &'a MemoryStore,
+        interleaved: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+    }
+
+    impl CounterStore for Interleaving<'_> {
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            self.store.increment(key, delta)
+        }
+
+        fn get(&self, key: &str) -> Result<Option<i64>, StoreError> {
+            let value = self.store.get(key);
+            if let Some(interleaved) = self.interleaved.take() {
+                interleaved();
+            }
+            value
+        }
+
+        fn set(&self, key: &str, value: i64) -> Result<(), StoreError> {
+            self.store.set(key, value)
+        }
+
+        fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.store.delete(key)
+        }
+    }
+
+    #[test]
+    fn a_bar_landing_while_a_window_opens_still_holds_for_a_clock_running_behind() {
+        let store = MemoryStore::default();
+        take(&store, "s", 1000, at_second(START - 30)).unwrap();
+        // An instance opens the next window; the bar lands between its increment and
+        // its cleanup.
+        let opener = Interleaving {
+            store: &store,
+            interleaved: RefCell::new(Some(Box::new(|| {
+                bar(&store, "s", at_second(START + 5), 600).unwrap();
+            }))),
+        };
+        assert!(
+            !take(&opener, "s", 1000, at_second(START + 1))
+                .unwrap()
+                .barred
+        );
+        // A clock 20 s behind is still in the window before: the bar must hold there.
+        let behind = take(&store, "s", 1000, at_second(START - 19)).unwrap();
+        assert!(behind.barred);
+        assert!(
+            take(&store, "s", 1000, at_second(START + 2))
+                .unwrap()
+                .barred
+        );
+    }
+
+    #[test]
+    fn a_bar_covers_only_its_subject() {
+        let store = MemoryStore::default();
+        bar(&store, "a", at_second(START), 600).unwrap();
+        assert!(take(&store, "a", 1, at_second(START)).unwrap().barred);
+        let other = take(&store, "b", 1, at_second(START)).unwrap();
+        assert!(!other.barred && other.allowed);
     }
 
     #[test]

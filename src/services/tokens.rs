@@ -2,17 +2,20 @@
 //! key, and authenticating a request by one without reading the database.
 //!
 //! A token carries what a request needs of its key (id, owner, granted role, own limit,
-//! reference), signed; verifying it costs a variable read (the signing key) and one
-//! key-value read (the revocation marker), no database statement. The bootstrap key may
+//! reference), signed; verifying it costs a variable read (the signing key) and no
+//! database statement. Whether its key was revoked is told by the increment that counts
+//! the request against the key's rate limit anyway: revoking bars the key's counters
+//! (`keys::revoke`, `rate_limit::bar`), and the request pipeline refuses a token whose
+//! count comes back barred (`middleware::auth::refuse_if_barred`). The bootstrap key may
 //! get tokens too (`client_id` `0`, the id `/auth/me` reports for it); since it has no
 //! row to revoke, its tokens are checked against the current `admin_api_key` instead, so
 //! rotating that variable ends them at once.
 //!
-//! Revocation markers live in the key-value store, which may lose its data (the in-memory
-//! store on a restart, a flushed Redis). So the store also holds the time from which it
-//! vouches for tokens: the first instance that finds it empty records "now" (less the
-//! clock leeway), and tokens issued before that are refused, since a marker that would
-//! refuse them may have been lost. Their holders simply ask for a new token.
+//! Bars live in the key-value store, which may lose its data (the in-memory store on a
+//! restart, a flushed Redis). So the store also holds the time from which it vouches for
+//! tokens: the first instance that finds it empty records "now" (less the clock leeway),
+//! and tokens issued before that are refused, since a bar that would refuse them may
+//! have been lost. Their holders simply ask for a new token.
 
 use crate::config::Config;
 use crate::error::{ApiError, OAuthErrorCode};
@@ -115,8 +118,9 @@ pub async fn issue(
 }
 
 /// The principal a bearer token stands for, or `InvalidToken`: a token that fails any
-/// check of `access_token`, whose key was revoked, or (the bootstrap key's) whose key is
-/// no longer the `admin_api_key` variable.
+/// check of `access_token`, issued before the store vouches for tokens, or (the
+/// bootstrap key's) whose key is no longer the `admin_api_key` variable. Whether its key
+/// was revoked, the rate limiter's count tells next (see the module documentation).
 pub async fn authenticate(
     counters: &impl CounterStore,
     config: Config,
@@ -146,15 +150,15 @@ pub async fn authenticate(
         if current.map(|hash| key_ref(&hash)).as_deref() != Some(principal.key_ref.as_str()) {
             return Err(ApiError::InvalidToken);
         }
-    } else if keys::is_revoked(counters, &principal.key_ref)? {
-        return Err(ApiError::InvalidToken);
     }
     Ok(principal)
 }
 
 /// The key-value entry holding the time (Unix seconds) from which the store vouches for
-/// tokens: it has every revocation marker since.
-const VOUCHED_FROM_KEY: &str = "tokens:vouched-from";
+/// tokens: it has every bar since. (Before bars, revocation wrote a marker per key under
+/// `tokens:vouched-from`'s watch; this entry's new name makes an upgraded store refuse
+/// the tokens issued before the upgrade, whose revocations only a marker recorded.)
+const VOUCHED_FROM_KEY: &str = "tokens:barred-counters-since";
 
 thread_local! {
     // Read once per instance: the entry changes only when the store loses its data, and

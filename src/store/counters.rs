@@ -25,8 +25,9 @@ const STORE_LABEL: &str = "rate_limits";
 /// What the rate limiter needs of a key-value store; `Counters` is the real one, and the
 /// limiter's unit tests bring a store in memory.
 pub trait CounterStore {
-    /// Atomically adds one to `key` and returns the new value (a missing key counts as 0).
-    fn increment(&self, key: &str) -> Result<i64, StoreError>;
+    /// Atomically adds `delta` to `key` and returns the new value (a missing key counts
+    /// as 0).
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
     /// The number `set` stored under `key`, if any.
     fn get(&self, key: &str) -> Result<Option<i64>, StoreError>;
     /// Stores `value` under `key`.
@@ -60,8 +61,8 @@ impl Counters {
 }
 
 impl CounterStore for Counters {
-    fn increment(&self, key: &str) -> Result<i64, StoreError> {
-        atomics::increment(&self.bucket, key, 1).map_err(unavailable)
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(&self.bucket, key, delta).map_err(unavailable)
     }
 
     fn get(&self, key: &str) -> Result<Option<i64>, StoreError> {

@@ -34,12 +34,13 @@ the "## Scale-out" section of BENCHMARKS.md.
     python3 tests/bench/bench.py --scale-out [--key-value redis://…] [--sqlite http://…]
 
 With `--tokens`, it compares GET product authenticated with an API key and with an access
-token (README, "Access tokens"), on one instance on a local file and one on PostgreSQL
-(when installed), all servers up at once and measured in the same rounds, next to the
-original service when `--original` is given. The table replaces the "## Access tokens"
+token (README, "Access tokens"), on one instance on a local file, one on PostgreSQL and
+one on PostgreSQL with its counters on Redis (when installed), all servers up at once and measured in the same rounds, next to the
+original service when `--original` is given and another build of the app (on a file) when
+`--baseline DIR` is. The table replaces the "## Access tokens"
 section of BENCHMARKS.md.
 
-    python3 tests/bench/bench.py --tokens [--original DIR]
+    python3 tests/bench/bench.py --tokens [--original DIR] [--baseline DIR]
 
 With `--reservations`, it measures what stock reservations (README, "Stock reservations")
 cost the hot paths: GET product and one-line orders on servers up at once, each on its own
@@ -1003,14 +1004,28 @@ def tokens(args):
     global SERVER_PORT
     products, orders = min(args.products, 1000), min(args.orders, 1000)
     postgres = Backend("postgres") if glob.glob("/usr/lib/postgresql/*/bin/initdb") else None
-    setups = [("1 instance, local SQLite file", None)]
+    redis = Backend("redis") if postgres and shutil.which("redis-server") else None
+    baseline = os.path.abspath(args.baseline) if args.baseline else None
+    commit = git_description(args.baseline).split(" ")[0] if args.baseline else None
+    # (setup, PostgreSQL database, another build, Redis URL for the counters)
+    setups = [("1 instance, local SQLite file", None, None, None)]
+    if baseline:
+        setups.append((f"1 instance, local SQLite file, build {commit}", None, baseline, None))
     if postgres:
-        setups.append(("1 instance, PostgreSQL", postgres.fresh_database(f"bench_tokens_{os.getpid()}")))
+        setups.append(("1 instance, PostgreSQL", postgres.fresh_database(f"bench_tokens_{os.getpid()}"),
+                        None, None))
+    if redis:
+        setups.append(("1 instance, PostgreSQL, counters on Redis",
+                       postgres.fresh_database(f"bench_tokens_redis_{os.getpid()}"), None, redis.url))
+        if baseline:
+            setups.append((f"1 instance, PostgreSQL, counters on Redis, build {commit}",
+                           postgres.fresh_database(f"bench_tokens_redis_base_{os.getpid()}"), baseline,
+                           redis.url))
     servers, original_service, original = [], None, None
-    rows = []
     try:
-        for setup, database in setups:
-            server = Server(host=args.host, postgres=database, extra_variables=TOKEN_VARIABLES)
+        for setup, database, prebuilt_app, key_value in setups:
+            server = Server(host=args.host, postgres=database, extra_variables=TOKEN_VARIABLES,
+                            prebuilt_app=prebuilt_app, key_value=key_value)
             SERVER_PORT = server.port
             status, minted = request("POST", "/api/v1/auth/keys",
                                      {"owner": "benchmark", "role": "admin", "rate_limit_per_minute": 1_000_000},
@@ -1049,6 +1064,8 @@ def tokens(args):
             original_service.stop()
         if postgres:
             postgres.stop()
+        if redis:
+            redis.stop()
 
     medians = {}
     for label, measured in runs.items():
@@ -1071,12 +1088,14 @@ def tokens(args):
                      f"{figures['errors']} | {figures['cpu_busy']:.0f} % |")
     section = (f"{TOKENS_HEADING}\n\n"
                "Produced by `python3 tests/bench/bench.py --tokens"
-               + (" --original …" if original else "") + "`: GET /api/v1/products/{id} at "
+               + (" --original …" if original else "") + (" --baseline …" if args.baseline else "")
+               + "`: GET /api/v1/products/{id} at "
                f"{connections} connections, {args.duration} s per run, {args.rounds} rounds (medians shown), "
                f"every server up at once on {products} products, each round running every row once. "
                "With a key, a request reads the key's row and then the product; with a token it reads "
-               "the product only (the token is verified with the signing key, and its key's "
-               "revocation marker is read from the key-value store the rate limiter counts in).")
+               "the product only (the token is verified with the signing key; the rate limiter's "
+               "increment, made with either credential, also tells whether revocation barred the "
+               "key's counters).")
     publish(args, TOKENS_HEADING, section, server_kind, table)
 
 

@@ -12,6 +12,7 @@ pub struct ComponentCounters {
     sqlite_statements: AtomicU64,
     sqlite_commits: AtomicU64,
     postgres_statements: AtomicU64,
+    key_value_calls: AtomicU64,
 }
 
 impl ComponentCounters {
@@ -46,6 +47,12 @@ impl ComponentCounters {
         self.postgres_statements.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Records a key-value call on an open store (`get`, `set`, `increment`, ...: every
+    /// call that names a store; a CAS handle's `current` and `swap` do not).
+    pub fn count_key_value_call(&self) {
+        self.key_value_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Instances created so far.
     pub fn instances_created(&self) -> u64 {
         self.instances_created.load(Ordering::Relaxed)
@@ -69,6 +76,11 @@ impl ComponentCounters {
     /// PostgreSQL statements run so far (host calls), over all instances.
     pub fn postgres_statements(&self) -> u64 {
         self.postgres_statements.load(Ordering::Relaxed)
+    }
+
+    /// Key-value calls on open stores so far, over all instances.
+    pub fn key_value_calls(&self) -> u64 {
+        self.key_value_calls.load(Ordering::Relaxed)
     }
 
     /// SQLite COMMITs executed so far, over all instances.

@@ -55,7 +55,10 @@ impl InstanceState {
                 component.blocked_networks.clone(),
             ),
             sqlite: SqliteInstance::new(component.sqlite.clone(), component.counters.clone()),
-            key_value: KeyValueInstance::new(component.key_value.clone()),
+            key_value: KeyValueInstance::new(
+                component.key_value.clone(),
+                component.counters.clone(),
+            ),
             postgres: PostgresInstance::new(
                 component.postgres.clone(),
                 component.allowed_outbound_hosts.clone(),

@@ -29,6 +29,7 @@ use anyhow::Context as _;
 use rusqlite::OptionalExtension as _;
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, StreamReader};
 
+use super::counters::ComponentCounters;
 use super::engine::bindings::fermyon::spin::key_value as spin_kv;
 use super::engine::bindings::spin::key_value::key_value as spin_kv3;
 use super::engine::bindings::wasi::keyvalue::{atomics, batch, store as wasi_kv};
@@ -436,6 +437,7 @@ enum CasState {
 /// The key-value state of one instance: its open stores and CAS handles.
 pub struct KeyValueInstance {
     stores: Arc<Stores>,
+    counters: Arc<ComponentCounters>,
     /// Spin's and WASI's open stores share one table (and its capacity), as in Spin.
     open_stores: HandleTable<OpenStore>,
     compare_and_swaps: HandleTable<CompareAndSwap>,
@@ -453,9 +455,10 @@ enum OpenError {
 
 impl KeyValueInstance {
     /// An instance with nothing open yet.
-    pub fn new(stores: Arc<Stores>) -> Self {
+    pub fn new(stores: Arc<Stores>, counters: Arc<ComponentCounters>) -> Self {
         Self {
             stores,
+            counters,
             open_stores: HandleTable::new(MAX_OPEN_STORES_PER_INSTANCE),
             compare_and_swaps: HandleTable::new(MAX_CAS_PER_INSTANCE),
         }
@@ -490,6 +493,7 @@ impl KeyValueInstance {
 
     /// The store behind a Spin handle; an unknown handle traps, as in Spin.
     fn spin_store(&self, handle: &Resource<spin_kv::Store>) -> wasmtime::Result<OpenStore> {
+        self.counters.count_key_value_call();
         self.open_stores
             .get(handle.rep())
             .cloned()
@@ -498,6 +502,7 @@ impl KeyValueInstance {
 
     /// The store behind a WASI handle; an unknown handle is `no-such-store`, as in Spin.
     fn bucket(&self, handle: &Resource<wasi_kv::Bucket>) -> Result<OpenStore, wasi_kv::Error> {
+        self.counters.count_key_value_call();
         self.open_stores
             .get(handle.rep())
             .cloned()
@@ -886,7 +891,9 @@ fn store3<T>(
     handle: &Resource<spin_kv3::Store>,
 ) -> Result<OpenStore, spin_kv3::Error> {
     accessor.with(|mut access| {
-        (access.get().open_stores.get(handle.rep()).cloned()).ok_or(spin_kv3::Error::NoSuchStore)
+        let instance = access.get();
+        instance.counters.count_key_value_call();
+        (instance.open_stores.get(handle.rep()).cloned()).ok_or(spin_kv3::Error::NoSuchStore)
     })
 }
 

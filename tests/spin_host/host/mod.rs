@@ -208,6 +208,15 @@ impl RunningHost {
             .sum()
     }
 
+    /// Key-value calls on open stores so far (`get`, `set`, `increment`, ...), summed
+    /// over every instance of every component.
+    #[allow(dead_code)]
+    pub fn key_value_calls(&self) -> u64 {
+        (self.counters.values())
+            .map(|counters| counters.key_value_calls())
+            .sum()
+    }
+
     /// `spin:sqlite` COMMIT statements executed so far: with group commit, fewer than
     /// the write transactions when writers queued.
     #[allow(dead_code)]
