@@ -745,8 +745,8 @@ def main():
                         "these comma-separated words, e.g. '1 instance'")
     parser.add_argument("--webhooks", action="store_true",
                         help="GET product and one-line orders with and without a webhook endpoint "
-                             "subscribed to every event (a local receiver answering 204), in "
-                             "alternating rounds on one server")
+                             "subscribed to every event (a local receiver answering 204, at once "
+                             "or only after 30 s), in alternating rounds on one server")
     parser.add_argument("--tokens", action="store_true",
                         help="GET product with an API key and with an access token, on a local file and "
                              "on PostgreSQL (see above)")
@@ -1222,9 +1222,10 @@ class LeanReceiver:
     """A webhook receiver on 127.0.0.1 answering 204 to everything, counting requests,
     written on asyncio's protocol layer (keep-alive, no thread per connection) so that
     on this shared 2-core machine it takes as little CPU from the server as a receiver
-    can: in production the receiver runs elsewhere."""
+    can: in production the receiver runs elsewhere. With `answer_after` (seconds), it
+    answers each request only that long after receiving it: a stuck subscriber."""
 
-    def __init__(self):
+    def __init__(self, answer_after=None):
         import asyncio
         receiver = self
         self.count = 0
@@ -1252,6 +1253,13 @@ class LeanReceiver:
                         return
                     self.buffer = self.buffer[end + 4 + length:]
                     receiver.count += 1
+                    if answer_after:
+                        receiver.loop.call_later(answer_after, self.answer)
+                    else:
+                        self.answer()
+
+            def answer(self):
+                if not self.transport.is_closing():
                     self.transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")
 
         started = threading.Event()
@@ -1312,11 +1320,12 @@ def webhooks(args):
     products, orders = min(args.products, 1000), min(args.orders, 1000)
     server = Server(host=args.host, extra_variables=[("webhook_loopback_http", "true")])
     SERVER_PORT = server.port
-    receivers = {"lean": LeanReceiver(), "threaded": Receiver()}
+    receivers = {"lean": LeanReceiver(), "threaded": Receiver(), "stuck": LeanReceiver(answer_after=30)}
     # (label, receiver): the subscriber of each row; None is no enabled endpoint.
     variants = [("none", None),
                 ("every event, asyncio receiver answering 204", "lean"),
-                ("every event, thread-per-connection http.server receiver answering 204", "threaded")]
+                ("every event, thread-per-connection http.server receiver answering 204", "threaded"),
+                ("every event, asyncio receiver answering 204 only after 30 s (stuck)", "stuck")]
     rows = []
     try:
         status, key = request("POST", "/api/v1/auth/keys",
@@ -1374,7 +1383,9 @@ def webhooks(args):
                f"{products} products and {orders} orders, {args.rounds} rounds; each round runs every "
                "scenario with no enabled endpoint, then with an enabled endpoint subscribed to every "
                "event whose receiver (on 127.0.0.1, answering 204) is first a lean asyncio server, then "
-               f"Python's thread-per-connection `http.server`; {args.duration} s per scenario; medians "
+               "Python's thread-per-connection `http.server`, then the asyncio server answering each "
+               f"delivery only 30 s after it arrived (a stuck subscriber); {args.duration} s per "
+               "scenario; medians "
                "of the rounds, errors and deliveries summed.\n\n"
                f"Machine: {machine_description(server.kind)}.\n\n" + "\n".join(table) + "\n")
     print(section)
