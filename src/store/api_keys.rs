@@ -1,6 +1,6 @@
 //! API key rows: insert, look up by hash, list, revoke.
 
-use super::{Sql, Value};
+use super::{Pace, Sql, Value};
 
 use super::{Db, Row, StoreError};
 use crate::models::api_key::{ApiKey, key_ref};
@@ -16,6 +16,7 @@ const INSERT_KEY: Sql = Sql::portable(
 // Every authenticated request starts with this lookup, so it also reads the schema
 // version (column 0; see `Db::execute_checking_schema`): one row always, key columns
 // NULL when no active key has this hash.
+// A lookup by a unique key, on every request with a key: in place (`Pace`).
 const FIND_ACTIVE_BY_HASH: Sql = Sql::per_dialect(
     "SELECT schema.user_version,
            api_keys.id, api_keys.owner, api_keys.role, api_keys.rate_limit_per_minute
@@ -25,7 +26,8 @@ const FIND_ACTIVE_BY_HASH: Sql = Sql::per_dialect(
            api_keys.id, api_keys.owner, api_keys.role, api_keys.rate_limit_per_minute
     FROM (SELECT coalesce(max(version), 0) AS user_version FROM schema_migrations) AS schema
     LEFT JOIN api_keys ON api_keys.key_hash = ?1 AND api_keys.revoked_at IS NULL",
-);
+)
+.paced(Pace::InPlace);
 
 const LIST_KEYS_AFTER: Sql = Sql::portable(
     "SELECT

@@ -246,5 +246,6 @@ pub async fn settle_carried(turn: &mut Turn<Rc<Batch>>) {
 
 /// Runs a statement without parameters on `connection`; whether it succeeded.
 async fn run(connection: &Connection, statement: &str) -> bool {
-    connection.execute(statement, &[]).await.is_ok()
+    // Awaited, never in place: COMMIT waits for the disk sync (`Pace`).
+    connection.execute(statement, &[], false).await.is_ok()
 }

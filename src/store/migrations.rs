@@ -7,7 +7,7 @@
 //! migration and the others find the work done.
 
 use super::database::FailureKind;
-use super::{Dialect, Sql, Value};
+use super::{Dialect, Pace, Sql, Value};
 
 use super::{Db, Row, Rows, StoreError};
 
@@ -101,17 +101,20 @@ fn latest_version(dialect: Dialect) -> i64 {
 }
 
 // SQLite keeps the applied version in its header (`PRAGMA user_version`, no table read);
-// PostgreSQL reads the history table, which is missing on an empty database.
+// PostgreSQL reads the history table, which is missing on an empty database. Both reads
+// take microseconds and never wait: in place (`Pace`).
 const READ_VERSION: Sql = Sql::per_dialect(
     "PRAGMA user_version",
     "SELECT coalesce(max(version), 0) FROM schema_migrations",
-);
+)
+.paced(Pace::InPlace);
 /// The version as the first column of a query, for statements that check the schema as
 /// they run (`Db::execute_checking_schema`).
 pub const READ_VERSION_AS_ROW: Sql = Sql::per_dialect(
     "SELECT user_version FROM pragma_user_version",
     "SELECT coalesce(max(version), 0) FROM schema_migrations",
-);
+)
+.paced(Pace::InPlace);
 // WAL lets readers run alongside the one writer; the mode is stored in the database
 // file, and SQLite refuses to change it inside a transaction.
 const ENABLE_WAL: Sql = Sql::sqlite_only("PRAGMA journal_mode = WAL");

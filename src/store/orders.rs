@@ -3,7 +3,7 @@
 //! Multi-row work passes its rows as one JSON parameter read with `json_each`, so each
 //! step is one constant statement whatever the number of lines.
 
-use super::{Dialect, Sql, Value};
+use super::{Dialect, Pace, Sql, Value};
 use serde_json::json;
 
 use super::events::{NewEvent, event_and_deliveries_ctes, note_deliveries, type_pattern};
@@ -297,11 +297,13 @@ macro_rules! order_columns {
     };
 }
 
+// A lookup by primary key: in place (`Pace`).
 const FIND_ORDER: Sql = Sql::portable(concat!(
     "SELECT ",
     order_columns!(),
     " FROM orders WHERE id = ?1"
-));
+))
+.paced(Pace::InPlace);
 
 const LIST_ORDERS: Sql = Sql::portable(concat!(
     "SELECT ",

@@ -1,6 +1,6 @@
 //! Product rows, the catalog list and full-text search.
 
-use super::{Dialect, Sql, Value};
+use super::{Dialect, Pace, Sql, Value};
 
 use super::{Db, Row, Rows, StoreError, optional_integer};
 use crate::models::money::Money;
@@ -118,11 +118,13 @@ const UNINDEX_FOR_SEARCH: Sql = Sql::per_dialect(
     "DELETE FROM products_fts WHERE product_id = ?1",
 );
 
+// A lookup by primary key (GET product): in place (`Pace`).
 const FIND_PRODUCT: Sql = Sql::portable(concat!(
     "SELECT ",
     product_columns!(held_units!("?2")),
     " FROM products WHERE id = ?1"
-));
+))
+.paced(Pace::InPlace);
 
 // The filters use the `(?N IS NULL OR …)` form so that one constant statement serves
 // every combination of filters. PostgreSQL types a parameter where it first meets it,

@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::orders::{TakenStock, taken_columns};
 use super::products::{held_units, millis};
-use super::{Db, Dialect, Row, Rows, Sql, StoreError, Value, json_parameter, optional_integer};
+use super::{
+    Db, Dialect, Pace, Row, Rows, Sql, StoreError, Value, json_parameter, optional_integer,
+};
 use crate::models::order::OrderLine;
 use crate::models::reservation::{HeldItem, Reservation, ReservationStatus};
 use crate::models::time::Timestamp;
@@ -150,11 +152,13 @@ macro_rules! reservation_columns {
     };
 }
 
+// A lookup by primary key: in place (`Pace`).
 const FIND_RESERVATION: Sql = Sql::portable(concat!(
     "SELECT ",
     reservation_columns!(),
     " FROM reservations WHERE id = ?1"
-));
+))
+.paced(Pace::InPlace);
 
 // ?2 is a status as clients see it at ?6: an active hold past its expiry is expired.
 const LIST_RESERVATIONS: Sql = Sql::portable(concat!(

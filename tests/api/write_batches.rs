@@ -15,7 +15,10 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, count, expect_json, postgres_url, send, spawn_app, unique_suffix};
+use crate::helpers::{
+    TestApp, count, expect_json, expect_status, postgres_url, send, spawn_app, sqld_url,
+    unique_suffix,
+};
 
 /// The host's SQLite COMMITs so far, where the test host serves the app on SQLite.
 fn sqlite_commits(app: &TestApp) -> Option<u64> {
@@ -281,9 +284,11 @@ async fn a_one_line_order_on_a_warm_connection_is_few_host_calls() {
     expect_json(app.place_order(&app.admin_key, &[(product, 1)]).await, 201).await;
 
     let before = host.sqlite_statements();
+    let in_place_before = host.sqlite_synchronous_statements();
     let order: Value =
         expect_json(app.place_order(&app.admin_key, &[(product, 1)]).await, 201).await;
     let statements = host.sqlite_statements() - before;
+    let in_place = host.sqlite_synchronous_statements() - in_place_before;
 
     assert_eq!(order["items"][0]["quantity"], 1);
     // The key lookup, BEGIN, the stock, the order whole (its lines, rollup, ledger,
@@ -293,6 +298,52 @@ async fn a_one_line_order_on_a_warm_connection_is_few_host_calls() {
         statements <= MAX_STATEMENTS_PER_ONE_LINE_ORDER,
         "a one-line order ran {statements} statements"
     );
+    // On a local file all but BEGIN IMMEDIATE (which may wait for the write lock) and
+    // COMMIT (the disk sync) run in place (`store::Pace`); a libSQL server runs nothing
+    // in place.
+    let expected_in_place = if sqld_url().is_some() {
+        0
+    } else {
+        statements - 2
+    };
+    assert_eq!(in_place, expected_in_place, "of {statements} statements");
+}
+
+#[tokio::test]
+async fn a_get_product_runs_its_lookups_in_place_and_a_report_awaits() {
+    let app = spawn_app().await;
+    let Some(host) =
+        (app.local_host()).filter(|_| postgres_url().is_none() && sqld_url().is_none())
+    else {
+        return;
+    };
+    let product = app.stocked_product(1.0, 100).await;
+    let path = format!("/api/v1/products/{product}");
+    let calls = || {
+        [
+            host.sqlite_statements(),
+            host.sqlite_synchronous_statements(),
+        ]
+    };
+    // Each request's cheapest run: the first on a new instance also checks its schema.
+    let cheapest = async |path: &str| {
+        let mut cheapest = [u64::MAX; 2];
+        for _ in 0..5 {
+            let before = calls();
+            expect_status(app.get(path, &app.admin_key).await, 200).await;
+            let after = calls();
+            for (kind, cheapest) in cheapest.iter_mut().enumerate() {
+                *cheapest = (*cheapest).min(after[kind] - before[kind]);
+            }
+        }
+        cheapest
+    };
+    // [statements, of which in place]: the key and the product, both lookups by key.
+    assert_eq!(cheapest(&path).await, [2, 2], "GET product");
+    // A report may scan: only the key lookup runs in place.
+    let [statements, in_place] = cheapest("/api/v1/reports/top-products").await;
+    assert!(statements >= 2, "{statements}");
+    assert_eq!(in_place, 1, "the report's {statements} statements");
 }
 
 /// What a one-line order costs in `spin:sqlite` host calls, the key lookup included.

@@ -1,6 +1,9 @@
 //! Spin's SQLite interface: a local file, or a libSQL server through runtime config.
 
-use spin_sdk::sqlite::{Connection, Error as SqliteError, Value as SqliteValue};
+// The generated binding, not spin-sdk's `Connection` wrapper: only the binding offers the
+// synchronous `execute` next to `execute-async` (see `Pace`).
+use spin_sdk::sqlite::wit::sqlite::{Connection, RowResult};
+use spin_sdk::sqlite::{Error as SqliteError, Value as SqliteValue};
 
 use super::{Failure, FailureKind, RowValues, Value};
 
@@ -17,34 +20,72 @@ const SHORT_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 20";
 // Spin opens (its rusqlite build defines no other; SPIN-FACTS §3, checked on Spin 4.0.2),
 // so the app does not set it: the pragma was one more host call per write.
 
-/// Opens the database labelled `label`, with the short busy timeout.
-pub async fn open(label: &str) -> Result<Connection, Failure> {
-    let connection = Connection::open(label).await.map_err(classify)?;
-    // Backends without this pragma (remote libSQL) keep their own locking, so refusing
-    // it is not an error; the result is read to the end so the statement completes.
-    if let Ok(result) = connection.execute(SHORT_BUSY_TIMEOUT, []).await {
-        let _ = result.collect().await;
-    }
-    Ok(connection)
+/// A connection to Spin's SQLite database `default`.
+pub struct SqliteConnection {
+    connection: Connection,
+    /// Whether the database is a local file (it took the busy timeout; a libSQL server
+    /// refuses that pragma), where a statement may run in place (`Pace`).
+    local_file: bool,
 }
 
-pub async fn execute(
-    connection: &Connection,
-    sql: &str,
-    parameters: &[Value],
-) -> Result<Vec<RowValues>, Failure> {
-    let parameters: Vec<SqliteValue> = parameters.iter().map(to_sqlite).collect();
-    let result = connection
-        .execute(sql, parameters)
+/// Opens the database labelled `label`, with the short busy timeout.
+pub async fn open(label: &str) -> Result<SqliteConnection, Failure> {
+    let connection = Connection::open_async(label.to_string())
         .await
         .map_err(classify)?;
-    let rows = result.collect().await.map_err(classify)?;
-    Ok(rows
-        .into_iter()
+    // Backends without this pragma (remote libSQL) keep their own locking, so refusing
+    // it is not an error.
+    let local_file = connection.execute(SHORT_BUSY_TIMEOUT, &[]).is_ok();
+    Ok(SqliteConnection {
+        connection,
+        local_file,
+    })
+}
+
+impl SqliteConnection {
+    pub fn is_local_file(&self) -> bool {
+        self.local_file
+    }
+
+    /// Runs a statement through `execute-async`: the instance's other requests run
+    /// while it does.
+    pub async fn execute(
+        &self,
+        sql: &str,
+        parameters: &[Value],
+    ) -> Result<Vec<RowValues>, Failure> {
+        let (_columns, rows, outcome) = self
+            .connection
+            .execute_async(sql.to_string(), parameters.iter().map(to_sqlite).collect())
+            .await
+            .map_err(classify)?;
+        let rows = rows.collect().await;
+        outcome.await.map_err(classify)?;
+        Ok(decode_rows(rows))
+    }
+
+    /// Runs a statement through the synchronous `execute`: the whole instance waits for
+    /// it (see `Pace`).
+    pub fn execute_in_place(
+        &self,
+        sql: &str,
+        parameters: &[Value],
+    ) -> Result<Vec<RowValues>, Failure> {
+        let parameters: Vec<SqliteValue> = parameters.iter().map(to_sqlite).collect();
+        let result = self
+            .connection
+            .execute(sql, &parameters)
+            .map_err(classify)?;
+        Ok(decode_rows(result.rows))
+    }
+}
+
+fn decode_rows(rows: Vec<RowResult>) -> Vec<RowValues> {
+    rows.into_iter()
         .map(|row| RowValues {
             values: row.values.into_iter().map(from_sqlite).collect(),
         })
-        .collect())
+        .collect()
 }
 
 fn to_sqlite(value: &Value) -> SqliteValue {

@@ -10,6 +10,7 @@ pub struct ComponentCounters {
     sqlite_connections_opened: AtomicU64,
     postgres_connections_opened: AtomicU64,
     sqlite_statements: AtomicU64,
+    sqlite_synchronous_statements: AtomicU64,
     sqlite_commits: AtomicU64,
     postgres_statements: AtomicU64,
     key_value_calls: AtomicU64,
@@ -34,9 +35,14 @@ impl ComponentCounters {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Records a `spin:sqlite` `execute` (a host call), and whether it is a COMMIT.
-    pub fn count_sqlite_statement(&self, statement: &str) {
+    /// Records a `spin:sqlite` `execute` or `execute-async` (a host call), whether it was
+    /// the synchronous one, and whether it is a COMMIT.
+    pub fn count_sqlite_statement(&self, statement: &str, synchronous: bool) {
         self.sqlite_statements.fetch_add(1, Ordering::Relaxed);
+        if synchronous {
+            self.sqlite_synchronous_statements
+                .fetch_add(1, Ordering::Relaxed);
+        }
         if statement.trim().eq_ignore_ascii_case("COMMIT") {
             self.sqlite_commits.fetch_add(1, Ordering::Relaxed);
         }
@@ -71,6 +77,11 @@ impl ComponentCounters {
     /// SQLite statements executed so far (host calls), over all instances.
     pub fn sqlite_statements(&self) -> u64 {
         self.sqlite_statements.load(Ordering::Relaxed)
+    }
+
+    /// SQLite statements executed through the synchronous `execute` so far.
+    pub fn sqlite_synchronous_statements(&self) -> u64 {
+        self.sqlite_synchronous_statements.load(Ordering::Relaxed)
     }
 
     /// PostgreSQL statements run so far (host calls), over all instances.

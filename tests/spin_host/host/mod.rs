@@ -217,6 +217,15 @@ impl RunningHost {
             .sum()
     }
 
+    /// `spin:sqlite` statements executed through the synchronous `execute` (which blocks
+    /// the instance) so far, summed over every instance of every component.
+    #[allow(dead_code)]
+    pub fn sqlite_synchronous_statements(&self) -> u64 {
+        (self.counters.values())
+            .map(|counters| counters.sqlite_synchronous_statements())
+            .sum()
+    }
+
     /// `spin:sqlite` COMMIT statements executed so far: with group commit, fewer than
     /// the write transactions when writers queued.
     #[allow(dead_code)]

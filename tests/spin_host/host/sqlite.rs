@@ -269,13 +269,15 @@ impl SqliteInstance {
         self.connections.get(handle.rep()).cloned()
     }
 
-    /// The connection behind `handle` for a statement, which is counted.
+    /// The connection behind `handle` for a statement, which is counted (and whether it
+    /// came through the synchronous `execute`).
     fn connection_for(
         &self,
         handle: &Resource<Connection>,
         statement: &str,
+        synchronous: bool,
     ) -> Option<SharedConnection> {
-        self.counters.count_sqlite_statement(statement);
+        self.counters.count_sqlite_statement(statement, synchronous);
         self.connection(handle)
     }
 
@@ -302,7 +304,7 @@ impl HostConnection for SqliteInstance {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let Some(connection) = self.connection_for(&handle, &statement) else {
+        let Some(connection) = self.connection_for(&handle, &statement, true) else {
             return Ok(Err(Error::InvalidConnection));
         };
         let local = match &*connection {
@@ -355,7 +357,7 @@ impl HostConnectionWithStore for SqliteWithStore {
         parameters: Vec<Value>,
     ) -> wasmtime::Result<ExecuteAsyncResult> {
         let Some(connection) =
-            accessor.with(|mut access| access.get().connection_for(&handle, &statement))
+            accessor.with(|mut access| access.get().connection_for(&handle, &statement, false))
         else {
             return Ok(Err(Error::InvalidConnection));
         };
