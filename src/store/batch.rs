@@ -246,6 +246,8 @@ pub async fn settle_carried(turn: &mut Turn<Rc<Batch>>) {
 
 /// Runs a statement without parameters on `connection`; whether it succeeded.
 async fn run(connection: &Connection, statement: &str) -> bool {
-    // Awaited, never in place: COMMIT waits for the disk sync (`Pace`).
-    connection.execute(statement, &[], false).await.is_ok()
+    connection
+        .execute(statement, &[], super::Pace::Awaited)
+        .await
+        .is_ok()
 }

@@ -114,9 +114,8 @@ pub struct Db {
     connection: RefCell<Rc<Connection>>,
     /// Whether this connection has seen the schema at the latest migration.
     schema_current: Cell<bool>,
-    /// The open transaction, if any: statements outside one are retried on contention,
-    /// and those inside a write transaction run in place (`Pace`).
-    transaction: Cell<Transaction>,
+    /// Whether a transaction is open: statements outside one are retried on contention.
+    in_transaction: Cell<bool>,
     /// Whether the server rolled the open transaction back by itself (see `transaction`).
     aborted_by_server: Cell<bool>,
     /// The connection's place in the instance's PostgreSQL budget (`pool`); kept when a
@@ -154,7 +153,7 @@ impl Db {
             connection: RefCell::new(connection),
             schema_current: Cell::new(schema_current),
             permit,
-            transaction: Cell::new(Transaction::None),
+            in_transaction: Cell::new(false),
             aborted_by_server: Cell::new(false),
             reusable: Cell::new(true),
             unproven_pooled: Cell::new(pooled),
@@ -166,7 +165,7 @@ impl Db {
     /// Notes that the current statement made webhook deliveries due; inside a
     /// transaction this counts only once the transaction commits.
     pub(crate) fn note_deliveries_created(&self) {
-        if self.in_transaction() {
+        if self.in_transaction.get() {
             self.deliveries_in_transaction.set(true);
         } else {
             self.deliveries_due.set(true);
@@ -181,19 +180,6 @@ impl Db {
     /// Which SQL this request's connection speaks.
     fn dialect(&self) -> Dialect {
         self.connection.borrow().dialect()
-    }
-
-    fn in_transaction(&self) -> bool {
-        self.transaction.get() != Transaction::None
-    }
-
-    /// Whether `pace` lets a statement run in place now (see `Pace`).
-    fn in_place(&self, pace: Pace) -> bool {
-        match pace {
-            Pace::InPlace => true,
-            Pace::Awaited => false,
-            Pace::InPlaceWhenWriting => self.transaction.get() == Transaction::Writing,
-        }
     }
 
     /// Runs one statement with positional parameters, on an up-to-date schema.
@@ -214,19 +200,17 @@ impl Db {
         Ok(self.execute_retrying(sql, parameters).await?)
     }
 
-    /// Runs a statement of a migration file, which is in the connection's dialect (in
-    /// the migrations' write transaction: in place).
+    /// Runs a statement of a migration file, which is in the connection's dialect.
     async fn execute_text(&self, text: &str, parameters: &[Value]) -> Result<Rows, StoreError> {
-        let in_place = self.in_place(Pace::InPlaceWhenWriting);
         Ok(self
-            .execute_text_retrying(text, parameters, in_place)
+            .execute_text_retrying(text, parameters, Pace::Awaited)
             .await?)
     }
 
     /// `execute_unchecked`, with the backend's failure as it came.
     async fn execute_retrying(&self, sql: &Sql, parameters: &[Value]) -> Result<Rows, Failure> {
         let text = sql.text(self.dialect());
-        self.execute_text_retrying(text, parameters, self.in_place(sql.pace()))
+        self.execute_text_retrying(text, parameters, sql.pace())
             .await
     }
 
@@ -234,22 +218,23 @@ impl Db {
         &self,
         text: &str,
         parameters: &[Value],
-        in_place: bool,
+        pace: Pace,
     ) -> Result<Rows, Failure> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
-            match self.execute_once(text, parameters, in_place).await {
+            match self.execute_once(text, parameters, pace).await {
                 Err(failure)
                     if failure.kind == FailureKind::Busy
-                        && !self.in_transaction()
+                        && !self.in_transaction.get()
                         && started.elapsed() < CONTENTION_PATIENCE =>
                 {
                     sleep(retry_sleep(attempt)).await;
                     attempt += 1;
                 }
                 Err(failure)
-                    if self.in_transaction() && failure.kind == FailureKind::RolledBackByServer =>
+                    if self.in_transaction.get()
+                        && failure.kind == FailureKind::RolledBackByServer =>
                 {
                     self.aborted_by_server.set(true);
                     return Err(failure);
@@ -278,12 +263,12 @@ impl Db {
         &self,
         text: &str,
         parameters: &[Value],
-        in_place: bool,
+        pace: Pace,
     ) -> Result<Rows, Failure> {
         // The `Rc` is cloned out so that no `RefCell` borrow is held across the await.
         let connection = Rc::clone(&self.connection.borrow());
         let outcome = connection
-            .execute(text, parameters, in_place)
+            .execute(text, parameters, pace)
             .await
             .map(|rows| Rows { rows });
         match &outcome {
@@ -398,11 +383,11 @@ impl Db {
         &self,
         work: &mut impl AsyncFnMut(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.begin(&BEGIN_WRITE, Transaction::Writing).await?;
+        self.begin(&BEGIN_WRITE).await?;
         match work(self).await {
             Ok(value) => match self.execute_unchecked(&COMMIT, &[]).await {
                 Ok(_) => {
-                    self.transaction.set(Transaction::None);
+                    self.in_transaction.set(false);
                     self.note_commit();
                     Ok(value)
                 }
@@ -430,12 +415,12 @@ impl Db {
         let mut own_connection = None;
         if let Some(carried) = turn.baton().filter(|carried| carried.has_room()).cloned() {
             let own = self.connection.replace(Rc::clone(carried.connection()));
-            self.transaction.set(Transaction::Writing);
+            self.in_transaction.set(true);
             if self.execute_unchecked(&SAVEPOINT, &[]).await.is_ok() {
                 own_connection = Some(own);
             } else {
                 *self.connection.borrow_mut() = own;
-                self.transaction.set(Transaction::None);
+                self.in_transaction.set(false);
                 carried.poison();
             }
         }
@@ -445,7 +430,7 @@ impl Db {
                 // Nothing to join: what the turn carried (a full or poisoned batch) is
                 // settled, and this writer begins a batch on its own connection.
                 batch::settle_carried(&mut turn).await;
-                if let Err(error) = self.begin(&BEGIN_WRITE, Transaction::Writing).await {
+                if let Err(error) = self.begin(&BEGIN_WRITE).await {
                     turn.pass_on();
                     return Ran::Finished(Err(error.into()));
                 }
@@ -477,7 +462,7 @@ impl Db {
         }
         if let Some(own) = own_connection {
             *self.connection.borrow_mut() = own;
-            self.transaction.set(Transaction::None);
+            self.in_transaction.set(false);
             self.unproven_pooled.set(unproven_pooled);
         }
         let waiting = batch.register();
@@ -489,7 +474,7 @@ impl Db {
         }
         let settled = waiting.outcome().await;
         if first {
-            self.transaction.set(Transaction::None);
+            self.in_transaction.set(false);
             // A ROLLBACK that ended the batch may have failed: the connection that held
             // it is not trusted with another request.
             if settled != batch::Outcome::Committed {
@@ -516,11 +501,11 @@ impl Db {
         }
     }
 
-    /// Opens a transaction of `kind` with `begin`, retrying (see `execute_unchecked`)
-    /// while other writers hold SQLite's write lock.
-    async fn begin(&self, begin: &Sql, kind: Transaction) -> Result<(), StoreError> {
+    /// Opens a transaction with `begin`, retrying (see `execute_unchecked`) while other
+    /// writers hold SQLite's write lock.
+    async fn begin(&self, begin: &Sql) -> Result<(), StoreError> {
         self.execute_unchecked(begin, &[]).await?;
-        self.transaction.set(kind);
+        self.in_transaction.set(true);
         Ok(())
     }
 
@@ -532,7 +517,7 @@ impl Db {
         work: impl AsyncFnOnce(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
         self.ensure_current_schema().await?;
-        self.begin(&BEGIN_READ, Transaction::Reading).await?;
+        self.begin(&BEGIN_READ).await?;
         let outcome = work(self).await;
         self.rollback().await;
         outcome
@@ -545,11 +530,11 @@ impl Db {
         // "no transaction is active": the connection is clean, and says so below.
         // (PostgreSQL only warns about a ROLLBACK outside a transaction.)
         match self.execute_unchecked(&ROLLBACK, &[]).await {
-            Ok(_) => self.transaction.set(Transaction::None),
+            Ok(_) => self.in_transaction.set(false),
             Err(StoreError::Other(error))
                 if format!("{error:#}").contains("no transaction is active") =>
             {
-                self.transaction.set(Transaction::None);
+                self.in_transaction.set(false);
             }
             Err(_) => self.reusable.set(false),
         }
@@ -566,23 +551,12 @@ impl Db {
 const BEGIN_WRITE: Sql = Sql::per_dialect("BEGIN IMMEDIATE", "BEGIN");
 const BEGIN_READ: Sql =
     Sql::per_dialect("BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-// Awaited: COMMIT waits for the disk sync; ROLLBACK ends transactions of every kind.
-const COMMIT: Sql = Sql::portable("COMMIT").paced(Pace::Awaited);
-const ROLLBACK: Sql = Sql::portable("ROLLBACK").paced(Pace::Awaited);
+const COMMIT: Sql = Sql::portable("COMMIT");
+const ROLLBACK: Sql = Sql::portable("ROLLBACK");
 // A batch member's own part of the shared transaction (SQLite only: see `batch`). The
 // name may repeat: ROLLBACK TO goes back to the most recent savepoint of that name.
 const SAVEPOINT: Sql = Sql::sqlite_only("SAVEPOINT member");
 const ROLLBACK_TO_SAVEPOINT: Sql = Sql::sqlite_only("ROLLBACK TO member");
-
-/// The transaction a `Db` has open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Transaction {
-    None,
-    /// A read-only snapshot (`read_transaction`).
-    Reading,
-    /// A write transaction, alone or as a member of a batch: it holds the write lock.
-    Writing,
-}
 
 /// How a write transaction's run ended.
 enum Ran<T, E> {
@@ -598,7 +572,7 @@ impl Drop for Db {
     /// back) or a failure left its state unknown. Such a connection is closed instead,
     /// which makes the host roll back whatever it held.
     fn drop(&mut self) {
-        if self.in_transaction() || !self.reusable.get() {
+        if self.in_transaction.get() || !self.reusable.get() {
             return;
         }
         pool::give_back(

@@ -56,20 +56,21 @@ pub struct Sql {
 /// Whether a statement may run in place: with Spin's synchronous `execute`, which blocks
 /// the instance (every request it serves) until the statement is done, but hands over
 /// between the instance and Spin's blocking threads once, where `execute-async` does it
-/// three times (columns, rows, outcome). Measured on real Spin 4.0.2, running short
-/// statements in place made GET product 1.09x (p99 21 ms instead of 52) and one-line
-/// orders 1.24x as fast (BENCHMARKS.md). Only a statement that is short and never waits may: not one that
-/// waits for SQLite's write lock (BEGIN IMMEDIATE, a write outside a transaction) or a
-/// disk sync (COMMIT), nor a long read. Only a local SQLite file runs anything in place
-/// (`Connection::execute`): a libSQL server is a network round trip away.
+/// three times (columns, rows, outcome). Only a lookup by key may: it takes microseconds
+/// and never waits for a lock. On real Spin 4.0.2 that made GET product 1.09x with its
+/// p99 at 21 ms instead of 52 (BENCHMARKS.md, "Short statements in place").
+///
+/// The statements of a write transaction stay awaited although the transaction holds
+/// the write lock: run in place, a writer's work left the instance's other writers no
+/// moment to queue behind it, and under load group commit formed no batches at all
+/// (`write_batches` tests on the test host with CPU burners). Only a local SQLite file
+/// runs anything in place (`Connection::execute`): a libSQL server is a network round
+/// trip away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
-    /// In place inside a write transaction, awaited outside one: the transaction holds
-    /// the write lock, so its statements never wait for it (the default).
-    InPlaceWhenWriting,
-    /// In place everywhere: a lookup by key, which never waits and takes microseconds.
+    /// In place: a lookup by key, which never waits and takes microseconds.
     InPlace,
-    /// Awaited everywhere: it ends a transaction (COMMIT's disk sync).
+    /// Awaited: the instance's other requests run meanwhile (the default).
     Awaited,
 }
 
@@ -84,7 +85,7 @@ impl Sql {
         Self {
             sqlite,
             postgres,
-            pace: Pace::InPlaceWhenWriting,
+            pace: Pace::Awaited,
         }
     }
 
@@ -256,20 +257,20 @@ impl Connection {
         }
     }
 
-    /// Runs one statement, its rows read to the end; `in_place` (see `Pace`) where the
+    /// Runs one statement, its rows read to the end, in place if `pace` says so and the
     /// connection is to a local SQLite file. An empty statement (a `Sql::sqlite_only` on
     /// PostgreSQL) runs nothing and returns no rows.
     pub async fn execute(
         &self,
         sql: &str,
         parameters: &[Value],
-        in_place: bool,
+        pace: Pace,
     ) -> Result<Vec<RowValues>, Failure> {
         if sql.is_empty() {
             return Ok(Vec::new());
         }
         match self {
-            Self::Sqlite(connection) if in_place && connection.is_local_file() => {
+            Self::Sqlite(connection) if pace == Pace::InPlace && connection.is_local_file() => {
                 connection.execute_in_place(sql, parameters)
             }
             Self::Sqlite(connection) => connection.execute(sql, parameters).await,
