@@ -241,7 +241,7 @@ async fn the_token_endpoint_refuses_in_rfc_6749_terms_and_issues_nothing() {
 
     // invalid_client (401 with a Basic challenge): no credentials, a wrong key, a right
     // key under another key's id, an id that is not a number.
-    let wrong_secret = format!("{}0", &viewer.secret[..viewer.secret.len() - 1]);
+    let wrong_secret = with_a_character_changed(&viewer.secret);
     let admin_id = admin.id.to_string();
     for (what, credentials) in [
         ("no credentials", None),
@@ -419,7 +419,7 @@ async fn failed_token_authentications_count_against_the_address_guard() {
     }
     let key = app.create_key("viewer").await;
     let token = app.token_for(key.id, &key.secret, None).await;
-    let tampered = format!("{}x", &token[..token.len() - 1]);
+    let tampered = with_a_character_changed(&token);
     expect_invalid_token(app.get("/api/v1/products", &tampered).await, "tampered").await;
     let wrong = Some(("1", "ik_wrong"));
     let grant = "grant_type=client_credentials";
@@ -827,4 +827,14 @@ async fn a_restart_that_loses_the_revocation_bars_refuses_the_tokens_issued_befo
     .await;
     drop(second);
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// `text` with its next-to-last character replaced by another one. Not the last: in a
+/// JWT's base64url signature the last character's low bits carry no data, so changing
+/// it may leave the signature as it was; and a replacement that happened to equal the
+/// character would leave the credential valid.
+fn with_a_character_changed(text: &str) -> String {
+    let at = text.len() - 2;
+    let replacement = if &text[at..at + 1] == "0" { "1" } else { "0" };
+    format!("{}{replacement}{}", &text[..at], &text[at + 1..])
 }
