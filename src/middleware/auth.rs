@@ -55,11 +55,14 @@ pub async fn refuse_if_barred(
     now: Timestamp,
     quota: &Quota,
 ) -> Result<(), ApiError> {
+    if !quota.barred {
+        return Ok(());
+    }
     match credential(request)? {
-        Credential::AccessToken(_) if quota.barred => {
+        Credential::AccessToken(_) => {
             Err(count_failure(request, counters, config, now, ApiError::InvalidToken).await?)
         }
-        _ => Ok(()),
+        Credential::ApiKey(_) => Ok(()),
     }
 }
 

@@ -57,8 +57,8 @@ pub struct Sql {
 /// the instance (every request it serves) until the statement is done, but hands over
 /// between the instance and Spin's blocking threads once, where `execute-async` does it
 /// three times (columns, rows, outcome). Only a lookup by key may: it takes microseconds
-/// and never waits for a lock. On real Spin 4.0.2 that made GET product 1.09x with its
-/// p99 at 21 ms instead of 52 (BENCHMARKS.md, "Short statements in place").
+/// and never waits for a lock. On real Spin 4.0.2 that made GET product 1.09x-1.21x as
+/// fast with its p99 halved (BENCHMARKS.md, "Short statements in place").
 ///
 /// The statements of a write transaction stay awaited although the transaction holds
 /// the write lock: run in place, a writer's work left the instance's other writers no

@@ -149,10 +149,11 @@ fn forget_older_code(path: &Path, stem: &str, current: &Path) {
     let Ok(entries) = std::fs::read_dir(directory) else {
         return;
     };
+    let prefix = format!("{stem}.");
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&format!("{stem}."))
+        if name.starts_with(&prefix)
             && name.ends_with(".cwasm")
             && entry.path() != current
         {

@@ -190,67 +190,58 @@ impl RunningHost {
             .map_or(0, |id| self.instances_created(id))
     }
 
+    /// `count` summed over every instance of every component.
+    fn summed(&self, count: impl Fn(&ComponentCounters) -> u64) -> u64 {
+        self.counters.values().map(|counters| count(counters)).sum()
+    }
+
     /// `spin:sqlite` connections opened so far (successful `open` calls, each a new
     /// connection as in Spin), summed over every instance of every component.
     #[allow(dead_code)]
     pub fn sqlite_connections_opened(&self) -> u64 {
-        (self.counters.values())
-            .map(|counters| counters.sqlite_connections_opened())
-            .sum()
+        self.summed(ComponentCounters::sqlite_connections_opened)
     }
 
     /// `spin:sqlite` statements executed so far (every `execute` is one host call),
     /// summed over every instance of every component.
     #[allow(dead_code)]
     pub fn sqlite_statements(&self) -> u64 {
-        (self.counters.values())
-            .map(|counters| counters.sqlite_statements())
-            .sum()
+        self.summed(ComponentCounters::sqlite_statements)
     }
 
     /// Key-value calls on open stores so far (`get`, `set`, `increment`, ...), summed
     /// over every instance of every component.
     #[allow(dead_code)]
     pub fn key_value_calls(&self) -> u64 {
-        (self.counters.values())
-            .map(|counters| counters.key_value_calls())
-            .sum()
+        self.summed(ComponentCounters::key_value_calls)
     }
 
     /// `spin:sqlite` statements executed through the synchronous `execute` (which blocks
     /// the instance) so far, summed over every instance of every component.
     #[allow(dead_code)]
     pub fn sqlite_synchronous_statements(&self) -> u64 {
-        (self.counters.values())
-            .map(|counters| counters.sqlite_synchronous_statements())
-            .sum()
+        self.summed(ComponentCounters::sqlite_synchronous_statements)
     }
 
     /// `spin:sqlite` COMMIT statements executed so far: with group commit, fewer than
     /// the write transactions when writers queued.
     #[allow(dead_code)]
     pub fn sqlite_commits(&self) -> u64 {
-        (self.counters.values())
-            .map(|counters| counters.sqlite_commits())
-            .sum()
+        self.summed(ComponentCounters::sqlite_commits)
     }
 
     /// `spin:postgres` statements run so far (every `query` and `execute` is one host
     /// call), summed over every instance of every component.
     #[allow(dead_code)]
     pub fn postgres_statements(&self) -> u64 {
-        (self.counters.values())
-            .map(|counters| counters.postgres_statements())
-            .sum()
+        self.summed(ComponentCounters::postgres_statements)
     }
 
     /// `spin:postgres` connections opened so far (successful `open` calls, each a client
     /// taken from the pool as in Spin), summed over every instance of every component.
     #[allow(dead_code)]
     pub fn postgres_connections_opened(&self) -> u64 {
-        (self.counters.values())
-            .map(|counters| counters.postgres_connections_opened())
-            .sum()
+        self.summed(ComponentCounters::postgres_connections_opened)
     }
 }
 
