@@ -153,10 +153,7 @@ fn forget_older_code(path: &Path, stem: &str, current: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&prefix)
-            && name.ends_with(".cwasm")
-            && entry.path() != current
-        {
+        if name.starts_with(&prefix) && name.ends_with(".cwasm") && entry.path() != current {
             let _ = std::fs::remove_file(entry.path());
         }
     }
