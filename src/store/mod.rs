@@ -70,13 +70,24 @@ const CONTENTION_PATIENCE: Duration = Duration::from_secs(15);
 const MAX_RERUNS: u32 = 4;
 
 /// How long to sleep before retry number `attempt`: a random share of a cap that stays
-/// at 8 ms for the first retries (a local write lock changes hands in well under that),
-/// then doubles up to 256 ms, so that waiters on a remote server (where every attempt
-/// is an HTTP round trip it must serve) back off instead of flooding it.
+/// at 1 ms (the clock's resolution) for the first 32 retries, then doubles every 4 up to
+/// 256 ms, so that waiters on a remote server (where every attempt is an HTTP round trip
+/// it must serve) back off instead of flooding it.
+///
+/// On a local file the write lock changes hands every millisecond or two under load,
+/// between instances (Spin 4 runs about one per request in flight: BENCHMARKS.md, "Where
+/// an order waits"), and the waiter that polls soonest after a COMMIT takes it. Polling
+/// about every millisecond (SQLite waits 2 ms itself first, `SHORT_BUSY_TIMEOUT`) made
+/// one-line orders at 8 connections 1.2x-1.3x as fast as the old 8 ms cap behind
+/// SQLite's own 1, 2, 5 and 10 ms sleeps, which let the lock sit free.
 fn retry_sleep(attempt: u32) -> Duration {
-    const FIRST_CAP_MICROS: u64 = 8_000;
-    const EXTRA_DOUBLINGS: u32 = 5;
-    let doublings = attempt.saturating_sub(16).div_ceil(4).min(EXTRA_DOUBLINGS);
+    const FIRST_CAP_MICROS: u64 = 1_000;
+    const FLAT_ATTEMPTS: u32 = 32;
+    const EXTRA_DOUBLINGS: u32 = 8;
+    let doublings = attempt
+        .saturating_sub(FLAT_ATTEMPTS)
+        .div_ceil(4)
+        .min(EXTRA_DOUBLINGS);
     let cap = FIRST_CAP_MICROS << doublings;
     Duration::from_micros(wasi::random::insecure::get_insecure_random_u64() % cap)
 }
@@ -116,6 +127,10 @@ pub struct Db {
     schema_current: Cell<bool>,
     /// Whether a transaction is open: statements outside one are retried on contention.
     in_transaction: Cell<bool>,
+    /// Whether this request is running its work in the instance's SQLite write batch,
+    /// which holds the write lock: its statements never wait for it, and run in place
+    /// (`Pace`).
+    writing_in_batch: Cell<bool>,
     /// Whether the server rolled the open transaction back by itself (see `transaction`).
     aborted_by_server: Cell<bool>,
     /// The connection's place in the instance's PostgreSQL budget (`pool`); kept when a
@@ -154,6 +169,7 @@ impl Db {
             schema_current: Cell::new(schema_current),
             permit,
             in_transaction: Cell::new(false),
+            writing_in_batch: Cell::new(false),
             aborted_by_server: Cell::new(false),
             reusable: Cell::new(true),
             unproven_pooled: Cell::new(pooled),
@@ -210,8 +226,12 @@ impl Db {
     /// `execute_unchecked`, with the backend's failure as it came.
     async fn execute_retrying(&self, sql: &Sql, parameters: &[Value]) -> Result<Rows, Failure> {
         let text = sql.text(self.dialect());
-        self.execute_text_retrying(text, parameters, sql.pace())
-            .await
+        let pace = if self.writing_in_batch.get() {
+            Pace::InPlace
+        } else {
+            sql.pace()
+        };
+        self.execute_text_retrying(text, parameters, pace).await
     }
 
     async fn execute_text_retrying(
@@ -416,11 +436,13 @@ impl Db {
         if let Some(carried) = turn.baton().filter(|carried| carried.has_room()).cloned() {
             let own = self.connection.replace(Rc::clone(carried.connection()));
             self.in_transaction.set(true);
+            self.writing_in_batch.set(true);
             if self.execute_unchecked(&SAVEPOINT, &[]).await.is_ok() {
                 own_connection = Some(own);
             } else {
                 *self.connection.borrow_mut() = own;
                 self.in_transaction.set(false);
+                self.writing_in_batch.set(false);
                 carried.poison();
             }
         }
@@ -436,6 +458,7 @@ impl Db {
                 }
                 let begun = batch::Batch::begun_on(Rc::clone(&self.connection.borrow()));
                 turn.set_baton(Rc::clone(&begun));
+                self.writing_in_batch.set(true);
                 begun
             }
         };
@@ -445,6 +468,7 @@ impl Db {
         if outcome.is_err() {
             if first {
                 // Nobody else is in the transaction yet: it is this writer's alone.
+                self.writing_in_batch.set(false);
                 self.rollback().await;
                 turn.take_baton();
                 turn.pass_on();
@@ -460,12 +484,20 @@ impl Db {
                 batch.poison();
             }
         }
+        self.writing_in_batch.set(false);
         if let Some(own) = own_connection {
             *self.connection.borrow_mut() = own;
             self.in_transaction.set(false);
             self.unproven_pooled.set(unproven_pooled);
         }
         let waiting = batch.register();
+        if !turn.others_waiting() {
+            // Run in place, this writer's work gave the instance's other requests no
+            // moment to run: one yield lets those already under way reach the queue and
+            // join the batch, instead of each committing alone. With nobody under way it
+            // costs a trip to the host's scheduler, no statement.
+            wit_bindgen::yield_async().await;
+        }
         if turn.others_waiting() && batch.has_room() {
             turn.pass_on();
         } else {

@@ -56,16 +56,18 @@ pub struct Sql {
 /// Whether a statement may run in place: with Spin's synchronous `execute`, which blocks
 /// the instance (every request it serves) until the statement is done, but hands over
 /// between the instance and Spin's blocking threads once, where `execute-async` does it
-/// three times (columns, rows, outcome). Only a lookup by key may: it takes microseconds
-/// and never waits for a lock. On real Spin 4.0.2 that made GET product 1.09x-1.21x as
-/// fast with its p99 halved (BENCHMARKS.md, "Short statements in place").
+/// three times (columns, rows, outcome). A lookup by key may: it takes microseconds and
+/// never waits for a lock. On real Spin 4.0.2 that made GET product 1.09x-1.21x with its
+/// p99 halved (BENCHMARKS.md, "Short statements in place").
 ///
-/// The statements of a write transaction stay awaited although the transaction holds
-/// the write lock: run in place, a writer's work left the instance's other writers no
-/// moment to queue behind it, and under load group commit formed no batches at all
-/// (`write_batches` tests on the test host with CPU burners). Only a local SQLite file
-/// runs anything in place (`Connection::execute`): a libSQL server is a network round
-/// trip away.
+/// So do the statements of a SQLite write transaction after its BEGIN, whatever their
+/// `Pace` (`Db::writing_in_batch`): the transaction holds the write lock, so they never
+/// wait for it. BEGIN (which may wait for the lock) and COMMIT (the disk sync) stay
+/// awaited. Only a local SQLite file runs anything in place (`Connection::execute`): a
+/// libSQL server is a network round trip away. PostgreSQL runs nothing in place either:
+/// its synchronous `query` would block the instance for a round trip to the server
+/// (tried: GET product 1.16x-1.30x on a local server, but p99 1.4x as long, and a
+/// remote server's round trip would stall every request of the instance).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pace {
     /// In place: a lookup by key, which never waits and takes microseconds.

@@ -7,13 +7,14 @@ use spin_sdk::sqlite::{Error as SqliteError, Value as SqliteValue};
 
 use super::{Failure, FailureKind, RowValues, Value};
 
-// SQLite's own busy handler sleeps up to 100 ms between polls and gives up after the
-// host's 5 s timeout; under a burst of writers that means long tails, starvation and
-// 503s. Statements instead let SQLite wait briefly, then retry with short random sleeps
-// (`Db::execute_retrying`) until the store's patience is spent (then 503). Set once per
-// connection when it is opened: every connection then behaves the same, whatever
-// requests used it before.
-const SHORT_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 20";
+// SQLite's own busy handler sleeps 1, 2, 5, 10 ms and longer between polls, and gives up
+// after the host's 5 s timeout; under a burst of writers that means long tails,
+// starvation and 503s, and a lock that sits free while its waiters sleep. Statements
+// instead let SQLite wait 2 ms (polling once after 1 ms), then retry after short random
+// sleeps (`Db::execute_retrying`, `retry_sleep`) until the store's patience is spent
+// (then 503). Set once per connection when it is opened: every connection then behaves
+// the same, whatever requests used it before.
+const SHORT_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 2";
 
 // An acknowledged write must survive power loss: in WAL mode `synchronous = FULL` syncs
 // the log on every commit. That is SQLite's default and the setting of every connection

@@ -12,6 +12,8 @@ pub struct ComponentCounters {
     sqlite_statements: AtomicU64,
     sqlite_synchronous_statements: AtomicU64,
     sqlite_commits: AtomicU64,
+    sqlite_savepoints: AtomicU64,
+    sqlite_savepoint_rollbacks: AtomicU64,
     postgres_statements: AtomicU64,
     key_value_calls: AtomicU64,
 }
@@ -36,16 +38,24 @@ impl ComponentCounters {
     }
 
     /// Records a `spin:sqlite` `execute` or `execute-async` (a host call), whether it was
-    /// the synchronous one, and whether it is a COMMIT.
+    /// the synchronous one, and whether it is a COMMIT, a SAVEPOINT or a ROLLBACK TO.
     pub fn count_sqlite_statement(&self, statement: &str, synchronous: bool) {
         self.sqlite_statements.fetch_add(1, Ordering::Relaxed);
         if synchronous {
             self.sqlite_synchronous_statements
                 .fetch_add(1, Ordering::Relaxed);
         }
-        if statement.trim().eq_ignore_ascii_case("COMMIT") {
-            self.sqlite_commits.fetch_add(1, Ordering::Relaxed);
-        }
+        let statement = statement.trim();
+        let counter = if statement.eq_ignore_ascii_case("COMMIT") {
+            &self.sqlite_commits
+        } else if begins_with(statement, "SAVEPOINT ") {
+            &self.sqlite_savepoints
+        } else if begins_with(statement, "ROLLBACK TO ") {
+            &self.sqlite_savepoint_rollbacks
+        } else {
+            return;
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records a `spin:postgres` `query` or `execute` (sync or async: a host call).
@@ -98,4 +108,21 @@ impl ComponentCounters {
     pub fn sqlite_commits(&self) -> u64 {
         self.sqlite_commits.load(Ordering::Relaxed)
     }
+
+    /// SQLite SAVEPOINTs executed so far, over all instances.
+    pub fn sqlite_savepoints(&self) -> u64 {
+        self.sqlite_savepoints.load(Ordering::Relaxed)
+    }
+
+    /// SQLite ROLLBACK TO (a savepoint) executed so far, over all instances.
+    pub fn sqlite_savepoint_rollbacks(&self) -> u64 {
+        self.sqlite_savepoint_rollbacks.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether `statement` begins with `prefix`, in any case.
+fn begins_with(statement: &str, prefix: &str) -> bool {
+    statement
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }

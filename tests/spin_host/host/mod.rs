@@ -230,6 +230,20 @@ impl RunningHost {
         self.summed(ComponentCounters::sqlite_commits)
     }
 
+    /// `spin:sqlite` SAVEPOINT statements executed so far: with group commit, one per
+    /// writer that joined a transaction another writer began.
+    #[allow(dead_code)]
+    pub fn sqlite_savepoints(&self) -> u64 {
+        self.summed(ComponentCounters::sqlite_savepoints)
+    }
+
+    /// `spin:sqlite` ROLLBACK TO statements executed so far: with group commit, one per
+    /// writer whose work was undone alone inside a shared transaction.
+    #[allow(dead_code)]
+    pub fn sqlite_savepoint_rollbacks(&self) -> u64 {
+        self.summed(ComponentCounters::sqlite_savepoint_rollbacks)
+    }
+
     /// `spin:postgres` statements run so far (every `query` and `execute` is one host
     /// call), summed over every instance of every component.
     #[allow(dead_code)]
