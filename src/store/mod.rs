@@ -69,26 +69,31 @@ const CONTENTION_PATIENCE: Duration = Duration::from_secs(15);
 /// request gives up with 503.
 const MAX_RERUNS: u32 = 4;
 
-/// How long to sleep before retry number `attempt`: a random share of a cap that stays
-/// at 1 ms (the clock's resolution) for the first 32 retries, then doubles every 4 up to
-/// 256 ms, so that waiters on a remote server (where every attempt is an HTTP round trip
-/// it must serve) back off instead of flooding it.
+/// How long to sleep before retry number `attempt` (a random share of a cap).
 ///
-/// On a local file the write lock changes hands every millisecond or two under load,
+/// On a local file (`local_file`) the cap is 1 ms (the clock's resolution), however long
+/// the wait: SQLite's write lock changes hands every millisecond or two under load,
 /// between instances (Spin 4 runs about one per request in flight: BENCHMARKS.md, "Where
-/// an order waits"), and the waiter that polls soonest after a COMMIT takes it. Polling
-/// about every millisecond (SQLite waits 2 ms itself first, `SHORT_BUSY_TIMEOUT`) made
-/// one-line orders at 8 connections 1.2x-1.3x as fast as the old 8 ms cap behind
-/// SQLite's own 1, 2, 5 and 10 ms sleeps, which let the lock sit free.
-fn retry_sleep(attempt: u32) -> Duration {
-    const FIRST_CAP_MICROS: u64 = 1_000;
-    const FLAT_ATTEMPTS: u32 = 32;
-    const EXTRA_DOUBLINGS: u32 = 8;
-    let doublings = attempt
-        .saturating_sub(FLAT_ATTEMPTS)
-        .div_ceil(4)
-        .min(EXTRA_DOUBLINGS);
-    let cap = FIRST_CAP_MICROS << doublings;
+/// an order waits"), and the waiter that polls soonest after a COMMIT takes it.
+/// - Polling about every millisecond (SQLite waits 2 ms itself first,
+///   `SHORT_BUSY_TIMEOUT`) made one-line orders at 8 connections about 1.5x as fast as
+///   an 8 ms cap behind SQLite's own 1, 2, 5 and 10 ms sleeps, which let the lock sit
+///   free.
+/// - Backing off after 32 retries let the newcomers that still polled every millisecond
+///   take the lock ahead of those who backed off: p99 1.1-3 s at 32 connections.
+///
+/// On a server (libSQL, PostgreSQL) every attempt is a round trip it must serve, and a
+/// refusal there means it is overloaded: the cap is 8 ms for 16 retries, then doubles
+/// every 4 up to 256 ms, so that waiters back off instead of flooding it.
+fn retry_sleep(attempt: u32, local_file: bool) -> Duration {
+    const LOCAL_CAP_MICROS: u64 = 1_000;
+    const SERVER_FIRST_CAP_MICROS: u64 = 8_000;
+    let cap = if local_file {
+        LOCAL_CAP_MICROS
+    } else {
+        let doublings = attempt.saturating_sub(16).div_ceil(4).min(5);
+        SERVER_FIRST_CAP_MICROS << doublings
+    };
     Duration::from_micros(wasi::random::insecure::get_insecure_random_u64() % cap)
 }
 
@@ -193,6 +198,11 @@ impl Db {
         self.deliveries_due.get()
     }
 
+    /// Whether this request's connection is to a local SQLite file.
+    fn is_local_file(&self) -> bool {
+        self.connection.borrow().is_local_file()
+    }
+
     /// Which SQL this request's connection speaks.
     fn dialect(&self) -> Dialect {
         self.connection.borrow().dialect()
@@ -249,7 +259,7 @@ impl Db {
                         && !self.in_transaction.get()
                         && started.elapsed() < CONTENTION_PATIENCE =>
                 {
-                    sleep(retry_sleep(attempt)).await;
+                    sleep(retry_sleep(attempt, self.is_local_file())).await;
                     attempt += 1;
                 }
                 Err(failure)
@@ -389,7 +399,7 @@ impl Db {
                 Ran::RolledBack => (Err(StoreError::Busy.into()), true),
             };
             if outcome.is_err() && rerun && attempt < MAX_RERUNS {
-                sleep(retry_sleep(attempt)).await;
+                sleep(retry_sleep(attempt, self.is_local_file())).await;
                 attempt += 1;
                 continue;
             }

@@ -252,6 +252,11 @@ impl Connection {
         }
     }
 
+    /// Whether this is a connection to a local SQLite file (see `Pace`).
+    pub fn is_local_file(&self) -> bool {
+        matches!(self, Self::Sqlite(connection) if connection.is_local_file())
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self {
             Self::Sqlite(_) => Dialect::Sqlite,
