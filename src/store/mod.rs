@@ -71,25 +71,30 @@ const MAX_RERUNS: u32 = 4;
 
 /// How long to sleep before retry number `attempt` (a random share of a cap).
 ///
-/// On a local file (`local_file`) the cap is 1 ms (the clock's resolution), however long
-/// the wait: SQLite's write lock changes hands every millisecond or two under load,
-/// between instances (Spin 4 runs about one per request in flight: BENCHMARKS.md, "Where
-/// an order waits"), and the waiter that polls soonest after a COMMIT takes it.
-/// - Polling about every millisecond (SQLite waits 2 ms itself first,
-///   `SHORT_BUSY_TIMEOUT`) made one-line orders at 8 connections about 1.5x as fast as
+/// On a local file (`local_file`) the cap is 1 ms (the clock's resolution) for the first
+/// retry, 2 ms for the next 16, then 4 ms for as long as the patience lasts. SQLite's
+/// write lock changes hands every millisecond or two under load, between instances
+/// (Spin 4 runs about one per request in flight: BENCHMARKS.md, "Where an order waits"),
+/// and the waiter that polls soonest after a COMMIT takes it. Measured on real Spin:
+/// - Polling every few milliseconds (SQLite waits 2 ms itself first,
+///   `SHORT_BUSY_TIMEOUT`) made one-line orders at 8 connections about 1.6x as fast as
 ///   an 8 ms cap behind SQLite's own 1, 2, 5 and 10 ms sleeps, which let the lock sit
 ///   free.
-/// - Backing off after 32 retries let the newcomers that still polled every millisecond
-///   take the lock ahead of those who backed off: p99 1.1-3 s at 32 connections.
+/// - Backing off further (doubling up to 256 ms after 32 retries) let the newcomers that
+///   still polled often take the lock ahead of those who backed off: p99 1.1-3 s at 32
+///   connections.
+/// - Not backing off at all (1 ms throughout) made a burst of 200 orders take 0.62-0.91 s
+///   instead of 0.42-0.53 s: two hundred waiters polling every millisecond kept both
+///   cores busy with attempts that failed.
 ///
 /// On a server (libSQL, PostgreSQL) every attempt is a round trip it must serve, and a
 /// refusal there means it is overloaded: the cap is 8 ms for 16 retries, then doubles
 /// every 4 up to 256 ms, so that waiters back off instead of flooding it.
 fn retry_sleep(attempt: u32, local_file: bool) -> Duration {
-    const LOCAL_CAP_MICROS: u64 = 1_000;
+    const LOCAL_FIRST_CAP_MICROS: u64 = 1_000;
     const SERVER_FIRST_CAP_MICROS: u64 = 8_000;
     let cap = if local_file {
-        LOCAL_CAP_MICROS
+        LOCAL_FIRST_CAP_MICROS << attempt.div_ceil(16).min(2)
     } else {
         let doublings = attempt.saturating_sub(16).div_ceil(4).min(5);
         SERVER_FIRST_CAP_MICROS << doublings
