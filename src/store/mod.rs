@@ -77,7 +77,7 @@ const MAX_RERUNS: u32 = 4;
 /// (Spin 4 runs about one per request in flight: BENCHMARKS.md, "Where an order waits"),
 /// and the waiter that polls soonest after a COMMIT takes it. Measured on real Spin:
 /// - Polling every few milliseconds (SQLite waits 2 ms itself first,
-///   `SHORT_BUSY_TIMEOUT`) made one-line orders at 8 connections about 1.6x as fast as
+///   `SHORT_BUSY_TIMEOUT`) made one-line orders at 8 connections 1.35x-1.6x as fast as
 ///   an 8 ms cap behind SQLite's own 1, 2, 5 and 10 ms sleeps, which let the lock sit
 ///   free.
 /// - Backing off further (doubling up to 256 ms after 32 retries) let the newcomers that
