@@ -135,12 +135,9 @@ pub struct Db {
     connection: RefCell<Rc<Connection>>,
     /// Whether this connection has seen the schema at the latest migration.
     schema_current: Cell<bool>,
-    /// Whether a transaction is open: statements outside one are retried on contention.
-    in_transaction: Cell<bool>,
-    /// Whether this request is running its work in the instance's SQLite write batch,
-    /// which holds the write lock: its statements never wait for it, and run in place
-    /// (`Pace`).
-    writing_in_batch: Cell<bool>,
+    /// The open transaction, if any: statements outside one are retried on contention,
+    /// and those inside a write transaction run in place (`Pace`).
+    transaction: Cell<Transaction>,
     /// Whether the server rolled the open transaction back by itself (see `transaction`).
     aborted_by_server: Cell<bool>,
     /// The connection's place in the instance's PostgreSQL budget (`pool`); kept when a
@@ -178,8 +175,7 @@ impl Db {
             connection: RefCell::new(connection),
             schema_current: Cell::new(schema_current),
             permit,
-            in_transaction: Cell::new(false),
-            writing_in_batch: Cell::new(false),
+            transaction: Cell::new(Transaction::None),
             aborted_by_server: Cell::new(false),
             reusable: Cell::new(true),
             unproven_pooled: Cell::new(pooled),
@@ -191,7 +187,7 @@ impl Db {
     /// Notes that the current statement made webhook deliveries due; inside a
     /// transaction this counts only once the transaction commits.
     pub(crate) fn note_deliveries_created(&self) {
-        if self.in_transaction.get() {
+        if self.in_transaction() {
             self.deliveries_in_transaction.set(true);
         } else {
             self.deliveries_due.set(true);
@@ -206,6 +202,10 @@ impl Db {
     /// Whether this request's connection is to a local SQLite file.
     fn is_local_file(&self) -> bool {
         self.connection.borrow().is_local_file()
+    }
+
+    fn in_transaction(&self) -> bool {
+        self.transaction.get() != Transaction::None
     }
 
     /// Which SQL this request's connection speaks.
@@ -241,7 +241,8 @@ impl Db {
     /// `execute_unchecked`, with the backend's failure as it came.
     async fn execute_retrying(&self, sql: &Sql, parameters: &[Value]) -> Result<Rows, Failure> {
         let text = sql.text(self.dialect());
-        let pace = if self.writing_in_batch.get() {
+        // A write transaction holds the write lock: its statements never wait for it.
+        let pace = if self.transaction.get() == Transaction::Writing {
             Pace::InPlace
         } else {
             sql.pace()
@@ -261,15 +262,14 @@ impl Db {
             match self.execute_once(text, parameters, pace).await {
                 Err(failure)
                     if failure.kind == FailureKind::Busy
-                        && !self.in_transaction.get()
+                        && !self.in_transaction()
                         && started.elapsed() < CONTENTION_PATIENCE =>
                 {
                     sleep(retry_sleep(attempt, self.is_local_file())).await;
                     attempt += 1;
                 }
                 Err(failure)
-                    if self.in_transaction.get()
-                        && failure.kind == FailureKind::RolledBackByServer =>
+                    if self.in_transaction() && failure.kind == FailureKind::RolledBackByServer =>
                 {
                     self.aborted_by_server.set(true);
                     return Err(failure);
@@ -418,11 +418,11 @@ impl Db {
         &self,
         work: &mut impl AsyncFnMut(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.begin(&BEGIN_WRITE).await?;
+        self.begin(&BEGIN_WRITE, Transaction::Writing).await?;
         match work(self).await {
             Ok(value) => match self.execute_unchecked(&COMMIT, &[]).await {
                 Ok(_) => {
-                    self.in_transaction.set(false);
+                    self.transaction.set(Transaction::None);
                     self.note_commit();
                     Ok(value)
                 }
@@ -450,14 +450,12 @@ impl Db {
         let mut own_connection = None;
         if let Some(carried) = turn.baton().filter(|carried| carried.has_room()).cloned() {
             let own = self.connection.replace(Rc::clone(carried.connection()));
-            self.in_transaction.set(true);
-            self.writing_in_batch.set(true);
+            self.transaction.set(Transaction::Writing);
             if self.execute_unchecked(&SAVEPOINT, &[]).await.is_ok() {
                 own_connection = Some(own);
             } else {
                 *self.connection.borrow_mut() = own;
-                self.in_transaction.set(false);
-                self.writing_in_batch.set(false);
+                self.transaction.set(Transaction::None);
                 carried.poison();
             }
         }
@@ -467,13 +465,12 @@ impl Db {
                 // Nothing to join: what the turn carried (a full or poisoned batch) is
                 // settled, and this writer begins a batch on its own connection.
                 batch::settle_carried(&mut turn).await;
-                if let Err(error) = self.begin(&BEGIN_WRITE).await {
+                if let Err(error) = self.begin(&BEGIN_WRITE, Transaction::Writing).await {
                     turn.pass_on();
                     return Ran::Finished(Err(error.into()));
                 }
                 let begun = batch::Batch::begun_on(Rc::clone(&self.connection.borrow()));
                 turn.set_baton(Rc::clone(&begun));
-                self.writing_in_batch.set(true);
                 begun
             }
         };
@@ -483,7 +480,6 @@ impl Db {
         if outcome.is_err() {
             if first {
                 // Nobody else is in the transaction yet: it is this writer's alone.
-                self.writing_in_batch.set(false);
                 self.rollback().await;
                 turn.take_baton();
                 turn.pass_on();
@@ -499,10 +495,9 @@ impl Db {
                 batch.poison();
             }
         }
-        self.writing_in_batch.set(false);
         if let Some(own) = own_connection {
             *self.connection.borrow_mut() = own;
-            self.in_transaction.set(false);
+            self.transaction.set(Transaction::None);
             self.unproven_pooled.set(unproven_pooled);
         }
         let waiting = batch.register();
@@ -521,7 +516,7 @@ impl Db {
         }
         let settled = waiting.outcome().await;
         if first {
-            self.in_transaction.set(false);
+            self.transaction.set(Transaction::None);
             // A ROLLBACK that ended the batch may have failed: the connection that held
             // it is not trusted with another request.
             if settled != batch::Outcome::Committed {
@@ -548,11 +543,11 @@ impl Db {
         }
     }
 
-    /// Opens a transaction with `begin`, retrying (see `execute_unchecked`) while other
-    /// writers hold SQLite's write lock.
-    async fn begin(&self, begin: &Sql) -> Result<(), StoreError> {
+    /// Opens a transaction of `kind` with `begin`, retrying (see `execute_unchecked`)
+    /// while other writers hold SQLite's write lock.
+    async fn begin(&self, begin: &Sql, kind: Transaction) -> Result<(), StoreError> {
         self.execute_unchecked(begin, &[]).await?;
-        self.in_transaction.set(true);
+        self.transaction.set(kind);
         Ok(())
     }
 
@@ -564,7 +559,7 @@ impl Db {
         work: impl AsyncFnOnce(&Self) -> Result<T, E>,
     ) -> Result<T, E> {
         self.ensure_current_schema().await?;
-        self.begin(&BEGIN_READ).await?;
+        self.begin(&BEGIN_READ, Transaction::Reading).await?;
         let outcome = work(self).await;
         self.rollback().await;
         outcome
@@ -577,11 +572,11 @@ impl Db {
         // "no transaction is active": the connection is clean, and says so below.
         // (PostgreSQL only warns about a ROLLBACK outside a transaction.)
         match self.execute_unchecked(&ROLLBACK, &[]).await {
-            Ok(_) => self.in_transaction.set(false),
+            Ok(_) => self.transaction.set(Transaction::None),
             Err(StoreError::Other(error))
                 if format!("{error:#}").contains("no transaction is active") =>
             {
-                self.in_transaction.set(false);
+                self.transaction.set(Transaction::None);
             }
             Err(_) => self.reusable.set(false),
         }
@@ -605,6 +600,16 @@ const ROLLBACK: Sql = Sql::portable("ROLLBACK");
 const SAVEPOINT: Sql = Sql::sqlite_only("SAVEPOINT member");
 const ROLLBACK_TO_SAVEPOINT: Sql = Sql::sqlite_only("ROLLBACK TO member");
 
+/// Which transaction a request's connection has open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transaction {
+    None,
+    /// A read-only snapshot (`read_transaction`).
+    Reading,
+    /// A write transaction, alone or as a member of a batch: it holds the write lock.
+    Writing,
+}
+
 /// How a write transaction's run ended.
 enum Ran<T, E> {
     /// Its work's outcome, committed if it is `Ok`.
@@ -619,7 +624,7 @@ impl Drop for Db {
     /// back) or a failure left its state unknown. Such a connection is closed instead,
     /// which makes the host roll back whatever it held.
     fn drop(&mut self) {
-        if self.in_transaction.get() || !self.reusable.get() {
+        if self.in_transaction() || !self.reusable.get() {
             return;
         }
         pool::give_back(

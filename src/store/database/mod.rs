@@ -61,7 +61,7 @@ pub struct Sql {
 /// p99 halved (BENCHMARKS.md, "Short statements in place").
 ///
 /// So do the statements of a SQLite write transaction after its BEGIN, whatever their
-/// `Pace` (`Db::writing_in_batch`): the transaction holds the write lock, so they never
+/// `Pace` (a `Db` in a write transaction): the transaction holds the write lock, so they never
 /// wait for it. BEGIN (which may wait for the lock) and COMMIT (the disk sync) stay
 /// awaited. Only a local SQLite file runs anything in place (`Connection::execute`): a
 /// libSQL server is a network round trip away. PostgreSQL runs nothing in place either:
