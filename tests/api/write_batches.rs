@@ -360,6 +360,50 @@ async fn two_hundred_orders_for_fifty_units_under_cpu_load_sell_exactly_fifty_wi
 }
 
 #[tokio::test]
+async fn when_a_shared_commit_fails_its_members_run_again_and_none_is_lost_or_doubled() {
+    let app = spawn_app().await;
+    let Some(host) = app
+        .local_host()
+        .filter(|_| postgres_url().is_none() && sqld_url().is_none())
+    else {
+        return;
+    };
+    let viewer = app.create_key("viewer").await.secret;
+    for _ in 0..MAX_BURSTS {
+        let failed_before = host.commit_failures_injected();
+        // The next COMMIT of a transaction writers joined fails, rolled back (as an
+        // I/O error at COMMIT does): every member ran its work, none may have answered.
+        host.fail_next_shared_commit();
+        let product = app.stocked_product(1.0, 100).await;
+        let orders = (0..16).map(|_| async { app.place_order(&viewer, &[(product, 1)]).await });
+        let responses = queued(&app, join_all(orders)).await;
+
+        let mut ids = Vec::new();
+        for response in responses {
+            let order: Value = expect_json(response, 201).await;
+            ids.push(order["id"].as_str().expect("order id").to_string());
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 16, "16 distinct orders acknowledged");
+        for id in &ids {
+            let order = app.get(&format!("/api/v1/orders/{id}"), &viewer).await;
+            expect_json(order, 200).await;
+        }
+        assert_eq!(
+            app.stock_of(product).await,
+            84,
+            "each order took its unit once"
+        );
+        assert_eq!(ledger_of(&app, product).await, (84, 16));
+        if host.commit_failures_injected() > failed_before {
+            return;
+        }
+    }
+    panic!("no burst of {MAX_BURSTS} committed a shared transaction to fail");
+}
+
+#[tokio::test]
 async fn a_one_line_order_on_a_warm_connection_is_few_host_calls() {
     let app = spawn_app().await;
     let Some(host) = app.local_host().filter(|_| postgres_url().is_none()) else {

@@ -16,6 +16,10 @@ pub struct ComponentCounters {
     sqlite_savepoint_rollbacks: AtomicU64,
     postgres_statements: AtomicU64,
     key_value_calls: AtomicU64,
+    /// Shared-transaction COMMITs still to fail (`fail_next_shared_commit`)...
+    commit_failures_armed: AtomicU64,
+    /// ...and those failed so far.
+    commit_failures_injected: AtomicU64,
 }
 
 impl ComponentCounters {
@@ -67,6 +71,31 @@ impl ComponentCounters {
     /// call that names a store; a CAS handle's `current` and `swap` do not).
     pub fn count_key_value_call(&self) {
         self.key_value_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Makes the next COMMIT of a transaction that ran a SAVEPOINT (a batch writers
+    /// joined) fail, as SQLite's does on an I/O error: rolled back.
+    pub fn fail_next_shared_commit(&self) {
+        self.commit_failures_armed.store(1, Ordering::SeqCst);
+    }
+
+    /// Whether this COMMIT is to fail (and counts it): once per arming.
+    pub fn take_commit_failure(&self) -> bool {
+        let taken = self
+            .commit_failures_armed
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |armed| {
+                armed.checked_sub(1)
+            })
+            .is_ok();
+        if taken {
+            self.commit_failures_injected.fetch_add(1, Ordering::SeqCst);
+        }
+        taken
+    }
+
+    /// Shared COMMITs failed on purpose so far.
+    pub fn commit_failures_injected(&self) -> u64 {
+        self.commit_failures_injected.load(Ordering::SeqCst)
     }
 
     /// Instances created so far.

@@ -244,6 +244,22 @@ impl RunningHost {
         self.summed(ComponentCounters::sqlite_savepoint_rollbacks)
     }
 
+    /// Makes the next COMMIT of a shared SQLite transaction (one that ran a SAVEPOINT)
+    /// fail with an I/O error after rolling the transaction back, as SQLite does when
+    /// its COMMIT cannot write: once, in whichever instance commits one first.
+    #[allow(dead_code)]
+    pub fn fail_next_shared_commit(&self) {
+        self.counters
+            .values()
+            .for_each(|counters| counters.fail_next_shared_commit());
+    }
+
+    /// Shared COMMITs failed on purpose so far (`fail_next_shared_commit`).
+    #[allow(dead_code)]
+    pub fn commit_failures_injected(&self) -> u64 {
+        self.summed(ComponentCounters::commit_failures_injected)
+    }
+
     /// `spin:postgres` statements run so far (every `query` and `execute` is one host
     /// call), summed over every instance of every component.
     #[allow(dead_code)]

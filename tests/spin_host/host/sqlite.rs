@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
@@ -162,6 +163,8 @@ struct LocalConnection {
     file: Option<PathBuf>,
     allow_attach_file: bool,
     connection: OnceLock<OpenConnection>,
+    /// Whether its open transaction ran a SAVEPOINT (for injected COMMIT failures).
+    savepoint_run: AtomicBool,
 }
 
 /// A connected handle. The mutex only lets the connection move to the blocking pool;
@@ -178,6 +181,7 @@ impl LazyConnection {
                 file: file.clone(),
                 allow_attach_file: *allow_attach_file,
                 connection: OnceLock::new(),
+                savepoint_run: AtomicBool::new(false),
             }),
             Database::LibSql { url, token } => Self::LibSql(LibSqlConnection::new(url, token)),
         }
@@ -195,6 +199,31 @@ impl LocalConnection {
             .connection
             .get_or_init(|| Arc::new(Mutex::new(connection)))
             .clone())
+    }
+
+    /// The error of a COMMIT a test made fail (`RunningHost::fail_next_shared_commit`),
+    /// having rolled the transaction back, as SQLite does when its COMMIT cannot write;
+    /// `None` for every other statement, which runs as usual.
+    fn injected_failure(&self, statement: &str, counters: &ComponentCounters) -> Option<Error> {
+        let statement = statement.trim();
+        if statement.len() > 10 && statement[..10].eq_ignore_ascii_case("SAVEPOINT ") {
+            self.savepoint_run.store(true, Ordering::SeqCst);
+            return None;
+        }
+        let commit = statement.eq_ignore_ascii_case("COMMIT");
+        if !commit && !statement.eq_ignore_ascii_case("ROLLBACK") {
+            return None;
+        }
+        let shared = self.savepoint_run.swap(false, Ordering::SeqCst);
+        if !(commit && shared && counters.take_commit_failure()) {
+            return None;
+        }
+        let connection = self.connected().ok()?;
+        let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+        connection.execute_batch("ROLLBACK").ok()?;
+        Some(Error::Io(
+            "disk I/O error (a COMMIT failure injected by the test host)".to_owned(),
+        ))
     }
 
     /// Reads a field of the connection (nothing blocks); a trap when the database cannot
@@ -313,10 +342,15 @@ impl HostConnection for SqliteInstance {
                     .execute(&statement, parameters, MAX_RESULT_BYTES)
                     .await);
             }
-            LazyConnection::Local(local) => match local.connected() {
-                Ok(local) => local,
-                Err(err) => return Ok(Err(err)),
-            },
+            LazyConnection::Local(local) => {
+                if let Some(error) = local.injected_failure(&statement, &self.counters) {
+                    return Ok(Err(error));
+                }
+                match local.connected() {
+                    Ok(local) => local,
+                    Err(err) => return Ok(Err(err)),
+                }
+            }
         };
         let result = tokio::task::spawn_blocking(move || {
             let connection = local.lock().unwrap_or_else(PoisonError::into_inner);
@@ -356,11 +390,18 @@ impl HostConnectionWithStore for SqliteWithStore {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<ExecuteAsyncResult> {
-        let Some(connection) =
-            accessor.with(|mut access| access.get().connection_for(&handle, &statement, false))
-        else {
+        let Some((connection, counters)) = accessor.with(|mut access| {
+            let instance = access.get();
+            let connection = instance.connection_for(&handle, &statement, false)?;
+            Some((connection, Arc::clone(&instance.counters)))
+        }) else {
             return Ok(Err(Error::InvalidConnection));
         };
+        if let LazyConnection::Local(local) = &*connection
+            && let Some(error) = local.injected_failure(&statement, &counters)
+        {
+            return Ok(Err(error));
+        }
         let query = match &*connection {
             LazyConnection::Local(local) => match local.connected() {
                 Ok(local) => stream_statement(local, statement, parameters).await,
