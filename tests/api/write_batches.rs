@@ -30,6 +30,8 @@ use crate::helpers::{
 struct BatchCounts {
     joined: u64,
     undone_alone: u64,
+    /// Shared COMMITs the test host failed (`RunningHost::fail_next_shared_commit`).
+    failed_commits: u64,
 }
 
 impl BatchCounts {
@@ -41,6 +43,7 @@ impl BatchCounts {
         app.local_host().map(|host| Self {
             joined: host.sqlite_savepoints(),
             undone_alone: host.sqlite_savepoint_rollbacks(),
+            failed_commits: host.commit_failures_injected(),
         })
     }
 
@@ -48,6 +51,7 @@ impl BatchCounts {
         Self {
             joined: self.joined - before.joined,
             undone_alone: self.undone_alone - before.undone_alone,
+            failed_commits: self.failed_commits - before.failed_commits,
         }
     }
 }
@@ -369,8 +373,8 @@ async fn when_a_shared_commit_fails_its_members_run_again_and_none_is_lost_or_do
         return;
     };
     let viewer = app.create_key("viewer").await.secret;
-    for _ in 0..MAX_BURSTS {
-        let failed_before = host.commit_failures_injected();
+    let failed = |counts: BatchCounts| counts.failed_commits > 0;
+    until_shared(&app, failed, async || {
         // The next COMMIT of a transaction writers joined fails, rolled back (as an
         // I/O error at COMMIT does): every member ran its work, none may have answered.
         host.fail_next_shared_commit();
@@ -396,11 +400,8 @@ async fn when_a_shared_commit_fails_its_members_run_again_and_none_is_lost_or_do
             "each order took its unit once"
         );
         assert_eq!(ledger_of(&app, product).await, (84, 16));
-        if host.commit_failures_injected() > failed_before {
-            return;
-        }
-    }
-    panic!("no burst of {MAX_BURSTS} committed a shared transaction to fail");
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -11,7 +11,6 @@ pub struct ComponentCounters {
     postgres_connections_opened: AtomicU64,
     sqlite_statements: AtomicU64,
     sqlite_synchronous_statements: AtomicU64,
-    sqlite_commits: AtomicU64,
     sqlite_savepoints: AtomicU64,
     sqlite_savepoint_rollbacks: AtomicU64,
     postgres_statements: AtomicU64,
@@ -42,7 +41,7 @@ impl ComponentCounters {
     }
 
     /// Records a `spin:sqlite` `execute` or `execute-async` (a host call), whether it was
-    /// the synchronous one, and whether it is a COMMIT, a SAVEPOINT or a ROLLBACK TO.
+    /// the synchronous one, and whether it is a SAVEPOINT or a ROLLBACK TO.
     pub fn count_sqlite_statement(&self, statement: &str, synchronous: bool) {
         self.sqlite_statements.fetch_add(1, Ordering::Relaxed);
         if synchronous {
@@ -50,9 +49,7 @@ impl ComponentCounters {
                 .fetch_add(1, Ordering::Relaxed);
         }
         let statement = statement.trim();
-        let counter = if statement.eq_ignore_ascii_case("COMMIT") {
-            &self.sqlite_commits
-        } else if begins_with(statement, "SAVEPOINT ") {
+        let counter = if begins_with(statement, "SAVEPOINT ") {
             &self.sqlite_savepoints
         } else if begins_with(statement, "ROLLBACK TO ") {
             &self.sqlite_savepoint_rollbacks
@@ -79,18 +76,18 @@ impl ComponentCounters {
         self.commit_failures_armed.store(1, Ordering::SeqCst);
     }
 
-    /// Whether this COMMIT is to fail (and counts it): once per arming.
+    /// Whether this COMMIT is to fail: once per arming.
     pub fn take_commit_failure(&self) -> bool {
-        let taken = self
-            .commit_failures_armed
+        self.commit_failures_armed
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |armed| {
                 armed.checked_sub(1)
             })
-            .is_ok();
-        if taken {
-            self.commit_failures_injected.fetch_add(1, Ordering::SeqCst);
-        }
-        taken
+            .is_ok()
+    }
+
+    /// Records a COMMIT failed on purpose, its transaction rolled back.
+    pub fn count_injected_commit_failure(&self) {
+        self.commit_failures_injected.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Shared COMMITs failed on purpose so far.
@@ -133,11 +130,6 @@ impl ComponentCounters {
         self.key_value_calls.load(Ordering::Relaxed)
     }
 
-    /// SQLite COMMITs executed so far, over all instances.
-    pub fn sqlite_commits(&self) -> u64 {
-        self.sqlite_commits.load(Ordering::Relaxed)
-    }
-
     /// SQLite SAVEPOINTs executed so far, over all instances.
     pub fn sqlite_savepoints(&self) -> u64 {
         self.sqlite_savepoints.load(Ordering::Relaxed)
@@ -150,7 +142,7 @@ impl ComponentCounters {
 }
 
 /// Whether `statement` begins with `prefix`, in any case.
-fn begins_with(statement: &str, prefix: &str) -> bool {
+pub(super) fn begins_with(statement: &str, prefix: &str) -> bool {
     statement
         .get(..prefix.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))

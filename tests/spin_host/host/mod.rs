@@ -223,13 +223,6 @@ impl RunningHost {
         self.summed(ComponentCounters::sqlite_synchronous_statements)
     }
 
-    /// `spin:sqlite` COMMIT statements executed so far: with group commit, fewer than
-    /// the write transactions when writers queued.
-    #[allow(dead_code)]
-    pub fn sqlite_commits(&self) -> u64 {
-        self.summed(ComponentCounters::sqlite_commits)
-    }
-
     /// `spin:sqlite` SAVEPOINT statements executed so far: with group commit, one per
     /// writer that joined a transaction another writer began.
     #[allow(dead_code)]

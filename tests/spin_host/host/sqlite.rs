@@ -30,7 +30,7 @@ use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use tokio::sync::{mpsc, oneshot};
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, StreamReader};
 
-use super::counters::ComponentCounters;
+use super::counters::{ComponentCounters, begins_with};
 use super::engine::bindings::spin::sqlite::sqlite::{
     Connection, Error, Host, HostConnection, HostConnectionWithStore, QueryResult, RowResult, Value,
 };
@@ -206,7 +206,7 @@ impl LocalConnection {
     /// `None` for every other statement, which runs as usual.
     fn injected_failure(&self, statement: &str, counters: &ComponentCounters) -> Option<Error> {
         let statement = statement.trim();
-        if statement.len() > 10 && statement[..10].eq_ignore_ascii_case("SAVEPOINT ") {
+        if begins_with(statement, "SAVEPOINT ") {
             self.savepoint_run.store(true, Ordering::SeqCst);
             return None;
         }
@@ -218,12 +218,21 @@ impl LocalConnection {
         if !(commit && shared && counters.take_commit_failure()) {
             return None;
         }
-        let connection = self.connected().ok()?;
-        let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-        connection.execute_batch("ROLLBACK").ok()?;
-        Some(Error::Io(
-            "disk I/O error (a COMMIT failure injected by the test host)".to_owned(),
-        ))
+        // Counted only once the transaction is really rolled back: a test that sees the
+        // count then knows its members' work was undone.
+        let rolled_back = self.connected().and_then(|connection| {
+            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            connection.execute_batch("ROLLBACK").map_err(io_error)
+        });
+        Some(match rolled_back {
+            Ok(()) => {
+                counters.count_injected_commit_failure();
+                Error::Io("disk I/O error (a COMMIT failure injected by the test host)".to_owned())
+            }
+            Err(error) => Error::Io(format!(
+                "an injected COMMIT failure could not roll back: {error:?}"
+            )),
+        })
     }
 
     /// Reads a field of the connection (nothing blocks); a trap when the database cannot
