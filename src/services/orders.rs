@@ -135,6 +135,9 @@ pub async fn place(
         }
         Abandoned::Refused(error)
     };
+    if let Some(error) = refused_by_a_read(db, request, now).await? {
+        return answer(Err(refuse(db, error).await), idempotency);
+    }
     let outcome = db
         .transaction(async |db| {
             let order_id = new_order_id();
@@ -246,6 +249,15 @@ pub async fn place(
             })
         })
         .await;
+    answer(outcome, idempotency)
+}
+
+/// What a placement answers: its order, a replay of the record its `Idempotency-Key`
+/// holds, or why it was refused.
+fn answer(
+    outcome: Result<Placement, Abandoned>,
+    idempotency: Option<&Idempotency>,
+) -> Result<Placement, ApiError> {
     match (outcome, idempotency) {
         (Ok(placement), _) => Ok(placement),
         (Err(Abandoned::ForReplay(stored)), Some(idempotency)) => replay(stored, idempotency),
@@ -253,6 +265,27 @@ pub async fn place(
             Err(anyhow::anyhow!("a replay without an Idempotency-Key").into())
         }
         (Err(Abandoned::Refused(error)), _) => Err(error),
+    }
+}
+
+/// On SQLite an order from lines first reads its products, outside any transaction: an
+/// order that this read already refuses (sold out, unknown or deleted products) is
+/// answered from it and never takes the write lock, which every writer waits for. After
+/// a sell-out that is most orders, and they no longer queue in front of the orders that
+/// can be served. The read shows one moment at which the order would have been refused,
+/// so answering from it is answering as if the order had come then; the transaction
+/// still guards every line, as stock may run out after the read. (PostgreSQL's writers
+/// lock only their products' rows: there the read would only add a round trip.)
+async fn refused_by_a_read(
+    db: &Db,
+    request: &OrderRequest,
+    now: Timestamp,
+) -> Result<Option<ApiError>, ApiError> {
+    match &request.source {
+        OrderSource::Lines(lines) if db.writers_share_one_lock() => {
+            refusal_of_untaken(db, lines, &[], now).await
+        }
+        _ => Ok(None),
     }
 }
 
@@ -507,6 +540,21 @@ pub async fn refusal(
     taken: &[i64],
     now: Timestamp,
 ) -> Result<ApiError, ApiError> {
+    match refusal_of_untaken(db, lines, taken, now).await? {
+        Some(error) => Ok(error),
+        // Enough now: on PostgreSQL the stock of a product this transaction did not lock
+        // (a line refused as short) may have risen since the refusing statement read it.
+        None => Err(db.rerun_for_newer_data().into()),
+    }
+}
+
+/// `refusal`, or `None` when every line not in `taken` could be served now.
+async fn refusal_of_untaken(
+    db: &Db,
+    lines: &[OrderLine],
+    taken: &[i64],
+    now: Timestamp,
+) -> Result<Option<ApiError>, ApiError> {
     let untaken: Vec<&OrderLine> = lines
         .iter()
         .filter(|line| !taken.contains(&line.product_id))
@@ -516,7 +564,7 @@ pub async fn refusal(
     let product = |id: i64| products.iter().find(|product| product.id == id);
 
     if let Some(missing) = product_ids.iter().find(|id| product(**id).is_none()) {
-        return Ok(ApiError::NotFound(format!("Product {missing}")));
+        return Ok(Some(ApiError::NotFound(format!("Product {missing}"))));
     }
     let unavailable: Vec<i64> = products
         .iter()
@@ -524,7 +572,7 @@ pub async fn refusal(
         .map(|p| p.id)
         .collect();
     if !unavailable.is_empty() {
-        return Ok(ApiError::ProductUnavailable(unavailable));
+        return Ok(Some(ApiError::ProductUnavailable(unavailable)));
     }
     let shortfalls: Vec<Shortfall> = untaken
         .iter()
@@ -539,12 +587,7 @@ pub async fn refusal(
             })
         })
         .collect();
-    if shortfalls.is_empty() {
-        // Enough now: on PostgreSQL the stock of a product this transaction did not lock
-        // (a line refused as short) may have risen since the refusing statement read it.
-        return Err(db.rerun_for_newer_data().into());
-    }
-    Ok(ApiError::InsufficientStock(shortfalls))
+    Ok((!shortfalls.is_empty()).then_some(ApiError::InsufficientStock(shortfalls)))
 }
 
 fn replay(stored: StoredResponse, idempotency: &Idempotency) -> Result<Placement, ApiError> {

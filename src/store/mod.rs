@@ -208,6 +208,13 @@ impl Db {
         self.transaction.get() != Transaction::None
     }
 
+    /// Whether every writer of the database waits for one lock (SQLite, a file or a
+    /// libSQL server), so that a write transaction that only ends in a refusal still
+    /// delays every other writer; PostgreSQL's writers lock only the rows they change.
+    pub fn writers_share_one_lock(&self) -> bool {
+        self.dialect() == Dialect::Sqlite
+    }
+
     /// Which SQL this request's connection speaks.
     fn dialect(&self) -> Dialect {
         self.connection.borrow().dialect()

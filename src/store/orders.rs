@@ -54,6 +54,8 @@ pub struct OrderListFilter {
     pub limit: u32,
 }
 
+// A lookup by key (the lines' products), in place: it never waits for a lock. On SQLite
+// an order from lines runs it before its transaction (`services::orders::place`).
 const FIND_PRODUCTS: Sql = Sql::per_dialect(
     concat!(
         "SELECT id, stock_quantity - ",
@@ -68,7 +70,8 @@ const FIND_PRODUCTS: Sql = Sql::per_dialect(
     FROM products
     WHERE id IN (SELECT CAST(value AS bigint) FROM jsonb_array_elements_text(CAST(?1 AS jsonb)))"
     ),
-);
+)
+.paced(Pace::InPlace);
 
 /// What `TAKE_STOCK` and its kin return per product taken from, in `TakenStock`'s order.
 macro_rules! taken_columns {

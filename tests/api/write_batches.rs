@@ -10,6 +10,7 @@
 //! Against a live server or on PostgreSQL (no batches: its writers lock rows) the
 //! counters are not checked; everything else still is.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,8 +20,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, count, expect_json, expect_status, postgres_url, send, spawn_app, sqld_url,
-    unique_suffix,
+    TestApp, count, expect_error, expect_json, expect_status, postgres_url, send, spawn_app,
+    sqld_url, unique_suffix,
 };
 
 /// What the test host's SQLite ran, summed over its instances: the writers that joined
@@ -68,6 +69,17 @@ async fn queued<T>(app: &TestApp, requests: impl Future<Output = T>) -> T {
     let Some(file) = app.database_file() else {
         return requests.await;
     };
+    while_write_locked(&file, HOLD, &AtomicBool::new(false), requests).await
+}
+
+/// Runs `requests` while another connection holds SQLite's write lock on `file` for
+/// `hold`; `released` turns true just before the lock is given back.
+async fn while_write_locked<T>(
+    file: &Path,
+    hold: Duration,
+    released: &AtomicBool,
+    requests: impl Future<Output = T>,
+) -> T {
     let holder = rusqlite::Connection::open(file).expect("opening the database");
     holder
         .busy_timeout(Duration::from_secs(10))
@@ -76,7 +88,8 @@ async fn queued<T>(app: &TestApp, requests: impl Future<Output = T>) -> T {
         .execute_batch("BEGIN IMMEDIATE")
         .expect("taking the write lock");
     let release = async {
-        tokio::time::sleep(HOLD).await;
+        tokio::time::sleep(hold).await;
+        released.store(true, Ordering::SeqCst);
         holder
             .execute_batch("ROLLBACK")
             .expect("releasing the write lock");
@@ -170,12 +183,14 @@ async fn a_refused_order_in_a_shared_transaction_leaves_nothing_and_its_neighbou
     until_shared(&app, shared, async || {
         let viewer = app.create_key("viewer").await.secret;
         let ample = app.stocked_product(2.0, 1_000).await;
-        let scarce = app.stocked_product(3.0, 2).await;
+        let scarce = app.stocked_product(3.0, 5).await;
 
         // Three kinds, interleaved so that they queue together: plain orders that
-        // succeed; orders whose first line (ample) is taken before their second (5 of
-        // scarce) is refused, so the refusal must undo a write of its own; orders for a
-        // product that does not exist.
+        // succeed; orders whose first line (7 of ample) is taken before their second (5
+        // of scarce, which has 5) is refused once one of them has taken it, so that the
+        // refusal must undo a write of its own in the shared transaction (a read before
+        // the lock shows enough stock, so they all queue); orders for a product that
+        // does not exist (refused by that read, without queueing).
         let requests = (0..36).map(|index| {
             let (app, viewer) = (&app, &viewer);
             let lines = match index % 3 {
@@ -186,31 +201,41 @@ async fn a_refused_order_in_a_shared_transaction_leaves_nothing_and_its_neighbou
             async move { (index % 3, app.place_order(viewer, &lines).await) }
         });
         let responses = queued(&app, join_all(requests)).await;
+        let mut statuses = [Vec::new(), Vec::new(), Vec::new()];
         for (kind, response) in responses {
-            let expected = [201, 409, 404][kind];
-            assert_eq!(
-                response.status().as_u16(),
-                expected,
-                "kind {kind}: {}",
-                response.text().await.unwrap_or_default()
-            );
+            statuses[kind].push(response.status().as_u16());
         }
+        assert_eq!(statuses[0], [201; 12], "plain orders");
+        assert_eq!(
+            count(&statuses[1], 201),
+            1,
+            "one takes scarce: {statuses:?}"
+        );
+        assert_eq!(
+            count(&statuses[1], 409),
+            11,
+            "the rest are short: {statuses:?}"
+        );
+        assert_eq!(statuses[2], [404; 12], "unknown product");
 
         assert_eq!(
             app.stock_of(ample).await,
-            1_000 - 12,
-            "only the 12 placed orders"
+            1_000 - 12 - 7,
+            "only the 13 placed orders"
         );
-        assert_eq!(ledger_of(&app, ample).await, (1_000 - 12, 12));
-        assert_eq!(app.stock_of(scarce).await, 2, "never taken");
-        assert_eq!(ledger_of(&app, scarce).await, (2, 0));
+        assert_eq!(ledger_of(&app, ample).await, (1_000 - 12 - 7, 13));
+        assert_eq!(app.stock_of(scarce).await, 0, "taken once");
+        assert_eq!(ledger_of(&app, scarce).await, (0, 1));
         let listed = app.get("/api/v1/orders?limit=100", &viewer).await;
         let listed = expect_json(listed, 200).await;
         let placed = listed.as_array().expect("orders");
-        assert_eq!(placed.len(), 12, "only the placed orders exist");
-        for order in placed {
-            assert_eq!(order["items"].as_array().unwrap().len(), 1, "{order}");
-        }
+        assert_eq!(placed.len(), 13, "only the placed orders exist");
+        let lines: Vec<usize> = placed
+            .iter()
+            .map(|order| order["items"].as_array().unwrap().len())
+            .collect();
+        let two_lines = lines.iter().filter(|&&count| count == 2).count();
+        assert_eq!(two_lines, 1, "the order of both lines: {lines:?}");
     })
     .await;
 }
@@ -422,14 +447,15 @@ async fn a_one_line_order_on_a_warm_connection_is_few_host_calls() {
     let in_place = host.sqlite_synchronous_statements() - in_place_before;
 
     assert_eq!(order["items"][0]["quantity"], 1);
-    // The key lookup, BEGIN, the stock, the order whole (its lines, rollup, ledger,
-    // event and deliveries: triggers of migration 0008), COMMIT (ARCHITECTURE.md, "hot
-    // paths save statements").
+    // The key lookup, the read of the line's product (an order it already refuses never
+    // takes the write lock), BEGIN, the stock, the order whole (its lines, rollup,
+    // ledger, event and deliveries: triggers of migration 0008), COMMIT (ARCHITECTURE.md,
+    // "hot paths save statements").
     assert!(
         statements <= MAX_STATEMENTS_PER_ONE_LINE_ORDER,
         "a one-line order ran {statements} statements"
     );
-    // On a local file the key lookup and the statements inside the write transaction
+    // On a local file the lookups and the statements inside the write transaction
     // run in place (`store::Pace`); BEGIN (it may wait for the write lock) and COMMIT
     // (the disk sync) are awaited. A libSQL server runs nothing in place.
     let expected_in_place = if sqld_url().is_some() {
@@ -478,4 +504,100 @@ async fn a_get_product_runs_its_lookups_in_place_and_a_report_awaits() {
 }
 
 /// What a one-line order costs in `spin:sqlite` host calls, the key lookup included.
-const MAX_STATEMENTS_PER_ONE_LINE_ORDER: u64 = 5;
+const MAX_STATEMENTS_PER_ONE_LINE_ORDER: u64 = 6;
+
+/// How long `orders_a_read_already_refuses_do_not_wait_for_the_write_lock` holds the
+/// write lock: far longer than a refusal takes, even on the debug test host under load.
+const LONG_HOLD: Duration = Duration::from_secs(3);
+
+#[tokio::test]
+async fn orders_a_read_already_refuses_do_not_wait_for_the_write_lock() {
+    let app = spawn_app().await;
+    let viewer = app.create_key("viewer").await.secret;
+    let sold_out = app.stocked_product(2.0, 1).await;
+    let gone = app.stocked_product(2.0, 5).await;
+    expect_status(
+        app.delete(&format!("/api/v1/products/{gone}"), &app.admin_key)
+            .await,
+        204,
+    )
+    .await;
+    let available = app.stocked_product(2.0, 10).await;
+    let retry_key = format!("sold-out-{}", unique_suffix());
+    let body = json!({
+        "customer_name": "Early Bird",
+        "customer_email": "early@example.com",
+        "items": [{ "product_id": sold_out, "quantity": 1 }],
+    });
+    let post = |idempotency_key: Option<&str>, body: &Value| {
+        let mut request = app.request(Method::POST, "/api/v1/orders", Some(&viewer));
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        send(request.json(body))
+    };
+    let first = expect_json(post(Some(&retry_key), &body).await, 201).await;
+
+    // While another connection holds the write lock, the refusals (and the retry of an
+    // order placed before, answered from its record) come back at once; the order that
+    // can be served waits for the lock.
+    let released = AtomicBool::new(false);
+    let answered = |response: reqwest::Response| (response, released.load(Ordering::SeqCst));
+    let short_lines = [(available, 2), (sold_out, 1)];
+    let requests = async {
+        futures::join!(
+            async { answered(app.place_order(&viewer, &short_lines).await) },
+            async { answered(post(Some(&retry_key), &body).await) },
+            async { answered(app.place_order(&viewer, &[(gone, 1)]).await) },
+            async { answered(app.place_order(&viewer, &[(i64::from(i32::MAX), 1)]).await) },
+            async { answered(app.place_order(&viewer, &[(available, 3)]).await) },
+        )
+    };
+    let Some(file) = app.database_file() else {
+        // A live server or PostgreSQL: the answers are checked, not when they came.
+        let (short, replay, deleted, unknown, served) = requests.await;
+        check_answers(short.0, replay.0, deleted.0, unknown.0, &first).await;
+        expect_json(served.0, 201).await;
+        return;
+    };
+    let (short, replay, deleted, unknown, served) =
+        while_write_locked(&file, LONG_HOLD, &released, requests).await;
+    for (what, came_after_release) in [
+        ("the short order", short.1),
+        ("the retry", replay.1),
+        ("the order of a deleted product", deleted.1),
+        ("the order of an unknown product", unknown.1),
+    ] {
+        assert!(!came_after_release, "{what} waited for the write lock");
+    }
+    assert!(served.1, "the order that can be served took the lock");
+    check_answers(short.0, replay.0, deleted.0, unknown.0, &first).await;
+    expect_json(served.0, 201).await;
+    assert_eq!(
+        app.stock_of(available).await,
+        7,
+        "only the served order took"
+    );
+    assert_eq!(ledger_of(&app, available).await, (7, 1));
+    assert_eq!(ledger_of(&app, sold_out).await, (0, 1), "sold once, before");
+}
+
+/// The answers of the refusals and the retry of `orders_a_read_already_refuses_…`.
+async fn check_answers(
+    short: reqwest::Response,
+    replay: reqwest::Response,
+    deleted: reqwest::Response,
+    unknown: reqwest::Response,
+    first: &Value,
+) {
+    let error = expect_error(short, 409, "INSUFFICIENT_STOCK").await;
+    let sold_out = &first["items"][0]["product_id"];
+    assert_eq!(
+        error["details"],
+        json!([{ "product_id": sold_out, "requested": 1, "available": 0 }])
+    );
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(&expect_json(replay, 201).await, first);
+    expect_error(deleted, 409, "PRODUCT_UNAVAILABLE").await;
+    expect_error(unknown, 404, "NOT_FOUND").await;
+}

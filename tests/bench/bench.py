@@ -143,7 +143,8 @@ ORIGINAL_SCENARIOS = ("product", "order1")
 
 # (name, wrk scenario, connections, reference): the scenarios of the performance issue.
 # A scenario ending in "-hot" orders the first seeded product only (one row every order
-# locks) instead of spreading over the catalog.
+# locks) instead of spreading over the catalog; "soldout" orders one product with no
+# stock left (`SOLD_OUT_SKU`), as a flash sale goes on after the last unit.
 # The reference is what the app's figure is divided by: "ceiling" is the ceiling
 # component (tests/bench/ceiling) serving the same scenario with exactly its host calls
 # and nothing else; "product" is the app's own GET product (search against a point read).
@@ -156,6 +157,7 @@ SCENARIOS = [
     ("POST /api/v1/orders (1 line, one client)", "order1", 1, None),
     ("POST /api/v1/orders (1 line, 32 clients)", "order1", 32, None),
     ("POST /api/v1/orders (1 line, one hot product)", "order1-hot", 8, None),
+    ("POST /api/v1/orders (1 line, sold out: every answer 409)", "soldout", 8, None),
     ("POST /api/v1/orders (5 lines)", "order5", 8, None),
     ("GET /api/v1/reports/sales-summary", "summary", 8, None),
 ]
@@ -639,6 +641,20 @@ def drop_triggers_unknown_to(directory, database):
     connection.close()
 
 
+def sold_out_product(key):
+    """The id of the product with no stock that the "soldout" scenario orders; created
+    on the app's server the first time (before a baseline copies its database)."""
+    if SOLD_OUT_SKU not in _sold_out:
+        body = dict(catalog_product(0), sku=SOLD_OUT_SKU, stock_quantity=0)
+        status, product = request("POST", "/api/v1/products", body, key)
+        assert status == 201, (status, product)
+        _sold_out[SOLD_OUT_SKU] = product["id"]
+    return _sold_out[SOLD_OUT_SKU]
+
+
+_sold_out = {}
+
+
 def snapshot_database(server, prefix):
     """A new state directory holding a copy of `server`'s database (in WAL mode, as the
     app leaves it)."""
@@ -654,7 +670,9 @@ def snapshot_database(server, prefix):
 
 # The scenarios measured on the baseline (--baseline): the reads and the order the
 # WASIp3 move was meant to speed up.
-BASELINE_SCENARIOS = ("bare", "health", "product", "order1")
+BASELINE_SCENARIOS = ("bare", "health", "product", "order1", "soldout")
+# The product of the "soldout" scenario: seeded with no stock, after the catalog.
+SOLD_OUT_SKU = "BENCH-SOLD-OUT"
 
 
 def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app_db, original=None,
@@ -671,6 +689,8 @@ def measure(scenarios, args, key, product_range, server, ceiling, ceiling_on_app
         hot = scenario.endswith("-hot")
         scenario = scenario.removesuffix("-hot")
         scenario_range = (product_range[0], product_range[0]) if hot else product_range
+        if scenario == "soldout":
+            scenario_range = (sold_out_product(key),) * 2
         for round_number in range(args.rounds):
             log(f"{name} at {connections} connections for {args.duration} s (round {round_number + 1})")
             app_runs.append(run_wrk(scenario, connections, args.duration, key, scenario_range, [server],
@@ -792,6 +812,8 @@ def main():
         status, _ = request("POST", f"/setup?products={product_range[1]}", None, key, port=ceiling.port)
         assert status == 200, status
         ceiling_on_app_db = ceiling_on_copy_of(server, key, args.host)
+        if any(scenario == "soldout" for _, scenario, _, _ in scenarios):
+            sold_out_product(key)
         reports = time_reports(key) if args.orders else []
         original = None
         original_orders = min(args.original_orders, args.orders)

@@ -1,5 +1,6 @@
 -- One wrk script for every scenario; bench.py selects it with environment variables:
---   SCENARIO       bare | health | product | search | order1 | order5 | summary
+--   SCENARIO       bare | health | product | search | order1 | order5 | soldout | summary
+--                  (soldout: one-line orders of a product with no stock, each refused 409)
 --   API_KEY        the key to send
 --   BEARER_TOKEN   an access token to send instead of the key (when not empty)
 --   PRODUCT_IDS    "first:last" range of seeded product ids
@@ -48,11 +49,12 @@ function init(args)
   unexpected = 0
 end
 
-if scenario == "bare" then
-  -- The bare scenario expects 405 (wrk would count every one as an error): count the
-  -- answers that are not 405 instead.
+-- The bare scenario expects 405 and the sold-out one 409 (wrk would count every one as
+-- an error): count the answers that are not the expected status instead.
+local expected_status = ({ bare = 405, soldout = 409 })[scenario]
+if expected_status then
   function response(status, headers, body)
-    if status ~= 405 then
+    if status ~= expected_status then
       unexpected = unexpected + 1
     end
   end
@@ -73,9 +75,9 @@ function request()
     return wrk.format("GET", "/api/v1/products/" .. product_id(), headers)
   elseif scenario == "search" then
     return wrk.format("GET", "/api/v1/products?limit=20&search=" .. words[math.random(#words)], headers)
-  elseif scenario == "order1" or scenario == "order5" then
+  elseif scenario == "order1" or scenario == "order5" or scenario == "soldout" then
     headers["Content-Type"] = "application/json"
-    local lines = scenario == "order1" and 1 or 5
+    local lines = scenario == "order5" and 5 or 1
     return wrk.format("POST", "/api/v1/orders", headers, order_body(lines))
   elseif scenario == "summary" then
     return wrk.format("GET", "/api/v1/reports/sales-summary", headers)
@@ -85,7 +87,7 @@ end
 
 function done(summary, latency, requests)
   local status_errors = summary.errors.status
-  if scenario == "bare" then
+  if expected_status then
     status_errors = 0
     for _, thread in ipairs(threads) do
       status_errors = status_errors + thread:get("unexpected")
