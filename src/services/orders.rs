@@ -135,7 +135,9 @@ pub async fn place(
         }
         Abandoned::Refused(error)
     };
-    if let Some(error) = refused_by_a_read(db, request, now).await? {
+    if let OrderSource::Lines(lines) = &request.source
+        && let Some(error) = refused_by_a_read(db, lines, now).await?
+    {
         return answer(Err(refuse(db, error).await), idempotency);
     }
     let outcome = db
@@ -268,25 +270,24 @@ fn answer(
     }
 }
 
-/// On SQLite an order from lines first reads its products, outside any transaction: an
-/// order that this read already refuses (sold out, unknown or deleted products) is
-/// answered from it and never takes the write lock, which every writer waits for. After
-/// a sell-out that is most orders, and they no longer queue in front of the orders that
-/// can be served. The read shows one moment at which the order would have been refused,
-/// so answering from it is answering as if the order had come then; the transaction
-/// still guards every line, as stock may run out after the read. (PostgreSQL's writers
-/// lock only their products' rows: there the read would only add a round trip.)
-async fn refused_by_a_read(
+/// On SQLite an order from lines (and a hold: `reservations::hold`) first reads its
+/// products, outside any transaction: one that this read already refuses (sold out,
+/// unknown or deleted products) is answered from it and never takes the write lock,
+/// which every writer waits for. After a sell-out that is most orders, and they no
+/// longer queue in front of the orders that can be served. The read shows one moment at
+/// which the order would have been refused, so answering from it is answering as if the
+/// order had come then; the transaction still guards every line, as stock may run out
+/// after the read. (PostgreSQL's writers lock only their products' rows: there the read
+/// would only add a round trip.)
+pub async fn refused_by_a_read(
     db: &Db,
-    request: &OrderRequest,
+    lines: &[OrderLine],
     now: Timestamp,
 ) -> Result<Option<ApiError>, ApiError> {
-    match &request.source {
-        OrderSource::Lines(lines) if db.writers_share_one_lock() => {
-            refusal_of_untaken(db, lines, &[], now).await
-        }
-        _ => Ok(None),
+    if !db.writers_share_one_lock() {
+        return Ok(None);
     }
+    refusal_of_untaken(db, lines, &[], now).await
 }
 
 /// Why a placement's transaction was rolled back.

@@ -43,6 +43,9 @@ pub async fn hold(
     let id = ReservationId::from_random(&random_bytes());
     let expires_at = Timestamp::from_unix_millis(now.unix_millis() + request.ttl.millis());
     let now_text = now.to_string();
+    if let Some(error) = orders::refused_by_a_read(db, &request.lines, now).await? {
+        return Err(error);
+    }
     db.transaction(async |db| {
         let new = NewReservation {
             id: id.as_str(),

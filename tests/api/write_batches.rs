@@ -506,12 +506,12 @@ async fn a_get_product_runs_its_lookups_in_place_and_a_report_awaits() {
 /// What a one-line order costs in `spin:sqlite` host calls, the key lookup included.
 const MAX_STATEMENTS_PER_ONE_LINE_ORDER: u64 = 6;
 
-/// How long `orders_a_read_already_refuses_do_not_wait_for_the_write_lock` holds the
+/// How long `orders_and_holds_a_read_already_refuses_do_not_wait_for_the_write_lock` holds the
 /// write lock: far longer than a refusal takes, even on the debug test host under load.
 const LONG_HOLD: Duration = Duration::from_secs(3);
 
 #[tokio::test]
-async fn orders_a_read_already_refuses_do_not_wait_for_the_write_lock() {
+async fn orders_and_holds_a_read_already_refuses_do_not_wait_for_the_write_lock() {
     let app = spawn_app().await;
     let viewer = app.create_key("viewer").await.secret;
     let sold_out = app.stocked_product(2.0, 1).await;
@@ -538,40 +538,50 @@ async fn orders_a_read_already_refuses_do_not_wait_for_the_write_lock() {
     };
     let first = expect_json(post(Some(&retry_key), &body).await, 201).await;
 
-    // While another connection holds the write lock, the refusals (and the retry of an
-    // order placed before, answered from its record) come back at once; the order that
-    // can be served waits for the lock.
+    // While another connection holds the write lock, the refusals of orders and of a
+    // hold (and the retry of an order placed before, answered from its record) come
+    // back at once; the order that can be served waits for the lock.
     let released = AtomicBool::new(false);
     let answered = |response: reqwest::Response| (response, released.load(Ordering::SeqCst));
     let short_lines = [(available, 2), (sold_out, 1)];
+    let short_hold = json!({ "items": [{ "product_id": sold_out, "quantity": 1 }] });
     let requests = async {
         futures::join!(
             async { answered(app.place_order(&viewer, &short_lines).await) },
             async { answered(post(Some(&retry_key), &body).await) },
             async { answered(app.place_order(&viewer, &[(gone, 1)]).await) },
             async { answered(app.place_order(&viewer, &[(i64::from(i32::MAX), 1)]).await) },
+            async {
+                answered(
+                    app.post_json("/api/v1/reservations", &viewer, &short_hold)
+                        .await,
+                )
+            },
             async { answered(app.place_order(&viewer, &[(available, 3)]).await) },
         )
     };
     let Some(file) = app.database_file() else {
         // A live server or PostgreSQL: the answers are checked, not when they came.
-        let (short, replay, deleted, unknown, served) = requests.await;
+        let (short, replay, deleted, unknown, hold, served) = requests.await;
         check_answers(short.0, replay.0, deleted.0, unknown.0, &first).await;
+        expect_error(hold.0, 409, "INSUFFICIENT_STOCK").await;
         expect_json(served.0, 201).await;
         return;
     };
-    let (short, replay, deleted, unknown, served) =
+    let (short, replay, deleted, unknown, hold, served) =
         while_write_locked(&file, LONG_HOLD, &released, requests).await;
     for (what, came_after_release) in [
         ("the short order", short.1),
         ("the retry", replay.1),
         ("the order of a deleted product", deleted.1),
         ("the order of an unknown product", unknown.1),
+        ("the hold of a sold-out product", hold.1),
     ] {
         assert!(!came_after_release, "{what} waited for the write lock");
     }
     assert!(served.1, "the order that can be served took the lock");
     check_answers(short.0, replay.0, deleted.0, unknown.0, &first).await;
+    expect_error(hold.0, 409, "INSUFFICIENT_STOCK").await;
     expect_json(served.0, 201).await;
     assert_eq!(
         app.stock_of(available).await,
@@ -582,7 +592,7 @@ async fn orders_a_read_already_refuses_do_not_wait_for_the_write_lock() {
     assert_eq!(ledger_of(&app, sold_out).await, (0, 1), "sold once, before");
 }
 
-/// The answers of the refusals and the retry of `orders_a_read_already_refuses_…`.
+/// The order refusals and the retry of `orders_and_holds_a_read_already_refuses_…`.
 async fn check_answers(
     short: reqwest::Response,
     replay: reqwest::Response,
