@@ -55,7 +55,8 @@ pub struct OrderListFilter {
 }
 
 // A lookup by key (the lines' products), in place: it never waits for a lock. On SQLite
-// an order from lines runs it before its transaction (`services::orders::place`).
+// an order from lines and a hold run it before their transaction
+// (`services::orders::refused_by_a_read`).
 const FIND_PRODUCTS: Sql = Sql::per_dialect(
     concat!(
         "SELECT id, stock_quantity - ",

@@ -630,6 +630,21 @@ pub fn count(statuses: &[u16], wanted: u16) -> usize {
     statuses.iter().filter(|status| **status == wanted).count()
 }
 
+/// `POST /api/v1/orders` with `body` and an `Idempotency-Key`.
+pub async fn post_with_key(
+    app: &TestApp,
+    api_key: &str,
+    idempotency_key: &str,
+    body: &Value,
+) -> reqwest::Response {
+    send(
+        app.request(Method::POST, "/api/v1/orders", Some(api_key))
+            .header("Idempotency-Key", idempotency_key)
+            .json(body),
+    )
+    .await
+}
+
 /// Sends a request, failing the test on a transport error.
 pub async fn send(builder: RequestBuilder) -> Response {
     builder

@@ -5,7 +5,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, expect_error, expect_json, send, spawn_app, unique_suffix};
+use crate::helpers::{expect_error, expect_json, post_with_key, send, spawn_app, unique_suffix};
 
 fn order_body(product: i64, quantity: i64) -> Value {
     json!({
@@ -13,20 +13,6 @@ fn order_body(product: i64, quantity: i64) -> Value {
         "customer_email": "idem@example.com",
         "items": [{ "product_id": product, "quantity": quantity }],
     })
-}
-
-async fn post_with_key(
-    app: &TestApp,
-    api_key: &str,
-    idempotency_key: &str,
-    body: &Value,
-) -> reqwest::Response {
-    send(
-        app.request(Method::POST, "/api/v1/orders", Some(api_key))
-            .header("Idempotency-Key", idempotency_key)
-            .json(body),
-    )
-    .await
 }
 
 #[tokio::test]

@@ -20,8 +20,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, count, expect_error, expect_json, expect_status, postgres_url, send, spawn_app,
-    sqld_url, unique_suffix,
+    TestApp, count, expect_error, expect_json, expect_status, post_with_key, postgres_url, send,
+    spawn_app, sqld_url, unique_suffix,
 };
 
 /// What the test host's SQLite ran, summed over its instances: the writers that joined
@@ -529,14 +529,7 @@ async fn orders_and_holds_a_read_already_refuses_do_not_wait_for_the_write_lock(
         "customer_email": "early@example.com",
         "items": [{ "product_id": sold_out, "quantity": 1 }],
     });
-    let post = |idempotency_key: Option<&str>, body: &Value| {
-        let mut request = app.request(Method::POST, "/api/v1/orders", Some(&viewer));
-        if let Some(key) = idempotency_key {
-            request = request.header("Idempotency-Key", key);
-        }
-        send(request.json(body))
-    };
-    let first = expect_json(post(Some(&retry_key), &body).await, 201).await;
+    let first = expect_json(post_with_key(&app, &viewer, &retry_key, &body).await, 201).await;
 
     // While another connection holds the write lock, the refusals of orders and of a
     // hold (and the retry of an order placed before, answered from its record) come
@@ -548,7 +541,7 @@ async fn orders_and_holds_a_read_already_refuses_do_not_wait_for_the_write_lock(
     let requests = async {
         futures::join!(
             async { answered(app.place_order(&viewer, &short_lines).await) },
-            async { answered(post(Some(&retry_key), &body).await) },
+            async { answered(post_with_key(&app, &viewer, &retry_key, &body).await) },
             async { answered(app.place_order(&viewer, &[(gone, 1)]).await) },
             async { answered(app.place_order(&viewer, &[(i64::from(i32::MAX), 1)]).await) },
             async {
